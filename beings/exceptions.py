@@ -1,0 +1,39 @@
+"""What can go wrong with beings, in the families of luxsite.errors."""
+
+from luxsite.errors import Conflict, Invalid, NotFound, TooLarge
+
+
+class BeingNotFoundError(NotFound):
+    code = "being_not_found"
+
+
+class GenesisInvalidError(Invalid):
+    code = "genesis_invalid"
+
+
+class SourceSyntaxError(Invalid):
+    code = "source_syntax_error"
+
+
+class TagsInvalidError(Invalid):
+    code = "tags_invalid"
+
+
+class DocumentTooLargeError(TooLarge):
+    code = "document_too_large"
+
+
+class CoreBeingError(Conflict):
+    code = "core_being"
+
+
+class BeingHasRelationshipsError(Conflict):
+    code = "being_has_relationships"
+
+
+class BeingExistsError(Conflict):
+    code = "being_exists"
+
+
+class ImportLineError(Invalid):
+    code = "import_invalid"

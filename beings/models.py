@@ -1,0 +1,180 @@
+"""The ``base_beings`` table of seed 001, its kinds as proxy models, and its object permissions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.db.models.functions import Now
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from beings import kinds
+
+
+def empty_text_array() -> models.Value:
+    """The column default ``'{}'::text[]`` of seed 001."""
+    return models.Value([], output_field=ArrayField(models.TextField()))
+
+
+class BeingQuerySet(models.QuerySet["BaseBeing"]):
+    # Filters go through jsonb containment so that the GIN index answers them.
+    def of_kind(self, kind: str) -> BeingQuerySet:
+        return self.filter(genesis__contains={"type": kind})
+
+    def named(self, name: str) -> BeingQuerySet:
+        return self.filter(genesis__contains={"name": name})
+
+    def tagged(self, *tags: str) -> BeingQuerySet:
+        """Beings that carry every one of ``tags``."""
+        return self.filter(tags__contains=list(tags))
+
+    def tagged_any(self, *tags: str) -> BeingQuerySet:
+        """Beings that carry at least one of ``tags``."""
+        return self.filter(tags__overlap=list(tags))
+
+
+class BaseBeing(models.Model):
+    """One being: a unit of code or data with its genesis, state, memories and self-awareness.
+
+    Nullability and defaults follow seed 001 column by column: ``tags``,
+    ``energy_level`` and ``created_at`` have database defaults and may be
+    NULL there; the services always write them.
+    """
+
+    soul = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tags = ArrayField(models.TextField(), default=list, db_default=empty_text_array(), null=True, blank=True)
+    energy_level = models.IntegerField(default=0, db_default=0, null=True)
+    genesis = models.JSONField()
+    attributes = models.JSONField(default=dict)
+    memories = models.JSONField(default=list)
+    self_awareness = models.JSONField(default=dict)
+    created_at = models.DateTimeField(db_default=Now(), null=True, editable=False)
+
+    objects = BeingQuerySet.as_manager()
+
+    class Meta:
+        db_table = "base_beings"
+        verbose_name = "being"
+        ordering = ["-created_at", "soul"]
+        permissions = [
+            ("execute_being", "Can execute the being's code"),
+            ("promote_soul", "Can promote a soul (hash) to an environment"),
+        ]
+        indexes = [
+            # jsonb_path_ops: every filter on these documents is containment (@>),
+            # which this operator class answers with a smaller, faster index than
+            # the default jsonb_ops (which would also serve key-exists ? queries we
+            # never issue).
+            GinIndex(fields=["genesis"], name="idx_base_beings_genesis", opclasses=["jsonb_path_ops"]),
+            GinIndex(fields=["attributes"], name="idx_base_beings_attributes", opclasses=["jsonb_path_ops"]),
+            GinIndex(fields=["memories"], name="idx_base_beings_memories", opclasses=["jsonb_path_ops"]),
+            GinIndex(fields=["self_awareness"], name="idx_base_beings_self_awareness", opclasses=["jsonb_path_ops"]),
+            models.Index(fields=["energy_level"], name="idx_base_beings_energy_level"),
+            GinIndex(fields=["tags"], name="idx_being_tags"),
+            # Not in the seed: keyset pagination in the default order needs it.
+            models.Index(fields=["created_at", "soul"], name="idx_base_beings_created_soul"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or '(unnamed)'} [{self.kind}] {self.soul}"
+
+    @property
+    def name(self) -> str:
+        return str(self.genesis.get("name", "")) if isinstance(self.genesis, dict) else ""
+
+    @property
+    def kind(self) -> str:
+        return str(self.genesis.get("type", "")) if isinstance(self.genesis, dict) else ""
+
+    @property
+    def is_core(self) -> bool:
+        return self.soul in kinds.CORE_SOULS
+
+
+class KindManager(models.Manager["BaseBeing"]):
+    """Limits a proxy model to the beings of its kind."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def get_queryset(self) -> BeingQuerySet:
+        return BeingQuerySet(self.model, using=self._db).of_kind(self.kind)
+
+    def deconstruct(self) -> Any:
+        return (False, f"{type(self).__module__}.{type(self).__name__}", None, (self.kind,), {})
+
+
+class FunctionBeing(BaseBeing):
+    objects = KindManager(kinds.FUNCTION)
+
+    class Meta:
+        proxy = True
+
+
+class ClassBeing(BaseBeing):
+    objects = KindManager(kinds.CLASS)
+
+    class Meta:
+        proxy = True
+
+
+class KernelBeing(BaseBeing):
+    objects = KindManager(kinds.KERNEL)
+
+    class Meta:
+        proxy = True
+
+
+class RuntimeBeing(BaseBeing):
+    objects = KindManager(kinds.RUNTIME)
+
+    class Meta:
+        proxy = True
+
+
+class DataBeing(BaseBeing):
+    objects = KindManager(kinds.DATA)
+
+    class Meta:
+        proxy = True
+
+
+class FactoryBeing(BaseBeing):
+    objects = KindManager(kinds.FACTORY)
+
+    class Meta:
+        proxy = True
+
+
+class QueueBeing(BaseBeing):
+    objects = KindManager(kinds.QUEUE)
+
+    class Meta:
+        proxy = True
+
+
+PROXY_BY_KIND: dict[str, type[BaseBeing]] = {
+    kinds.FUNCTION: FunctionBeing,
+    kinds.CLASS: ClassBeing,
+    kinds.KERNEL: KernelBeing,
+    kinds.RUNTIME: RuntimeBeing,
+    kinds.DATA: DataBeing,
+    kinds.FACTORY: FactoryBeing,
+    kinds.QUEUE: QueueBeing,
+}
+
+
+# Direct-foreign-key object permissions (guardian's fast path: a join on the
+# uuid instead of a generic varchar object_pk). No database constraint, so a
+# chronos restore may remove and bring back a being without touching its
+# permissions; deleting through the ORM still removes them.
+class BeingUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(BaseBeing, on_delete=models.CASCADE, db_constraint=False)
+
+
+class BeingGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(BaseBeing, on_delete=models.CASCADE, db_constraint=False)

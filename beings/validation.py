@@ -1,0 +1,106 @@
+"""Checks every being passes on its way in, whichever door it comes through."""
+
+from __future__ import annotations
+
+import ast
+import json
+from typing import Any
+
+from django.conf import settings
+
+from beings import kinds
+from beings.exceptions import DocumentTooLargeError, GenesisInvalidError, SourceSyntaxError, TagsInvalidError
+
+# Keys of genesis whose value, when present, must be a string.
+GENESIS_TEXT_KEYS = ("name", "type", "language", "entrypoint", "source", "workload", "description", "author", "hash")
+
+
+def document_size(value: Any) -> int:
+    """Bytes of a JSON document as PostgreSQL receives it."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def document_check(field: str, value: Any) -> None:
+    """Refuse a JSON document over the size limit."""
+    limit = settings.LUXOS_MAX_JSON_BYTES
+    size = document_size(value)
+    if size > limit:
+        raise DocumentTooLargeError(f"{field} is {size} bytes; the limit is {limit} bytes")
+
+
+def source_parse(source: str) -> ast.Module:
+    """Parse being source, refusing oversize or invalid Python with the line that fails."""
+    limit = settings.LUXOS_MAX_SOURCE_BYTES
+    size = len(source.encode("utf-8"))
+    if size > limit:
+        raise DocumentTooLargeError(f"genesis.source is {size} bytes; the limit is {limit} bytes")
+    try:
+        return ast.parse(source, filename="<being>")
+    except SyntaxError as error:
+        raise SourceSyntaxError(
+            f"genesis.source is not valid Python: {error.msg} (line {error.lineno}, column {error.offset})"
+        ) from None
+    except ValueError as error:  # e.g. a NUL byte in the source
+        raise SourceSyntaxError(f"genesis.source is not valid Python: {error}") from None
+
+
+def genesis_clean(genesis: Any) -> dict[str, Any]:
+    """Validate a genesis document: ``name`` and ``type`` required, known kind, parsable source."""
+    if not isinstance(genesis, dict):
+        raise GenesisInvalidError("genesis must be a JSON object")
+    for key in ("name", "type"):
+        if key not in genesis:
+            raise GenesisInvalidError(f"genesis.{key} is required")
+    for key in GENESIS_TEXT_KEYS:
+        if key in genesis and not isinstance(genesis[key], str):
+            raise GenesisInvalidError(f"genesis.{key} must be a string")
+    name = genesis["name"].strip()
+    if not name:
+        raise GenesisInvalidError("genesis.name must not be empty")
+    if len(name) > 200:
+        raise GenesisInvalidError("genesis.name must be at most 200 characters")
+    if genesis["type"] not in kinds.KINDS:
+        raise GenesisInvalidError(f"genesis.type must be one of {', '.join(kinds.KINDS)}, not {genesis['type']!r}")
+    if "source" in genesis:
+        source_parse(genesis["source"])
+    document_check("genesis", genesis)
+    return {**genesis, "name": name}
+
+
+def tags_clean(tags: Any) -> list[str]:
+    """Validate tags: a list of at most LUXOS_MAX_TAGS non-empty strings of bounded length, duplicates dropped."""
+    if not isinstance(tags, list | tuple) or not all(isinstance(tag, str) for tag in tags):
+        raise TagsInvalidError("tags must be a list of strings")
+    cleaned = list(dict.fromkeys(tag.strip() for tag in tags))
+    if len(cleaned) > settings.LUXOS_MAX_TAGS:
+        raise TagsInvalidError(f"at most {settings.LUXOS_MAX_TAGS} tags, not {len(cleaned)}")
+    for tag in cleaned:
+        if not tag:
+            raise TagsInvalidError("a tag must not be empty")
+        if len(tag) > settings.LUXOS_MAX_TAG_LENGTH:
+            raise TagsInvalidError(f"tag {tag[:20]!r}… is longer than {settings.LUXOS_MAX_TAG_LENGTH} characters")
+    return cleaned
+
+
+def energy_clean(energy_level: Any) -> int:
+    if isinstance(energy_level, bool) or not isinstance(energy_level, int):
+        raise GenesisInvalidError("energy_level must be an integer")
+    if not -(2**31) <= energy_level < 2**31:
+        raise GenesisInvalidError("energy_level must fit in a 32-bit integer")
+    return energy_level
+
+
+def object_clean(field: str, value: Any) -> dict[str, Any]:
+    """A JSON object field (attributes, self_awareness) within the size limit."""
+    if not isinstance(value, dict):
+        raise GenesisInvalidError(f"{field} must be a JSON object")
+    document_check(field, value)
+    return value
+
+
+def memories_clean(value: Any) -> Any:
+    """Memories are an event log: a JSON array (or an object keyed by topic) within the size limit."""
+    if not isinstance(value, list | dict):
+        raise GenesisInvalidError("memories must be a JSON array or object")
+    document_check("memories", value)
+    return value

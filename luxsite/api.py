@@ -1,0 +1,98 @@
+"""The one NinjaAPI of LuxOS: routers mounted by dotted path, one error mapping, two ways to authenticate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer, SessionAuth
+
+from luxsite.errors import DomainError
+from luxsite.tokens import token_authenticate
+
+
+class BearerTokenAuth(HttpBearer):
+    """``Authorization: Bearer lux_…`` with a token created in the admin or by ``manage.py token create``."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        user = token_authenticate(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="LuxOS API",
+    version="1.0",
+    description="Beings, relationships and their history. Every error is `{code, detail}`.",
+    auth=[SessionAuth(), BearerTokenAuth()],
+    urls_namespace="api",
+)
+api.add_router("/beings/", "beings.api.router")
+api.add_router("/relationships/", "relations.api.router")
+
+HTTP_CODES = {400: "bad_request", 401: "not_authenticated", 403: "permission_denied", 404: "not_found", 405: "method_not_allowed"}
+
+
+def error(request: HttpRequest, status: int, code: str, detail: str) -> HttpResponse:
+    return api.create_response(request, {"code": code, "detail": detail}, status=status)
+
+
+@api.exception_handler(DomainError)
+def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return error(request, exc.status, exc.code, exc.detail)
+
+
+@api.exception_handler(AuthenticationError)
+def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error(request, 401, "not_authenticated", "log in or send Authorization: Bearer <token>")
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 400 and str(exc).startswith("Cannot parse request body"):
+        return error(request, 400, "malformed_json", "the request body is not valid JSON")
+    return error(request, exc.status_code, HTTP_CODES.get(exc.status_code, "error"), str(exc))
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    problems = []
+    for problem in exc.errors:
+        where = ".".join(str(part) for part in problem.get("loc", ()) if part not in ("body", "payload"))
+        problems.append(f"{where or 'body'}: {problem.get('msg', 'invalid')}")
+    return error(request, 422, "invalid", "; ".join(problems))
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error(request, 404, "not_found", str(exc) or "not found")
+
+
+@api.exception_handler(DjangoPermissionDenied)
+def on_permission_denied(request: HttpRequest, exc: DjangoPermissionDenied) -> HttpResponse:
+    return error(request, 403, "permission_denied", str(exc) or "permission denied")
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return error(request, 413, "too_large", "the request body is larger than LUXOS_MAX_REQUEST_BYTES")
+
+
+class HealthOut(Schema):
+    status: str
+    database: bool
+
+
+@api.get("/health", auth=None, response=HealthOut, tags=["health"])
+def health(request: HttpRequest) -> dict[str, Any]:
+    """Liveness: the web process answers and reaches the database."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        database = cursor.fetchone() == (1,)
+    return {"status": "ok" if database else "degraded", "database": database}

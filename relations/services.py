@@ -1,0 +1,82 @@
+"""Every write to relationships: link, update, unlink."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+
+from beings import validation
+from beings.models import BaseBeing
+from beings.selectors import being_get
+from chronos.context import context_apply
+from luxsite.permissions import owner_grant, require
+from relations.exceptions import RelationshipInvalidError, SelfLinkError
+from relations.models import Relationship
+
+User = AbstractBaseUser | AnonymousUser
+
+EDITABLE = ("tags", "energy_level", "genesis", "attributes")
+
+
+def relationship_clean(data: dict[str, Any]) -> dict[str, Any]:
+    """Validate the editable fields of a relationship."""
+    unknown = set(data) - set(EDITABLE)
+    if unknown:
+        raise RelationshipInvalidError(f"unknown fields: {', '.join(sorted(unknown))}")
+    cleaned: dict[str, Any] = {}
+    if "tags" in data:
+        cleaned["tags"] = validation.tags_clean(data["tags"])
+    if "energy_level" in data:
+        cleaned["energy_level"] = validation.energy_clean(data["energy_level"])
+    for field in ("genesis", "attributes"):
+        if field in data:
+            cleaned[field] = validation.object_clean(field, data[field])
+    return cleaned
+
+
+@transaction.atomic
+def relationship_link(
+    *, source: BaseBeing, target: BaseBeing, actor: User | None, data: dict[str, Any] | None = None
+) -> Relationship:
+    """Link two beings; a being may not link to itself. The creator gets view/change/delete on the link."""
+    if source.pk == target.pk:
+        raise SelfLinkError(f"a being may not link to itself ({source.pk})")
+    fields = {"tags": [], "energy_level": 0, "genesis": {}, "attributes": {}, **relationship_clean(data or {})}
+    context_apply(actor=actor, operation="relationship_link")
+    relationship = Relationship.objects.create(source=source, target=target, **fields)
+    owner_grant(objects=[relationship], user=actor)
+    relationship.refresh_from_db(fields=["created_at"])
+    return relationship
+
+
+def relationship_link_souls(
+    *, source_soul: uuid.UUID, target_soul: uuid.UUID, actor: User, data: dict[str, Any] | None = None
+) -> Relationship:
+    """Link by souls: the actor must be able to change the source and view the target."""
+    source = being_get(soul=source_soul, user=actor)
+    target = being_get(soul=target_soul, user=actor)
+    require(user=actor, action="change", obj=source)
+    return relationship_link(source=source, target=target, actor=actor, data=data)
+
+
+@transaction.atomic
+def relationship_update(*, relationship: Relationship, data: dict[str, Any], actor: User) -> Relationship:
+    require(user=actor, action="change", obj=relationship)
+    fields = relationship_clean(data)
+    if not fields:
+        return relationship
+    context_apply(actor=actor, operation="relationship_update")
+    for name, value in fields.items():
+        setattr(relationship, name, value)
+    relationship.save(update_fields=list(fields))
+    return relationship
+
+
+@transaction.atomic
+def relationship_delete(*, relationship: Relationship, actor: User) -> None:
+    require(user=actor, action="delete", obj=relationship)
+    context_apply(actor=actor, operation="relationship_delete")
+    relationship.delete()
