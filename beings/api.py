@@ -7,7 +7,7 @@ import uuid
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from beings import selectors, services
@@ -67,12 +67,12 @@ def being_list(request: HttpRequest, query: Query[BeingQuery]) -> dict[str, Any]
 
 
 @router.post("/", response={201: BeingOut, **ERRORS})
-def being_create(request: HttpRequest, payload: BeingIn) -> tuple[int, BaseBeing]:
+def being_create(request: HttpRequest, payload: BeingIn) -> Status[BaseBeing]:
     """Create a being; you get view, change and delete on it."""
     data = payload.model_dump(exclude_unset=True)
     if data.get("soul") is None:
         data.pop("soul", None)
-    return 201, services.being_create(data=data, actor=request.user)
+    return Status(201, services.being_create(data=data, actor=request.user))
 
 
 @router.post(
@@ -86,10 +86,10 @@ def being_create(request: HttpRequest, payload: BeingIn) -> tuple[int, BaseBeing
         }
     },
 )
-def beings_import(request: HttpRequest) -> tuple[int, dict[str, int]]:
+def beings_import(request: HttpRequest) -> Status[dict[str, int]]:
     """Import beings from JSON Lines, all or nothing."""
     report = services.beings_import(lines=request.body.splitlines(), actor=request.user)
-    return 201, {"created": report.created}
+    return Status(201, {"created": report.created})
 
 
 @router.get("/{soul}", response={200: BeingOut, **ERRORS})
@@ -105,11 +105,11 @@ def being_update(request: HttpRequest, soul: uuid.UUID, payload: BeingPatch) -> 
 
 
 @router.delete("/{soul}", response={204: None, **ERRORS})
-def being_delete(request: HttpRequest, soul: uuid.UUID) -> tuple[int, None]:
+def being_delete(request: HttpRequest, soul: uuid.UUID) -> Status[None]:
     """Delete a being you may delete; it must have no relationships."""
     being = selectors.being_get(soul=soul, user=request.user)
     services.being_delete(being=being, actor=request.user)
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/{soul}/relationships", response={200: RelationshipPageOut, **ERRORS})

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from luxsite.api_schemas import ERRORS
 from relations import selectors, services
@@ -28,13 +28,13 @@ def relationship_list(
 
 
 @router.post("/", response={201: RelationshipOut, **ERRORS})
-def relationship_create(request: HttpRequest, payload: RelationshipIn) -> tuple[int, Relationship]:
+def relationship_create(request: HttpRequest, payload: RelationshipIn) -> Status[Relationship]:
     """Link two beings: you must be able to change the source and view the target."""
     data = payload.model_dump(exclude={"source_soul", "target_soul"})
     relationship = services.relationship_link_souls(
         source_soul=payload.source_soul, target_soul=payload.target_soul, actor=request.user, data=data
     )
-    return 201, relationship
+    return Status(201, relationship)
 
 
 @router.get("/{relationship_id}", response={200: RelationshipOut, **ERRORS})
@@ -51,7 +51,7 @@ def relationship_update(request: HttpRequest, relationship_id: uuid.UUID, payloa
 
 
 @router.delete("/{relationship_id}", response={204: None, **ERRORS})
-def relationship_delete(request: HttpRequest, relationship_id: uuid.UUID) -> tuple[int, None]:
+def relationship_delete(request: HttpRequest, relationship_id: uuid.UUID) -> Status[None]:
     relationship = selectors.relationship_get(relationship_id=relationship_id, user=request.user)
     services.relationship_delete(relationship=relationship, actor=request.user)
-    return 204, None
+    return Status(204, None)

@@ -1,0 +1,112 @@
+"""Fixtures shared by the apps' tests: users, API clients, beings built through the services."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import Client
+
+from beings.models import BaseBeing
+from beings.services import being_create
+from luxsite.tokens import token_create
+from relations.models import Relationship
+from relations.services import relationship_link
+
+BeingMaker = Callable[..., BaseBeing]
+
+
+@pytest.fixture
+def alice(django_user_model: type[User]) -> User:
+    return django_user_model.objects.create_user("alice", password="alice-password-1")
+
+
+@pytest.fixture
+def bob(django_user_model: type[User]) -> User:
+    return django_user_model.objects.create_user("bob", password="bob-password-1")
+
+
+@pytest.fixture
+def root(django_user_model: type[User]) -> User:
+    return django_user_model.objects.create_superuser("root", password="root-password-1")
+
+
+@pytest.fixture
+def api(alice: User) -> Client:
+    """An API client logged in (session) as alice."""
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def bob_api(bob: User) -> Client:
+    client = Client()
+    client.force_login(bob)
+    return client
+
+
+@pytest.fixture
+def make_being(alice: User) -> BeingMaker:
+    """Create a being through the service (alice by default)."""
+
+    def make(name: str = "hello", kind: str = "function", actor: User | None = None, **fields: Any) -> BaseBeing:
+        genesis = {"name": name, "type": kind, **fields.pop("genesis", {})}
+        if kind == "function":
+            genesis.setdefault("source", "def run():\n    return 'hi'\n")
+        return being_create(data={"genesis": genesis, **fields}, actor=actor or alice)
+
+    return make
+
+
+@pytest.fixture
+def make_link(alice: User) -> Callable[..., Relationship]:
+    def make(source: BaseBeing, target: BaseBeing, actor: User | None = None, **data: Any) -> Relationship:
+        return relationship_link(source=source, target=target, actor=actor or alice, data=data)
+
+    return make
+
+
+@pytest.fixture
+def bearer(alice: User) -> dict[str, str]:
+    """Headers carrying a fresh API token of alice's."""
+    _token, secret = token_create(user=alice, name="tests")
+    return {"Authorization": f"Bearer {secret}"}
+
+
+STATE_TABLES = (
+    ("base_beings", "soul"),
+    ("relationships", "id"),
+    ("chronos_change", "id"),
+    ("beings_beinguserobjectpermission", "id"),
+    ("relations_relationshipuserobjectpermission", "id"),
+)
+
+
+def database_state() -> dict[str, str]:
+    """A digest of every row of the tables a write may touch, to prove a refused write changed nothing."""
+    state = {}
+    with connection.cursor() as cursor:
+        for table, key in STATE_TABLES:
+            cursor.execute(f"SELECT count(*), coalesce(string_agg(t::text, '|' ORDER BY t.{key}), '') FROM {table} t")
+            count, rows = cursor.fetchone()
+            state[table] = f"{count}:{hashlib.sha256(rows.encode()).hexdigest()}"
+    return state
+
+
+@pytest.fixture
+def unchanged() -> Callable[[], contextlib.AbstractContextManager[None]]:
+    """``with unchanged(): ...``: the block may be refused, but must leave the database exactly as it was."""
+
+    @contextlib.contextmanager
+    def block() -> Iterator[None]:
+        before = database_state()
+        yield
+        assert database_state() == before, "a refused operation changed the database"
+
+    return block
