@@ -118,7 +118,7 @@ def being_relationships(
     soul: uuid.UUID,
     direction: Literal["in", "out", "both"] = "both",
     after: str | None = None,
-    limit: int = Query(50, ge=1, le=500),  # type: ignore[type-arg]
+    limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
     """Relationships into, out of, or both ways through one being."""
     being = selectors.being_get(soul=soul, user=request.user)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -36,6 +35,15 @@ class BeingQuerySet(models.QuerySet["BaseBeing"]):
         return self.filter(tags__overlap=list(tags))
 
 
+class BeingManager(models.Manager.from_queryset(BeingQuerySet)):  # type: ignore[misc]
+    """The default manager; on a kind's proxy model it sees only beings of that kind."""
+
+    def get_queryset(self) -> BeingQuerySet:
+        queryset: BeingQuerySet = super().get_queryset()
+        kind = getattr(self.model, "KIND", None)
+        return queryset.of_kind(kind) if kind else queryset
+
+
 class BaseBeing(models.Model):
     """One being: a unit of code or data with its genesis, state, memories and self-awareness.
 
@@ -53,7 +61,7 @@ class BaseBeing(models.Model):
     self_awareness = models.JSONField(default=dict)
     created_at = models.DateTimeField(db_default=Now(), null=True, editable=False)
 
-    objects = BeingQuerySet.as_manager()
+    objects = BeingManager()
 
     class Meta:
         db_table = "base_beings"
@@ -94,64 +102,50 @@ class BaseBeing(models.Model):
         return self.soul in kinds.CORE_SOULS
 
 
-class KindManager(models.Manager["BaseBeing"]):
-    """Limits a proxy model to the beings of its kind."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__()
-        self.kind = kind
-
-    def get_queryset(self) -> BeingQuerySet:
-        return BeingQuerySet(self.model, using=self._db).of_kind(self.kind)
-
-    def deconstruct(self) -> Any:
-        return (False, f"{type(self).__module__}.{type(self).__name__}", None, (self.kind,), {})
-
-
 class FunctionBeing(BaseBeing):
-    objects = KindManager(kinds.FUNCTION)
+    KIND = kinds.FUNCTION
 
     class Meta:
         proxy = True
 
 
 class ClassBeing(BaseBeing):
-    objects = KindManager(kinds.CLASS)
+    KIND = kinds.CLASS
 
     class Meta:
         proxy = True
 
 
 class KernelBeing(BaseBeing):
-    objects = KindManager(kinds.KERNEL)
+    KIND = kinds.KERNEL
 
     class Meta:
         proxy = True
 
 
 class RuntimeBeing(BaseBeing):
-    objects = KindManager(kinds.RUNTIME)
+    KIND = kinds.RUNTIME
 
     class Meta:
         proxy = True
 
 
 class DataBeing(BaseBeing):
-    objects = KindManager(kinds.DATA)
+    KIND = kinds.DATA
 
     class Meta:
         proxy = True
 
 
 class FactoryBeing(BaseBeing):
-    objects = KindManager(kinds.FACTORY)
+    KIND = kinds.FACTORY
 
     class Meta:
         proxy = True
 
 
 class QueueBeing(BaseBeing):
-    objects = KindManager(kinds.QUEUE)
+    KIND = kinds.QUEUE
 
     class Meta:
         proxy = True

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, QuerySet
+from django.db.models import Count
 from django.db.models.fields.json import KeyTextTransform
 
 from beings.exceptions import BeingNotFoundError
@@ -83,11 +83,11 @@ def being_list(
 
 def being_counts(*, user: User) -> dict[str, int]:
     """How many beings of each kind the user may view, counted in SQL."""
-    queryset: QuerySet[BaseBeing] = visible(user=user, queryset=BaseBeing.objects.all())
+    queryset = visible(user=user, queryset=BaseBeing.objects.all())
     rows = (
-        queryset.annotate(kind=KeyTextTransform("type", "genesis"))
-        .values("kind")
+        queryset.annotate(being_kind=KeyTextTransform("type", "genesis"))
+        .values("being_kind")
         .annotate(count=Count("soul"))
-        .order_by("kind")
+        .order_by("being_kind")
     )
-    return {str(row["kind"]): row["count"] for row in rows}
+    return {str(row["being_kind"]): row["count"] for row in rows}

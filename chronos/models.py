@@ -18,7 +18,7 @@ class Change(models.Model):
     before = models.JSONField(null=True)
     after = models.JSONField(null=True)
     # Who, through which door, why: set by chronos.context for the transaction.
-    context = models.JSONField(null=True)
+    context = models.JSONField(default=dict)
     transaction_id = models.BigIntegerField()
     changed_at = models.DateTimeField()
 

@@ -22,7 +22,7 @@ class BearerTokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         user = token_authenticate(token)
         if user is not None:
-            request.user = user
+            request.user = user  # type: ignore[assignment]  # any authenticated user model
         return user
 
 
@@ -36,7 +36,13 @@ api = NinjaAPI(
 api.add_router("/beings/", "beings.api.router")
 api.add_router("/relationships/", "relations.api.router")
 
-HTTP_CODES = {400: "bad_request", 401: "not_authenticated", 403: "permission_denied", 404: "not_found", 405: "method_not_allowed"}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+}
 
 
 def error(request: HttpRequest, status: int, code: str, detail: str) -> HttpResponse:

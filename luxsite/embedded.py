@@ -86,11 +86,11 @@ def _postgres_start() -> str:
 
 
 def _postgres_ctl(arguments: list[str]) -> None:
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import create_command_function
 
     # pgserver runs the server as its own system user when started by root.
     system_user = "pgserver" if os.geteuid() == 0 else None
-    pg_ctl(arguments, pgdata=_postgres_dir(), user=system_user)
+    create_command_function("pg_ctl")(arguments, pgdata=_postgres_dir(), user=system_user)
 
 
 def _postgres_running() -> bool:

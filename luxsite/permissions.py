@@ -7,9 +7,9 @@ only what they may view, filtered in SQL; superusers see everything.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Permission
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Permission, PermissionsMixin
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models
 from guardian.shortcuts import get_objects_for_user
@@ -17,7 +17,7 @@ from guardian.utils import get_user_obj_perms_model
 
 from luxsite.errors import PermissionDenied
 
-M = TypeVar("M", bound=models.Model)
+Q = TypeVar("Q", bound=models.QuerySet[Any])
 User = AbstractBaseUser | AnonymousUser
 
 OWNER_ACTIONS = ("view", "change", "delete")
@@ -39,10 +39,10 @@ def owner_grant(*, objects: Sequence[models.Model], user: User | None) -> None:
             content_type=content_type, codename__in=[codename(model, action) for action in OWNER_ACTIONS]
         )
     )
-    grant_model = get_user_obj_perms_model(model)
+    grant_model = get_user_obj_perms_model(model)  # type: ignore[arg-type]  # guardian accepts a class too
     table = grant_model._meta.db_table
-    object_column = grant_model._meta.get_field("content_object").column
-    # One statement whatever the number of objects: a bulk import grants 3 × N rows.
+    object_column = cast(models.ForeignKey[Any, Any], grant_model._meta.get_field("content_object")).column
+    # One statement whatever the number of objects: a bulk import grants 3 rows per object.
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (user_id, permission_id, {object_column})"
@@ -56,20 +56,20 @@ def _pk_type(model: type[models.Model]) -> str:
     return "uuid" if isinstance(model._meta.pk, models.UUIDField) else "bigint"
 
 
-def visible(*, user: User, queryset: models.QuerySet[M]) -> models.QuerySet[M]:
-    """The objects of ``queryset`` that ``user`` may view, as a SQL filter."""
+def visible(*, user: User, queryset: Q) -> Q:
+    """The objects of ``queryset`` that ``user`` may view, as a SQL filter (the queryset keeps its class)."""
     if not user.is_authenticated:
         return queryset.none()
-    if user.is_superuser:  # type: ignore[union-attr]
+    if getattr(user, "is_superuser", False):
         return queryset
-    return get_objects_for_user(
+    return get_objects_for_user(  # type: ignore[return-value]  # guardian filters the queryset it is given
         user, codename(queryset.model, "view"), klass=queryset, accept_global_perms=True, with_superuser=False
     )
 
 
 def may(*, user: User, action: str, obj: models.Model) -> bool:
     """Whether ``user`` may perform ``action`` (view, change, delete, execute…) on ``obj``."""
-    if not user.is_authenticated:
+    if not (user.is_authenticated and isinstance(user, PermissionsMixin)):
         return False
     label = obj._meta.app_label
     perm = f"{label}.{action if '_' in action else codename(type(obj), action)}"

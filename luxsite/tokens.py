@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, User
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,7 +21,7 @@ def token_digest(secret: str) -> str:
 
 
 @transaction.atomic
-def token_create(*, user: AbstractBaseUser, name: str = "") -> tuple[ApiToken, str]:
+def token_create(*, user: User, name: str = "") -> tuple[ApiToken, str]:
     """Create a token for ``user``; return it with its secret, which is never stored."""
     if not user.is_active:
         raise Invalid(f"user {user.get_username()} is inactive", code="user_inactive")

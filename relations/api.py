@@ -19,9 +19,9 @@ router = Router(tags=["relationships"])
 @router.get("/", response={200: RelationshipPageOut, **ERRORS})
 def relationship_list(
     request: HttpRequest,
-    tags_all: list[str] = Query([]),  # type: ignore[type-arg]
+    tags_all: list[str] = Query([]),
     after: str | None = None,
-    limit: int = Query(50, ge=1, le=500),  # type: ignore[type-arg]
+    limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
     """Relationships you may view, newest first."""
     return selectors.relationship_list(user=request.user, tags_all=tags_all, after=after, limit=limit).as_dict()

@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
                 ('operation', models.TextField(choices=[('INSERT', 'Insert'), ('UPDATE', 'Update'), ('DELETE', 'Delete')])),
                 ('before', models.JSONField(null=True)),
                 ('after', models.JSONField(null=True)),
-                ('context', models.JSONField(null=True)),
+                ('context', models.JSONField(default=dict)),
                 ('transaction_id', models.BigIntegerField()),
                 ('changed_at', models.DateTimeField()),
             ],

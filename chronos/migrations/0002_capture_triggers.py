@@ -9,7 +9,7 @@ from django.db import migrations
 CAPTURE_FUNCTION = """
 CREATE OR REPLACE FUNCTION chronos_capture() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    ctx jsonb := nullif(current_setting('luxos.context', true), '')::jsonb;
+    ctx jsonb := coalesce(nullif(current_setting('luxos.context', true), '')::jsonb, '{}'::jsonb);
     pk text := TG_ARGV[0];
 BEGIN
     IF TG_OP = 'INSERT' THEN

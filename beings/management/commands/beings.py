@@ -24,7 +24,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
             "--user", default=os.environ.get("LUXOS_ADMIN_USER", "admin"),
-            help="Act as this user (owner of imported beings; what list/show may see). Default: LUXOS_ADMIN_USER or admin.",
+            help="Act as this user: owner of imported beings, whose view list/show respect. "
+            "Default: LUXOS_ADMIN_USER or admin.",
         )
         sub = parser.add_subparsers(dest="action", required=True)
         importer = sub.add_parser("import", help="Import beings from a JSON Lines file (- for stdin), all or nothing.")
