@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from luxsite import embedded
 
@@ -149,7 +149,18 @@ LUXOS_MAX_TAGS = 64
 LUXOS_MAX_TAG_LENGTH = 64
 LUXOS_PAGE_SIZE = 50
 LUXOS_MAX_PAGE_SIZE = 500
+
+# The superuser `make run` ensures, and the default actor of commands.
+LUXOS_ADMIN_USER = os.environ.get("LUXOS_ADMIN_USER") or "admin"
 LUXOS_ADMIN_PASSWORD = os.environ.get("LUXOS_ADMIN_PASSWORD", "")
+
+# What `manage.py serve` (make run) starts.
+LUXOS_HOST = os.environ.get("LUXOS_HOST") or "127.0.0.1"
+LUXOS_PORT = env_int("LUXOS_PORT", 8000)
+LUXOS_WEB_WORKERS = env_int("LUXOS_WEB_WORKERS", 2)
+LUXOS_CPU_WORKERS = env_int("LUXOS_CPU_WORKERS", os.cpu_count() or 1)
+LUXOS_IO_WORKERS = env_int("LUXOS_IO_WORKERS", 8)
+LUXOS_LOG_LEVEL = os.environ.get("LUXOS_LOG_LEVEL") or "INFO"
 
 # Celery: Redis for broker and results, JSON only, two queues.
 REDIS_URL = os.environ["REDIS_URL"]
@@ -159,7 +170,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_ACCEPT_CONTENT = ["json"]
-CELERY_TASK_QUEUES = (Queue("cpu"), Queue("io"))
+CELERY_TASK_QUEUES = (
+    Queue("cpu", Exchange("cpu"), routing_key="cpu"),
+    Queue("io", Exchange("io"), routing_key="io"),
+)
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -175,7 +189,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LUXOS_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LUXOS_LOG_LEVEL},
     # pgserver narrates every attach and exit at INFO.
     "loggers": {"pgserver": {"level": "WARNING"}},
 }

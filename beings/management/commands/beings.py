@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from argparse import ArgumentParser
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
-            "--user", default=os.environ.get("LUXOS_ADMIN_USER", "admin"),
+            "--user", default=settings.LUXOS_ADMIN_USER,
             help="Act as this user: owner of imported beings, whose view list/show respect. "
             "Default: LUXOS_ADMIN_USER or admin.",
         )

@@ -1,0 +1,124 @@
+"""Fixtures for every app: a Redis database of the tests' own and a real Celery worker.
+
+Tests send Celery tasks to Redis database 15 (14, 13, ... for xdist workers gw1, gw2, ...),
+flushed when the session starts, so a ``make run`` on the same machine (database 0) never
+consumes a test's task and a test never sees a task of ``make run``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import redis
+from celery import Celery
+
+pytest_plugins = ["luxsite.tests.fixtures"]
+
+WORKER_START_TIMEOUT = 60.0
+WORKER_STOP_TIMEOUT = 10.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point this process's Celery app and settings at the test Redis database, before any task is sent."""
+    from django.conf import settings
+
+    from luxsite.celery import app
+
+    url = _test_redis_url(settings.REDIS_URL, config)
+    settings.REDIS_URL = settings.CELERY_BROKER_URL = settings.CELERY_RESULT_BACKEND = url
+    # Password hashing is deliberately slow; tests create many users and need none of its strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    app.conf.update(broker_url=url, result_backend=url)
+    with redis.Redis.from_url(url) as client:
+        client.flushdb()
+
+
+def _test_redis_url(url: str, config: pytest.Config) -> str:
+    worker_id = getattr(config, "workerinput", {}).get("workerid", "gw0")
+    database = 15 - int(worker_id.removeprefix("gw"))
+    if database < 1:
+        raise pytest.UsageError("at most 15 xdist workers: each needs a Redis database of its own")
+    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
+
+
+@pytest.fixture(scope="session")
+def subprocess_env(django_db_setup: None) -> dict[str, str]:
+    """The environment for a subprocess that must use the test database and the test Redis database."""
+    from django.conf import settings
+    from django.db import connection
+
+    env = dict(os.environ)
+    test_database = str(connection.settings_dict["NAME"])
+    env["DATABASE_URL"] = urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{test_database}"))
+    env["REDIS_URL"] = settings.REDIS_URL
+    return env
+
+
+@dataclass(frozen=True)
+class CeleryTestWorker:
+    name: str
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    subprocess_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CeleryTestWorker]:
+    """A real Celery worker (prefork, two processes) consuming the cpu and io queues for the session.
+
+    It uses the test database and the test Redis database. It commits in transactions of its own, so
+    a test that uses it and touches the database must use ``transactional_db``: under ``db`` the
+    test's rows stay in a transaction the worker never sees.
+    """
+    from django.conf import settings
+
+    from luxsite.celery import app
+
+    name = f"test-{os.getpid()}@{socket.gethostname()}"
+    log = tmp_path_factory.mktemp("celery") / "worker.log"
+    options = "-Q cpu,io -c 2 --pool prefork --without-heartbeat --without-mingle --without-gossip -l WARNING"
+    command = [sys.executable, "-m", "celery", "-A", "luxsite", "worker", "-n", name, *options.split()]
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command,
+            env=subprocess_env,
+            cwd=settings.BASE_DIR,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            process_group=0,
+        )
+    try:
+        _wait_for_pong(app, name, process, log)
+        yield CeleryTestWorker(name=name, process=process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=WORKER_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        # Pool processes left behind by a killed worker share its process group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _wait_for_pong(app: Celery, name: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + WORKER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the Celery worker exited with code {process.returncode}:\n{log.read_text()}")
+        if app.control.ping(destination=[name], timeout=0.5):
+            return
+    pytest.fail(f"the Celery worker did not answer a ping within {WORKER_START_TIMEOUT:.0f} s:\n{log.read_text()}")
