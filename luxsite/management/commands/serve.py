@@ -119,8 +119,8 @@ def _commands(host: str, port: int, *, with_workers: bool) -> list[tuple[str, li
     web = f"--bind {host}:{port} --workers {settings.LUXOS_WEB_WORKERS} --access-logfile - --no-control-socket"
     commands = [("web", [python, "-m", "gunicorn", "luxsite.wsgi", *web.split()])]
     if with_workers:
-        cpu = f"-Q cpu --pool prefork --concurrency {settings.LUXOS_CPU_WORKERS} --prefetch-multiplier 1 --hostname cpu@%h"
-        io = f"-Q io --pool threads --concurrency {settings.LUXOS_IO_WORKERS} --hostname io@%h"
+        cpu = f"-Q cpu --pool prefork --concurrency {settings.LUXOS_CPU_WORKERS} --prefetch-multiplier 1 -n cpu@%h"
+        io = f"-Q io --pool threads --concurrency {settings.LUXOS_IO_WORKERS} -n io@%h"
         schedule = Path(settings.CELERY_BEAT_SCHEDULE_FILENAME)
         schedule.parent.mkdir(parents=True, exist_ok=True)
         celery = [python, "-m", "celery", "-A", "luxsite"]
