@@ -122,3 +122,24 @@ def _wait_for_pong(app: Celery, name: str, process: subprocess.Popen[bytes], log
         if app.control.ping(destination=[name], timeout=0.5):
             return
     pytest.fail(f"the Celery worker did not answer a ping within {WORKER_START_TIMEOUT:.0f} s:\n{log.read_text()}")
+
+
+@pytest.fixture(autouse=True)
+def core_beings_after_flush(request: pytest.FixtureRequest) -> None:
+    """Transactional tests start with the core beings that the flush after the previous one removed.
+
+    Django empties every table after a transactional test, the rows of data migrations
+    included; serialized rollback cannot put them back because the change log is
+    append-only, so the core beings are ensured again instead.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if not transactional:
+        return
+    request.getfixturevalue("transactional_db")
+    from beings.kinds import core_beings_ensure
+    from beings.models import BaseBeing
+
+    core_beings_ensure(BaseBeing)

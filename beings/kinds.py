@@ -1,7 +1,7 @@
 """Being kinds (``genesis.type``) and the core beings with fixed souls."""
 
 import uuid
-from typing import Final
+from typing import Any, Final
 
 FUNCTION: Final = "function"
 CLASS: Final = "class"
@@ -30,3 +30,29 @@ CORE_BEINGS: Final = {
     "CPUQueue": QUEUE,
 }
 CORE_SOULS: Final = frozenset(core_soul(name) for name in CORE_BEINGS)
+
+CORE_DESCRIPTIONS: Final = {
+    "Kernel": "The core of LuxOS: resolves souls, aliases and hashes.",
+    "Factory": "Creates beings from genesis documents.",
+    "IOQueue": "The io queue: beings with workload io run here, on threads.",
+    "CPUQueue": "The cpu queue: beings with workload cpu run here, one process per core.",
+}
+
+
+def core_beings_ensure(model: Any) -> int:
+    """Create the core beings that are missing, with ``model`` (a migration's historical model too)."""
+    created = 0
+    for name, kind in CORE_BEINGS.items():
+        _being, was_created = model.objects.get_or_create(
+            soul=core_soul(name),
+            defaults={
+                "tags": ["core"],
+                "energy_level": 100,
+                "genesis": {"name": name, "type": kind, "description": CORE_DESCRIPTIONS[name], "author": "luxos"},
+                "attributes": {"core": True},
+                "memories": [],
+                "self_awareness": {},
+            },
+        )
+        created += was_created
+    return created

@@ -53,3 +53,8 @@ def relationship_list(
     if tags_all:
         queryset = queryset.tagged(*tags_all)
     return keyset_page(queryset, field="created_at", descending=True, after=after, limit=limit)
+
+
+def relationship_count(*, user: User) -> int:
+    """How many relationships the user may view, counted in SQL."""
+    return visible(user=user, queryset=Relationship.objects.all()).count()

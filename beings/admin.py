@@ -1,0 +1,369 @@
+"""Beings in the admin: code highlighted, state as JSON, relationships in and out; writes through the services."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
+
+from beings import kinds, services
+from beings.models import BaseBeing, BeingQuerySet
+from luxsite.admin import GuardedServiceAdmin, InputListFilter, instance_adopt, is_member, json_block, uuid_short
+from luxsite.errors import DomainError
+from luxsite.forms import CodeTextarea, PrettyJSONField, TagsField
+from luxsite.permissions import visible
+from relations.models import Relationship
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldsetSpec
+
+# genesis.<key> named in a validation error -> the form field that holds it.
+GENESIS_FORM_FIELDS = {"name": "name", "type": "kind", "source": "source", "description": "description"}
+GENESIS_ERROR_KEY = re.compile(r"^genesis\.(\w+)")
+
+# The relationships shown on a being's page, newest first; the rest are in the relationship admin.
+INLINE_LIMIT = 50
+
+
+def source_html(source: str) -> SafeString:
+    """Python source highlighted by Pygments, with inline styles and line numbers."""
+    formatter = HtmlFormatter(noclasses=True, linenos="table", style="friendly")
+    # Pygments escapes the source; its output is HTML we may trust.
+    return format_html('<div class="lux-source">{}</div>', mark_safe(highlight(source, PythonLexer(), formatter)))
+
+
+class BeingForm(forms.ModelForm):
+    """The fields a person edits; ``clean`` validates them with the service's own rules."""
+
+    name = forms.CharField(max_length=200)
+    kind = forms.ChoiceField(choices=[(kind, kind) for kind in kinds.KINDS], initial=kinds.FUNCTION)
+    source = forms.CharField(
+        required=False,
+        strip=False,
+        widget=CodeTextarea(rows=18),
+        help_text="Python; a function being defines <code>def run(...)</code>.",
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    tags = TagsField()
+    energy_level = forms.IntegerField(initial=0)
+    attributes = PrettyJSONField(empty={}, help_text="A JSON object.")
+    memories = PrettyJSONField(empty=[], help_text="A JSON array (an event log) or object.")
+    self_awareness = PrettyJSONField(empty={}, help_text="A JSON object.")
+
+    class Meta:
+        model = BaseBeing
+        fields = ("tags", "energy_level", "attributes", "memories", "self_awareness")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.being_data: dict[str, Any] = {}
+        genesis = self.instance.genesis if not self.instance._state.adding else None
+        if isinstance(genesis, dict):
+            self.initial.update(
+                name=genesis.get("name", ""),
+                kind=genesis.get("type", kinds.FUNCTION),
+                source=genesis.get("source", ""),
+                description=genesis.get("description", ""),
+            )
+
+    def clean_source(self) -> str:
+        # Browsers send textareas with CRLF; the stored source (and its hash) must not depend on that.
+        return str(self.cleaned_data["source"]).replace("\r\n", "\n")
+
+    def genesis_build(self) -> dict[str, Any]:
+        """The genesis these fields describe, keeping every key of the current one the form does not show."""
+        genesis: dict[str, Any] = {} if self.instance._state.adding else dict(self.instance.genesis or {})
+        genesis["name"] = self.cleaned_data["name"]
+        genesis["type"] = self.cleaned_data["kind"]
+        for key in ("source", "description"):
+            if self.cleaned_data.get(key):
+                genesis[key] = self.cleaned_data[key]
+            else:
+                genesis.pop(key, None)
+        return genesis
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        candidates: dict[str, Any] = {}
+        if all(name in cleaned for name in GENESIS_FORM_FIELDS.values()):
+            candidates["genesis"] = self.genesis_build()
+        for field in ("tags", "energy_level", "attributes", "memories", "self_awareness"):
+            if field in cleaned:
+                candidates[field] = cleaned[field]
+        # One field at a time, so that each error lands next to the field it is about.
+        for field, value in candidates.items():
+            try:
+                self.being_data.update(services.being_clean({field: value}, partial=True))
+            except DomainError as error:
+                self.add_error(self.error_field(field, error), error.detail)
+        return cleaned
+
+    @staticmethod
+    def error_field(field: str, error: DomainError) -> str | None:
+        if field != "genesis":
+            return field
+        match = GENESIS_ERROR_KEY.match(error.detail)
+        return GENESIS_FORM_FIELDS.get(match.group(1)) if match else None
+
+    def changed_being_data(self) -> dict[str, Any]:
+        """The validated fields the person changed (genesis as a whole when any of its parts changed)."""
+        changed = set(self.changed_data)
+        if changed & set(GENESIS_FORM_FIELDS.values()):
+            changed.add("genesis")
+        return {field: value for field, value in self.being_data.items() if field in changed}
+
+    def _post_clean(self) -> None:
+        """Nothing: the services validate and write beings; the form never builds the model itself."""
+
+
+class KindFilter(admin.SimpleListFilter):
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(kind, kind) for kind in kinds.KINDS]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        assert isinstance(queryset, BeingQuerySet)
+        kind = self.value()
+        return queryset.of_kind(kind) if kind else queryset
+
+
+class TagFilter(InputListFilter):
+    title = "tag"
+    parameter_name = "tag"
+    placeholder = "has tag…"
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = (self.value() or "").strip()
+        return queryset.filter(tags__contains=[value]) if value else queryset
+
+
+class EnergyFilter(admin.SimpleListFilter):
+    title = "energy level"
+    parameter_name = "energy"
+    RANGES = {
+        "negative": ("below 0", Q(energy_level__lt=0)),
+        "zero": ("0", Q(energy_level=0)),
+        "low": ("1 – 49", Q(energy_level__gte=1, energy_level__lt=50)),
+        "high": ("50 – 99", Q(energy_level__gte=50, energy_level__lt=100)),
+        "full": ("100 and above", Q(energy_level__gte=100)),
+    }
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(key, label) for key, (label, _) in self.RANGES.items()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        selected = self.RANGES.get(self.value() or "")
+        return queryset.filter(selected[1]) if selected else queryset
+
+
+class NewestRelationshipsFormSet(BaseInlineFormSet):
+    def get_queryset(self) -> QuerySet[Relationship]:
+        queryset = super().get_queryset()
+        if not queryset.query.is_sliced:
+            self._queryset = queryset[:INLINE_LIMIT]
+        return self._queryset
+
+
+class RelationshipInline(admin.TabularInline):
+    """Relationships of the being, read-only here: they are made and changed in their own admin."""
+
+    model = Relationship
+    formset = NewestRelationshipsFormSet
+    other_end: str  # "target" for outgoing relationships, "source" for incoming ones
+    extra = 0
+    can_delete = False
+    classes = ("lux-relationships",)
+    fields = ("relationship", "other_being", "tag_list", "energy_level", "created_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Relationship]:
+        queryset = visible(user=request.user, queryset=super().get_queryset(request))
+        return queryset.select_related(self.other_end)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_member(request)  # the queryset shows only what the user may view
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="relationship")
+    def relationship(self, relationship: Relationship) -> SafeString:
+        url = reverse("admin:relations_relationship_change", args=[relationship.pk])
+        return format_html('<a href="{}">{}…</a>', url, str(relationship.pk)[:8])
+
+    @admin.display(description="being")
+    def other_being(self, relationship: Relationship) -> SafeString:
+        being: BaseBeing = getattr(relationship, self.other_end)
+        url = reverse("admin:beings_basebeing_change", args=[being.pk])
+        return format_html('<a href="{}">{}</a> <small>{}</small>', url, being.name or being.pk, being.kind)
+
+    @admin.display(description="tags")
+    def tag_list(self, relationship: Relationship) -> str:
+        return ", ".join(relationship.tags or [])
+
+
+class OutgoingRelationshipInline(RelationshipInline):
+    fk_name = "source"
+    other_end = "target"
+    verbose_name = "outgoing relationship"
+    verbose_name_plural = f"outgoing relationships (newest {INLINE_LIMIT})"
+
+
+class IncomingRelationshipInline(RelationshipInline):
+    fk_name = "target"
+    other_end = "source"
+    verbose_name = "incoming relationship"
+    verbose_name_plural = f"incoming relationships (newest {INLINE_LIMIT})"
+
+
+@admin.register(BaseBeing)
+class BaseBeingAdmin(GuardedServiceAdmin):
+    form = BeingForm
+    list_display = ("being_name", "being_kind", "soul_short", "energy_level", "tag_list", "created_at")
+    list_filter = (KindFilter, TagFilter, EnergyFilter)
+    search_fields = ("genesis__name", "soul", "tags")
+    search_help_text = "Name (contains), a whole soul, or a tag."
+    ordering = ("-created_at", "soul")
+    list_per_page = 50
+    show_full_result_count = False
+    readonly_fields = (
+        "soul",
+        "created_at",
+        "genesis_description",
+        "source_highlighted",
+        "genesis_pretty",
+        "attributes_pretty",
+        "memories_pretty",
+        "self_awareness_pretty",
+    )
+
+    def get_fieldsets(self, request: HttpRequest, obj: BaseBeing | None = None) -> _FieldsetSpec:
+        if obj is None:
+            return [
+                (None, {"fields": ("name", "kind", "description", "tags", "energy_level")}),
+                ("Code", {"fields": ("source",)}),
+                ("State", {"fields": ("attributes", "memories", "self_awareness")}),
+            ]
+        # A being the user may only view shows read-only renderings in place of the form fields.
+        editable = self.has_change_permission(request, obj)
+        description = "description" if editable else "genesis_description"
+        return [
+            ("Identity", {"fields": ("soul", "created_at")}),
+            (None, {"fields": ("name", "kind", description, "tags", "energy_level")}),
+            ("Code", {"fields": ("source_highlighted", "source") if editable else ("source_highlighted",)}),
+            (
+                "State",
+                {
+                    "fields": ("attributes", "memories", "self_awareness")
+                    if editable
+                    else ("attributes_pretty", "memories_pretty", "self_awareness_pretty")
+                },
+            ),
+            ("Genesis (the whole document)", {"fields": ("genesis_pretty",), "classes": ("collapse",)}),
+        ]
+
+    def get_inlines(self, request: HttpRequest, obj: BaseBeing | None) -> list[type[admin.options.InlineModelAdmin]]:
+        return [] if obj is None else [OutgoingRelationshipInline, IncomingRelationshipInline]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[BaseBeing], search_term: str
+    ) -> tuple[QuerySet[BaseBeing], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        match = Q(genesis__name__icontains=term) | Q(tags__contains=[term])
+        with contextlib.suppress(ValueError):
+            match |= Q(soul=uuid.UUID(term))
+        return queryset.filter(match), False
+
+    def has_change_permission(self, request: HttpRequest, obj: BaseBeing | None = None) -> bool:
+        if obj is not None and obj.is_core:
+            return False  # core beings never change
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: BaseBeing | None = None) -> bool:
+        if obj is not None and obj.is_core:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: BaseBeing, form: forms.ModelForm, change: bool) -> None:
+        assert isinstance(form, BeingForm)
+        if change:
+            services.being_update(being=obj, data=form.changed_being_data(), actor=request.user)
+        else:
+            instance_adopt(obj, services.being_create(data=form.being_data, actor=request.user))
+
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
+        """Nothing: the relationship inlines are read-only and a being has no many-to-many fields."""
+
+    def construct_change_message(
+        self, request: HttpRequest, form: forms.Form, formsets: Any, add: bool = False
+    ) -> list[dict[str, Any]]:
+        # The read-only inlines were never saved, so they have nothing to report.
+        return super().construct_change_message(request, form, [], add)
+
+    def service_delete(self, request: HttpRequest, obj: BaseBeing) -> None:
+        services.being_delete(being=obj, actor=request.user)
+
+    @admin.display(description="name", ordering=KeyTextTransform("name", "genesis"))
+    def being_name(self, being: BaseBeing) -> str:
+        return being.name or "(unnamed)"
+
+    @admin.display(description="soul", ordering="soul")
+    def soul_short(self, being: BaseBeing) -> SafeString:
+        return uuid_short(being.soul)
+
+    @admin.display(description="kind", ordering=KeyTextTransform("type", "genesis"))
+    def being_kind(self, being: BaseBeing) -> str:
+        return being.kind
+
+    @admin.display(description="tags")
+    def tag_list(self, being: BaseBeing) -> str:
+        return ", ".join(being.tags or [])
+
+    @admin.display(description="description")
+    def genesis_description(self, being: BaseBeing) -> str:
+        return str(being.genesis.get("description", ""))
+
+    @admin.display(description="current source")
+    def source_highlighted(self, being: BaseBeing) -> SafeString | str:
+        source = being.genesis.get("source")
+        return source_html(source) if isinstance(source, str) and source else "—"
+
+    @admin.display(description="genesis")
+    def genesis_pretty(self, being: BaseBeing) -> SafeString:
+        return json_block(being.genesis)
+
+    @admin.display(description="attributes")
+    def attributes_pretty(self, being: BaseBeing) -> SafeString:
+        return json_block(being.attributes)
+
+    @admin.display(description="memories")
+    def memories_pretty(self, being: BaseBeing) -> SafeString:
+        return json_block(being.memories)
+
+    @admin.display(description="self-awareness")
+    def self_awareness_pretty(self, being: BaseBeing) -> SafeString:
+        return json_block(being.self_awareness)
