@@ -25,11 +25,12 @@ $(STAMP): $(wildcard requirements*.txt) | $(BIN)/python
 services: install
 	$(BIN)/python -c 'from luxsite.embedded import ensure_services; ensure_services()'
 
-# The admin user is ensured by createadmin until `manage.py luxos_setup` (admin + demo seed) replaces it.
+# Migrate, ensure the admin user and the demo graph (both idempotent), then serve until Ctrl-C.
 run: install services
 	$(MANAGE) migrate --noinput
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	$(MANAGE) createadmin
+	$(MANAGE) seed_demo
 	$(MANAGE) serve
 
 test: install
