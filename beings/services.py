@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection, transaction
+from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 
 from beings import validation
@@ -72,7 +73,7 @@ def being_create(*, data: dict[str, Any], actor: User | None) -> BaseBeing:
         raise BeingExistsError(f"a being with soul {fields['soul']} already exists")
     context_apply(actor=actor, operation="being_create")
     being = BaseBeing.objects.create(**fields)
-    owner_grant(objects=[being], user=actor)
+    owner_grant(model=BaseBeing, pks=[being.pk], user=actor)
     being.refresh_from_db(fields=["created_at"])
     return being
 
@@ -121,35 +122,45 @@ IMPORT_COLUMNS = ("soul", "tags", "energy_level", "genesis", "attributes", "memo
 def beings_import(*, lines: Iterable[bytes | str], actor: User | None) -> ImportReport:
     """Import beings from JSON Lines, all or nothing: one bad line and nothing is stored.
 
-    Every line is validated like ``being_create``; the rows then go in with one
-    ``COPY`` and the creator's permissions with one ``INSERT``.
+    Every line is validated like ``being_create`` and written into one ``COPY`` as soon as it passes,
+    so PostgreSQL stores a row while Python checks the next and no list of rows is held. The primary
+    key refuses souls that already exist; the creator's permissions go in with one ``INSERT``.
     """
-    rows = [_import_row(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
-    souls = [row["soul"] for row in rows]
-    if len(set(souls)) != len(souls):
-        raise ImportLineError("the file names the same soul more than once")
-    with transaction.atomic():
-        existing = list(BaseBeing.objects.filter(soul__in=souls).values_list("soul", flat=True)[:5])
-        if existing:
-            raise BeingExistsError(f"beings already exist: {', '.join(map(str, existing))}")
-        context_apply(actor=actor, operation="beings_import")
-        copy_sql = f"COPY base_beings ({', '.join(IMPORT_COLUMNS)}) FROM STDIN"
-        with connection.cursor() as cursor, cursor.cursor.copy(copy_sql) as copy:
-            copy.set_types(["uuid", "text[]", "int4", "jsonb", "jsonb", "jsonb", "jsonb"])
-            for row in rows:
-                copy.write_row(
-                    (
-                        row["soul"],
-                        row["tags"],
-                        row["energy_level"],
-                        Jsonb(row["genesis"]),
-                        Jsonb(row["attributes"]),
-                        Jsonb(row["memories"]),
-                        Jsonb(row["self_awareness"]),
+    souls: list[uuid.UUID] = []
+    seen: set[uuid.UUID] = set()
+    copy_sql = f"COPY base_beings ({', '.join(IMPORT_COLUMNS)}) FROM STDIN"
+    try:
+        with transaction.atomic():
+            context_apply(actor=actor, operation="beings_import")
+            with connection.cursor() as cursor, cursor.cursor.copy(copy_sql) as copy:
+                copy.set_types(["uuid", "text[]", "int4", "jsonb", "jsonb", "jsonb", "jsonb"])
+                for number, line in enumerate(lines, start=1):
+                    if not line.strip():
+                        continue
+                    row = _import_row(number, line)
+                    if row["soul"] in seen:
+                        raise ImportLineError("the file names the same soul more than once")
+                    seen.add(row["soul"])
+                    souls.append(row["soul"])
+                    copy.write_row(
+                        (
+                            row["soul"],
+                            row["tags"],
+                            row["energy_level"],
+                            Jsonb(row["genesis"]),
+                            Jsonb(row["attributes"]),
+                            Jsonb(row["memories"]),
+                            Jsonb(row["self_awareness"]),
+                        )
                     )
-                )
-        owner_grant(objects=[BaseBeing(soul=soul) for soul in souls], user=actor)
-    return ImportReport(created=len(rows), souls=souls)
+            owner_grant(model=BaseBeing, pks=souls, user=actor)
+    except UniqueViolation:
+        # One array parameter: ``soul__in`` would put a placeholder per soul of the file in the SQL.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT soul FROM base_beings WHERE soul = ANY(%s) LIMIT 5", [souls])
+            existing = [soul for (soul,) in cursor.fetchall()]
+        raise BeingExistsError(f"beings already exist: {', '.join(map(str, existing))}") from None
+    return ImportReport(created=len(souls), souls=souls)
 
 
 def _import_row(number: int, line: bytes | str) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from typing import Any, TypeVar, cast
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Permission, PermissionsMixin
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models
-from guardian.shortcuts import get_objects_for_user
-from guardian.utils import get_user_obj_perms_model
+from django.db.models import Exists, OuterRef, Subquery
+from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
 
 from luxsite.errors import PermissionDenied
 
@@ -27,19 +27,22 @@ def codename(model: type[models.Model], action: str) -> str:
     return f"{action}_{model._meta.concrete_model._meta.model_name}"  # type: ignore[union-attr]
 
 
-def owner_grant(*, objects: Sequence[models.Model], user: User | None) -> None:
-    """Give ``user`` view, change and delete on each of ``objects`` in one insert."""
-    if not objects or user is None or not user.is_authenticated:
+def owner_grant(*, model: type[models.Model], pks: Sequence[Any], user: User | None) -> None:
+    """Give ``user`` view, change and delete on the objects of ``model`` with primary keys ``pks``, in one insert.
+
+    Keys, not instances: a bulk import would otherwise build a model instance per row just to pass its key.
+    """
+    if not pks or user is None or not user.is_authenticated:
         return
-    model = type(objects[0])._meta.concrete_model
-    assert model is not None
-    content_type = ContentType.objects.get_for_model(model)
+    concrete = model._meta.concrete_model
+    assert concrete is not None
+    content_type = ContentType.objects.get_for_model(concrete)
     permissions = list(
         Permission.objects.filter(
-            content_type=content_type, codename__in=[codename(model, action) for action in OWNER_ACTIONS]
+            content_type=content_type, codename__in=[codename(concrete, action) for action in OWNER_ACTIONS]
         )
     )
-    grant_model = get_user_obj_perms_model(model)  # type: ignore[arg-type]  # guardian accepts a class too
+    grant_model = get_user_obj_perms_model(concrete)  # type: ignore[arg-type]  # guardian accepts a class too
     table = grant_model._meta.db_table
     object_column = cast(models.ForeignKey[Any, Any], grant_model._meta.get_field("content_object")).column
     # One statement whatever the number of objects: a bulk import grants 3 rows per object.
@@ -47,8 +50,8 @@ def owner_grant(*, objects: Sequence[models.Model], user: User | None) -> None:
         cursor.execute(
             f"INSERT INTO {table} (user_id, permission_id, {object_column})"
             " SELECT %s, permission.id, object.pk FROM unnest(%s::int[]) AS permission(id)"
-            f" CROSS JOIN unnest(%s::{_pk_type(model)}[]) AS object(pk) ON CONFLICT DO NOTHING",
-            [user.pk, [p.pk for p in permissions], [obj.pk for obj in objects]],
+            f" CROSS JOIN unnest(%s::{_pk_type(concrete)}[]) AS object(pk) ON CONFLICT DO NOTHING",
+            [user.pk, [p.pk for p in permissions], list(pks)],
         )
 
 
@@ -57,14 +60,42 @@ def _pk_type(model: type[models.Model]) -> str:
 
 
 def visible(*, user: User, queryset: Q) -> Q:
-    """The objects of ``queryset`` that ``user`` may view, as a SQL filter (the queryset keeps its class)."""
-    if not user.is_authenticated:
+    """The objects of ``queryset`` that ``user`` may view, as a SQL filter (the queryset keeps its class).
+
+    An EXISTS on guardian's (user, permission, object) unique index, which PostgreSQL runs as a semi-join
+    probed per candidate row. guardian's ``get_objects_for_user`` filters on ``pk IN (grants) OR pk IN
+    (group grants)`` instead, which PostgreSQL hashes in full on every query: O(every object the user may
+    view), however selective the filter or short the page.
+    """
+    if not (user.is_authenticated and isinstance(user, PermissionsMixin)):
         return queryset.none()
-    if getattr(user, "is_superuser", False):
+    model = queryset.model
+    view = codename(model, "view")
+    if user.is_superuser or user.has_perm(f"{model._meta.app_label}.{view}"):
         return queryset
-    return get_objects_for_user(  # type: ignore[return-value]  # guardian filters the queryset it is given
-        user, codename(queryset.model, "view"), klass=queryset, accept_global_perms=True, with_superuser=False
+    # A scalar subquery, not a join to auth_permission: PostgreSQL then estimates the grants from the
+    # column statistics and hash-joins them when it must look at every row (being_counts).
+    permission = Subquery(
+        Permission.objects.filter(content_type=ContentType.objects.get_for_model(model), codename=view)
+        .order_by()
+        .values("pk")
     )
+    grants = get_user_obj_perms_model(model)._default_manager  # type: ignore[arg-type]  # a class is fine
+    by_user = Exists(grants.filter(content_object=OuterRef("pk"), user=user, permission_id=permission))
+    # OR-ing a second EXISTS rules the semi-join out: add the group grants only for a user in a group.
+    groups = _group_ids(user)
+    if not groups:
+        return queryset.filter(by_user)
+    group_grants = get_group_obj_perms_model(model)._default_manager  # type: ignore[arg-type]
+    by_group = Exists(group_grants.filter(content_object=OuterRef("pk"), group__in=groups, permission_id=permission))
+    return queryset.filter(by_user | by_group)
+
+
+def _group_ids(user: PermissionsMixin) -> list[int]:
+    """The user's groups, fetched once per user object as Django caches its permissions."""
+    if not hasattr(user, "_luxos_group_ids"):
+        user._luxos_group_ids = list(user.groups.values_list("pk", flat=True))  # type: ignore[attr-defined]
+    return user._luxos_group_ids  # type: ignore[attr-defined]
 
 
 def may(*, user: User, action: str, obj: models.Model) -> bool:

@@ -47,7 +47,7 @@ def relationship_link(
     fields = {"tags": [], "energy_level": 0, "genesis": {}, "attributes": {}, **relationship_clean(data or {})}
     context_apply(actor=actor, operation="relationship_link")
     relationship = Relationship.objects.create(source=source, target=target, **fields)
-    owner_grant(objects=[relationship], user=actor)
+    owner_grant(model=Relationship, pks=[relationship.pk], user=actor)
     relationship.refresh_from_db(fields=["created_at"])
     return relationship
 

@@ -56,3 +56,18 @@ def test_counts_by_kind_respect_visibility(crowd, alice, bob, root, make_being):
     assert being_counts(user=bob) == {"function": 1}
     assert being_counts(user=alice) == {"data": 3000}
     assert being_counts(user=root)["queue"] == 2
+
+
+def test_group_and_global_grants_make_beings_visible(alice, bob, make_being):
+    """A being shared with bob's group, or a global view permission, makes it visible to bob."""
+    from django.contrib.auth.models import Group, Permission
+    from guardian.shortcuts import assign_perm
+
+    shared, private = make_being("shared"), make_being("private")
+    team = Group.objects.create(name="team")
+    bob.groups.add(team)
+    assign_perm("beings.view_basebeing", team, shared)
+    assert [being.soul for being in being_list(user=bob).items] == [shared.soul]
+    bob.user_permissions.add(Permission.objects.get(codename="view_basebeing"))
+    bob = type(bob).objects.get(pk=bob.pk)  # permissions are cached per user object
+    assert {being.soul for being in being_list(user=bob).items} >= {shared.soul, private.soul}
