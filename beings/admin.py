@@ -22,7 +22,14 @@ from pygments.lexers import PythonLexer
 
 from beings import kinds, services
 from beings.models import BaseBeing, BeingQuerySet
-from luxsite.admin import GuardedServiceAdmin, InputListFilter, instance_adopt, is_member, json_block, uuid_short
+from luxsite.admin import (
+    GuardedServiceAdmin,
+    TagFilter,
+    instance_adopt,
+    is_member,
+    json_block,
+    uuid_short,
+)
 from luxsite.errors import DomainError
 from luxsite.forms import CodeTextarea, PrettyJSONField, TagsField
 from luxsite.permissions import visible
@@ -141,16 +148,6 @@ class KindFilter(admin.SimpleListFilter):
         assert isinstance(queryset, BeingQuerySet)
         kind = self.value()
         return queryset.of_kind(kind) if kind else queryset
-
-
-class TagFilter(InputListFilter):
-    title = "tag"
-    parameter_name = "tag"
-    placeholder = "has tag…"
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = (self.value() or "").strip()
-        return queryset.filter(tags__contains=[value]) if value else queryset
 
 
 class EnergyFilter(admin.SimpleListFilter):

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from beings.models import BaseBeing
-from luxsite.admin import GuardedServiceAdmin, InputListFilter, instance_adopt, json_block
+from luxsite.admin import GuardedServiceAdmin, TagFilter, instance_adopt, json_block
 from luxsite.errors import DomainError
 from luxsite.forms import PrettyJSONField, TagsField
 from luxsite.permissions import visible
@@ -58,22 +58,12 @@ class RelationshipForm(forms.ModelForm):
         """Nothing: the services validate and write relationships; the form never builds the model itself."""
 
 
-class RelationshipTagFilter(InputListFilter):
-    title = "tag"
-    parameter_name = "tag"
-    placeholder = "has tag…"
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = (self.value() or "").strip()
-        return queryset.filter(tags__contains=[value]) if value else queryset
-
-
 @admin.register(Relationship)
 class RelationshipAdmin(GuardedServiceAdmin):
     form = RelationshipForm
     list_display = ("short_id", "source_name", "target_name", "tag_list", "energy_level", "created_at")
     list_select_related = ("source", "target")
-    list_filter = (RelationshipTagFilter,)
+    list_filter = (TagFilter,)
     search_fields = ("source__soul", "target__soul")
     search_help_text = "A whole soul (source or target) or relationship id."
     autocomplete_fields = ("source", "target")
