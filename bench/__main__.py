@@ -1,0 +1,107 @@
+"""``python -m bench``: run every benchmark on a fresh ``luxos_bench`` database and print the table.
+
+Scales are 10k and 100k beings, and 1M too with ``BENCH_SCALE=large`` (``smoke``: 1k, to try it out).
+The database lives on the server that settings would use (``DATABASE_URL``, or the embedded one) and
+is dropped at the end unless ``--keep`` is given; Django never connects to the dev database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import django
+import psycopg
+from psycopg import sql
+
+BENCH_DATABASE = "luxos_bench"
+SCALES = {"smoke": [1_000], "default": [10_000, 100_000], "large": [10_000, 100_000, 1_000_000]}
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
+
+
+def server_url() -> str:
+    """The DATABASE_URL settings resolve: the environment's, or the embedded server's (started if need be)."""
+    from luxsite import embedded
+
+    embedded.ensure_services()
+    return os.environ["DATABASE_URL"]
+
+
+def database_url(url: str, name: str) -> str:
+    return urlsplit(url)._replace(path=f"/{name}").geturl()
+
+
+def database_recreate(server: str, name: str, *, create: bool = True) -> None:
+    """Drop database ``name`` on the server of ``server`` (a URL to another database), then create it afresh."""
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        if create:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help=f"keep the {BENCH_DATABASE} database afterwards")
+    arguments = parser.parse_args(argv)
+    scale_name = os.environ.get("BENCH_SCALE") or "default"
+    if scale_name not in SCALES:
+        parser.error(f"BENCH_SCALE must be one of {', '.join(SCALES)}, not {scale_name!r}")
+
+    server = server_url()
+    if urlsplit(server).path.lstrip("/") == BENCH_DATABASE:
+        parser.error(f"DATABASE_URL already names {BENCH_DATABASE}: point it at the dev database")
+    database_recreate(server, BENCH_DATABASE)
+    # Settings read DATABASE_URL once, at django.setup(): from here on Django only knows the bench database.
+    os.environ["DATABASE_URL"] = database_url(server, BENCH_DATABASE)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "luxsite.settings")
+    # whitenoise warns about STATIC_ROOT before collectstatic; the API requests here serve no static files.
+    warnings.filterwarnings("ignore", message="No directory at")
+    django.setup()
+
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection, connections
+
+    from bench import bench_beings
+    from bench.runner import table_markdown, table_text
+
+    if settings.DATABASES["default"]["NAME"] != BENCH_DATABASE:
+        raise SystemExit(f"refusing to run: Django points at {settings.DATABASES['default']['NAME']!r}")
+    started = time.perf_counter()
+    try:
+        call_command("migrate", verbosity=0)
+        results = []
+        for scale in SCALES[scale_name]:
+            print(f"== {scale:,} beings", flush=True)
+            scale_started = time.perf_counter()
+            results += bench_beings.run(scale)
+            print(f"== {scale:,} beings took {time.perf_counter() - scale_started:.0f} s", flush=True)
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            server_version = cursor.fetchone()[0]
+    finally:
+        connections.close_all()
+        if not arguments.keep:
+            database_recreate(server, BENCH_DATABASE, create=False)
+    elapsed = time.perf_counter() - started
+    about = (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, BENCH_SCALE={scale_name}, {elapsed:.0f} s; PostgreSQL "
+        f"{server_version}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs. ratio = figure / baseline."
+    )
+    print(f"\n{table_text(results)}\n\n{about}")
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(f"{table_markdown(results)}\n\n{about}\n")
+    print(f"written to {RESULTS.relative_to(Path.cwd()) if RESULTS.is_relative_to(Path.cwd()) else RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
