@@ -6,27 +6,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
-import pytest
 from django.conf import settings
-
-from luxsite import embedded
-
-
-def _uses_embedded_services() -> bool:
-    database = urlsplit(os.environ["DATABASE_URL"])
-    redis_port_file = embedded.var_dir() / "redis" / "port"
-    return (
-        parse_qs(database.query).get("host") == [str(embedded.var_dir() / "postgres")]
-        and redis_port_file.exists()
-        and urlsplit(os.environ["REDIS_URL"]).port == int(redis_port_file.read_text())
-    )
-
-
-pytestmark = pytest.mark.skipif(
-    not _uses_embedded_services(), reason="DATABASE_URL and REDIS_URL name external services"
-)
 
 
 def _python(code: str, env: dict[str, str]) -> list[str]:
@@ -37,39 +19,39 @@ def _python(code: str, env: dict[str, str]) -> list[str]:
     return done.stdout.splitlines()
 
 
-def _server_pids() -> tuple[str, str]:
-    postgres = (embedded.var_dir() / "postgres" / "postmaster.pid").read_text().splitlines()[0]
-    redis = (embedded.var_dir() / "redis" / "redis.pid").read_text().strip()
+def _embedded(command: str, env: dict[str, str]) -> list[str]:
+    return _python(f"import sys; from luxsite import embedded; sys.exit(embedded.main(['embedded', {command!r}]))", env)
+
+
+def _server_pids(var: Path) -> tuple[str, str]:
+    postgres = (var / "postgres" / "postmaster.pid").read_text().splitlines()[0]
+    redis = (var / "redis" / "redis.pid").read_text().strip()
     return postgres, redis
 
 
-def test_status_reports_both_servers_running():
-    """`python -m luxsite.embedded status` says both embedded servers are running."""
-    done = subprocess.run(
-        [sys.executable, "-m", "luxsite.embedded", "status"],
-        cwd=settings.BASE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["postgres: running", "redis: running"]
-
-
-def test_a_second_process_attaches_to_the_running_servers():
-    """A process that names no services gets the URLs of the servers already running, not new servers."""
-    pids_before = _server_pids()
+def test_embedded_servers_start_once_are_shared_and_stop(tmp_path: Path):
+    """With no URLs named, the first process starts PostgreSQL and Redis, the next attaches, stop stops both."""
+    var = tmp_path / "var"
     env = {name: value for name, value in os.environ.items() if name not in {"DATABASE_URL", "REDIS_URL"}}
-
-    urls = _python(
+    env["LUXOS_VAR_DIR"] = str(var)
+    attach = (
         "import os; from luxsite import embedded; embedded.ensure_services(); "
-        "print(os.environ['DATABASE_URL']); print(os.environ['REDIS_URL'])",
-        env,
+        "print(os.environ['DATABASE_URL']); print(os.environ['REDIS_URL'])"
     )
-
-    assert urls == [os.environ["DATABASE_URL"], os.environ["REDIS_URL"]]
-    assert _server_pids() == pids_before
+    try:
+        first = _python(attach, env)
+        pids = _server_pids(var)
+        assert _embedded("status", env) == ["postgres: running", "redis: running"]
+        assert _python(attach, env) == first
+        assert _server_pids(var) == pids
+        assert _python(
+            "import os, psycopg; from luxsite import embedded; embedded.ensure_services(); "
+            "print(psycopg.connect(os.environ['DATABASE_URL']).execute('SELECT 1').fetchone()[0])",
+            env,
+        ) == ["1"]
+    finally:
+        _embedded("stop", env)
+    assert _embedded("status", env) == ["postgres: stopped", "redis: stopped"]
 
 
 def test_settings_start_nothing_when_services_are_named(tmp_path: Path):
