@@ -74,7 +74,6 @@ def being_create(*, data: dict[str, Any], actor: User | None) -> BaseBeing:
     context_apply(actor=actor, operation="being_create")
     being = BaseBeing.objects.create(**fields)
     owner_grant(model=BaseBeing, pks=[being.pk], user=actor)
-    being.refresh_from_db(fields=["created_at"])
     return being
 
 

@@ -48,7 +48,6 @@ def relationship_link(
     context_apply(actor=actor, operation="relationship_link")
     relationship = Relationship.objects.create(source=source, target=target, **fields)
     owner_grant(model=Relationship, pks=[relationship.pk], user=actor)
-    relationship.refresh_from_db(fields=["created_at"])
     return relationship
 
 
