@@ -17,6 +17,7 @@ from beings import kinds
 from beings.models import BaseBeing
 from chronos.models import Change
 from luxsite.models import ApiToken
+from luxsite.tests.fixtures import logged_in
 from luxsite.tokens import token_authenticate, token_create, token_digest
 from relations.models import Relationship
 
@@ -72,16 +73,12 @@ def staff(alice: User) -> User:
 
 @pytest.fixture
 def staff_client(staff: User) -> Client:
-    client = Client()
-    client.force_login(staff)
-    return client
+    return logged_in(staff)
 
 
 @pytest.fixture
 def root_client(root: User) -> Client:
-    client = Client()
-    client.force_login(root)
-    return client
+    return logged_in(root)
 
 
 def test_add_form_creates_being_owned_by_actor_and_logged_as_admin(staff: User, staff_client: Client) -> None:

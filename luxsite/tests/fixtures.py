@@ -36,19 +36,22 @@ def root(django_user_model: type[User]) -> User:
     return django_user_model.objects.create_superuser("root", password="root-password-1")
 
 
+def logged_in(user: User) -> Client:
+    """A test client with a session of ``user``."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 @pytest.fixture
 def api(alice: User) -> Client:
-    """An API client logged in (session) as alice."""
-    client = Client()
-    client.force_login(alice)
-    return client
+    """A client logged in (session) as alice."""
+    return logged_in(alice)
 
 
 @pytest.fixture
 def bob_api(bob: User) -> Client:
-    client = Client()
-    client.force_login(bob)
-    return client
+    return logged_in(bob)
 
 
 @pytest.fixture

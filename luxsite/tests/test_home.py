@@ -19,13 +19,6 @@ from relations.models import Relationship
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice_client(alice: User) -> Client:
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
 def test_anonymous_visitor_sees_welcome_with_login_link_and_no_beings(
     client: Client, make_being: Callable[..., BaseBeing]
 ) -> None:
@@ -42,7 +35,7 @@ def test_anonymous_visitor_sees_welcome_with_login_link_and_no_beings(
 
 
 def test_signed_in_user_sees_counts_and_own_newest_beings_only(
-    alice_client: Client,
+    api: Client,
     bob: User,
     make_being: Callable[..., BaseBeing],
     make_link: Callable[..., Relationship],
@@ -54,7 +47,7 @@ def test_signed_in_user_sees_counts_and_own_newest_beings_only(
     bobs = make_being("bobs-secret", actor=bob)
     make_link(bobs, make_being("bobs-other", actor=bob), actor=bob)
 
-    response = alice_client.get("/")
+    response = api.get("/")
 
     content = response.content.decode()
     assert response.context["counts"] == [("data", 1), ("function", 2)]
@@ -66,12 +59,12 @@ def test_signed_in_user_sees_counts_and_own_newest_beings_only(
     assert "Log out" in content
 
 
-def test_dashboard_shows_at_most_ten_newest_beings(alice_client: Client, make_being: Callable[..., BaseBeing]) -> None:
+def test_dashboard_shows_at_most_ten_newest_beings(api: Client, make_being: Callable[..., BaseBeing]) -> None:
     """However many beings a user has, the dashboard lists the ten newest and counts them all."""
     for number in range(12):
         make_being(f"being-{number:02}")
 
-    response = alice_client.get("/")
+    response = api.get("/")
 
     assert [being.name for being in response.context["recent_beings"]] == [f"being-{n:02}" for n in range(11, 1, -1)]
     assert response.context["being_total"] == 12
@@ -79,7 +72,7 @@ def test_dashboard_shows_at_most_ten_newest_beings(alice_client: Client, make_be
 
 @pytest.mark.parametrize("beings", [2, 25])
 def test_dashboard_query_count_does_not_grow_with_beings(
-    alice_client: Client,
+    api: Client,
     make_being: Callable[..., BaseBeing],
     make_link: Callable[..., Relationship],
     django_assert_num_queries: Any,
@@ -92,7 +85,7 @@ def test_dashboard_query_count_does_not_grow_with_beings(
 
     # session, user, the user's global and group permissions, groups, then counts, links, recent beings
     with django_assert_num_queries(8):
-        response = alice_client.get("/")
+        response = api.get("/")
 
     assert response.status_code == 200
 
