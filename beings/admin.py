@@ -8,7 +8,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.forms.models import BaseInlineFormSet
@@ -22,6 +22,7 @@ from pygments.lexers import PythonLexer
 
 from beings import kinds, services
 from beings.models import BaseBeing, BeingQuerySet
+from beings.tasks import being_evolve_task
 from luxsite.admin import (
     GuardedServiceAdmin,
     TagFilter,
@@ -65,6 +66,12 @@ class BeingForm(forms.ModelForm):
         help_text="Python; a function being defines <code>def run(...)</code>.",
     )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    reason = forms.CharField(
+        required=False, max_length=500, help_text="Why the source changes: kept in the lineage and the memories."
+    )
+    evolve_async = forms.BooleanField(
+        required=False, label="Evolve in the background", help_text="Hand the new source to a worker (Celery)."
+    )
     tags = TagsField()
     energy_level = forms.IntegerField(initial=0)
     attributes = PrettyJSONField(empty={}, help_text="A JSON object.")
@@ -94,6 +101,7 @@ class BeingForm(forms.ModelForm):
     def genesis_build(self) -> dict[str, Any]:
         """The genesis these fields describe, keeping every key of the current one the form does not show."""
         genesis: dict[str, Any] = {} if self.instance._state.adding else dict(self.instance.genesis or {})
+        genesis.pop("hash", None)  # recomputed from the genotype the form describes
         genesis["name"] = self.cleaned_data["name"]
         genesis["type"] = self.cleaned_data["kind"]
         for key in ("source", "description"):
@@ -269,7 +277,17 @@ class BaseBeingAdmin(GuardedServiceAdmin):
         return [
             ("Identity", {"fields": ("soul", "created_at")}),
             (None, {"fields": ("name", "kind", description, "tags", "energy_level")}),
-            ("Code", {"fields": ("source_highlighted", "source") if editable else ("source_highlighted",)}),
+            (
+                "Code",
+                {
+                    "fields": ("source_highlighted", "source", "reason", "evolve_async")
+                    if editable
+                    else ("source_highlighted",),
+                    "description": "A new source evolves the being (the next version) or mutates it (a new being)."
+                    if editable
+                    else "",
+                },
+            ),
             (
                 "State",
                 {
@@ -308,9 +326,42 @@ class BaseBeingAdmin(GuardedServiceAdmin):
     def save_model(self, request: HttpRequest, obj: BaseBeing, form: forms.ModelForm, change: bool) -> None:
         assert isinstance(form, BeingForm)
         if change:
-            services.being_update(being=obj, data=form.changed_being_data(), actor=request.user)
+            data = form.changed_being_data()
+            current_source = obj.genesis.get("source", "")
+            new_source = data["genesis"].get("source", "") if "genesis" in data else current_source
+            if new_source != current_source:
+                # The code changes through the lineage; the rest of genesis through an update.
+                kept = {key: value for key, value in data["genesis"].items() if key not in ("source", "hash")}
+                data["genesis"] = kept
+                if current_source:
+                    kept["source"] = current_source
+            services.being_update(being=obj, data=data, actor=request.user)
+            if new_source != current_source:
+                self.evolve(request, obj, new_source, form.cleaned_data)
         else:
             instance_adopt(obj, services.being_create(data=form.being_data, actor=request.user))
+
+    def evolve(self, request: HttpRequest, being: BaseBeing, source: str, cleaned: dict[str, Any]) -> None:
+        reason = cleaned.get("reason", "")
+        if cleaned.get("evolve_async"):
+            # delay_on_commit comes from Celery's Django task class, which the type stubs do not know.
+            being_evolve_task.delay_on_commit(  # type: ignore[attr-defined]
+                str(being.soul), source, reason, request.user.pk
+            )
+            self.message_user(request, "The new source was handed to a worker; its version appears when it is done.")
+            return
+        evolution = services.being_evolve(being=being, source=source, reason=reason, actor=request.user)
+        being.refresh_from_db()
+        if evolution.kind == "mutation":
+            child = evolution.being
+            url = reverse("admin:beings_basebeing_change", args=[child.pk])
+            self.message_user(
+                request,
+                format_html('The change was a mutation: it made a new being, <a href="{}">{}</a>.', url, child.soul),
+                messages.WARNING,
+            )
+        else:
+            self.message_user(request, f"{evolution.kind.capitalize()}: now version {evolution.being.version}.")
 
     def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
         """Nothing: the relationship inlines are read-only and a being has no many-to-many fields."""

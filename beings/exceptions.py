@@ -37,3 +37,35 @@ class BeingExistsError(Conflict):
 
 class ImportLineError(Invalid):
     code = "import_invalid"
+
+
+class HashMismatchError(Invalid):
+    code = "hash_mismatch"
+
+
+class HashInvalidError(Invalid):
+    code = "hash_invalid"
+
+
+class SoulNotFoundError(NotFound):
+    code = "soul_not_found"
+
+
+class AliasNotFoundError(NotFound):
+    code = "alias_not_found"
+
+
+class HashAmbiguousError(Conflict):
+    code = "hash_ambiguous"
+
+
+class NothingChangedError(Conflict):
+    code = "nothing_changed"
+
+
+class GenotypeChangeError(Conflict):
+    code = "genotype_change"
+
+
+class LineageBrokenError(Conflict):
+    code = "lineage_broken"

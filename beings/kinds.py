@@ -3,6 +3,8 @@
 import uuid
 from typing import Any, Final
 
+from beings import genotype
+
 FUNCTION: Final = "function"
 CLASS: Final = "class"
 KERNEL: Final = "kernel"
@@ -39,6 +41,15 @@ CORE_DESCRIPTIONS: Final = {
 }
 
 
+def core_genesis(name: str, kind: str) -> dict[str, Any]:
+    """The genesis of a core being: no source, version 1 forever, its hash stamped."""
+    genesis: dict[str, Any] = {
+        "name": name, "type": kind, "description": CORE_DESCRIPTIONS[name], "author": "luxos", "version": 1,
+        "ancestors": [],
+    }
+    return {**genesis, "hash": genotype.genesis_hash(genesis)}
+
+
 def core_beings_ensure(model: Any) -> int:
     """Create the core beings that are missing, with ``model`` (a migration's historical model too)."""
     created = 0
@@ -48,7 +59,7 @@ def core_beings_ensure(model: Any) -> int:
             defaults={
                 "tags": ["core"],
                 "energy_level": 100,
-                "genesis": {"name": name, "type": kind, "description": CORE_DESCRIPTIONS[name], "author": "luxos"},
+                "genesis": core_genesis(name, kind),
                 "attributes": {"core": True},
                 "memories": [],
                 "self_awareness": {},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
@@ -18,6 +19,21 @@ def empty_text_array() -> models.Value:
     return models.Value([], output_field=ArrayField(models.TextField()))
 
 
+class HashKeys(models.Func):
+    """``luxos_hash_keys(genesis)``: the 12-character prefixes of every hash in a lineage."""
+
+    function = "luxos_hash_keys"
+    output_field = ArrayField(models.TextField())
+
+
+class HashMatches(models.Func):
+    """``luxos_hash_matches(genesis)``: genesis.hash is present and is the hash of the genotype."""
+
+    function = "luxos_hash_matches"
+    output_field = models.BooleanField()
+    conditional = True
+
+
 class BeingQuerySet(models.QuerySet["BaseBeing"]):
     # Filters go through jsonb containment so that the GIN index answers them.
     def of_kind(self, kind: str) -> BeingQuerySet:
@@ -25,6 +41,10 @@ class BeingQuerySet(models.QuerySet["BaseBeing"]):
 
     def named(self, name: str) -> BeingQuerySet:
         return self.filter(genesis__contains={"name": name})
+
+    def holding_hash(self, prefix: str) -> BeingQuerySet:
+        """Beings with a version (current or ancestor) whose hash starts with the first 12 characters of ``prefix``."""
+        return self.alias(hash_keys=HashKeys("genesis")).filter(hash_keys__contains=[prefix[:12]])  # type: ignore[misc]
 
     def tagged(self, *tags: str) -> BeingQuerySet:
         """Beings that carry every one of ``tags``."""
@@ -84,6 +104,14 @@ class BaseBeing(models.Model):
             GinIndex(fields=["tags"], name="idx_being_tags"),
             # Not in the seed: keyset pagination in the default order needs it.
             models.Index(fields=["created_at", "soul"], name="idx_base_beings_created_soul"),
+            # Not in the seed: lookup by hash or hash prefix, current version or ancestor. The
+            # function (migration 0003) lists the first 12 characters of every hash in the lineage.
+            GinIndex(HashKeys("genesis"), name="idx_base_beings_hash_keys"),
+        ]
+        constraints = [
+            # The database recomputes the soul hash (migration 0003): genesis.hash can never
+            # disagree with the genotype, whoever writes the row.
+            models.CheckConstraint(condition=HashMatches("genesis"), name="base_beings_hash_matches_genotype"),
         ]
 
     def __str__(self) -> str:
@@ -100,6 +128,14 @@ class BaseBeing(models.Model):
     @property
     def is_core(self) -> bool:
         return self.soul in kinds.CORE_SOULS
+
+    @property
+    def hash(self) -> str:
+        return str(self.genesis.get("hash", "")) if isinstance(self.genesis, dict) else ""
+
+    @property
+    def version(self) -> int:
+        return int(self.genesis.get("version", 1)) if isinstance(self.genesis, dict) else 1
 
 
 class FunctionBeing(BaseBeing):
@@ -172,3 +208,101 @@ class BeingUserObjectPermission(UserObjectPermissionBase):
 
 class BeingGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(BaseBeing, on_delete=models.CASCADE, db_constraint=False)
+
+
+class PromotionQuerySet(models.QuerySet["Promotion"]):
+    def active(self) -> PromotionQuerySet:
+        """Promotions not yet ended by a demotion or a later promotion of the same alias."""
+        return self.filter(action=Promotion.Action.PROMOTE, ended_by__isnull=True)
+
+
+class Promotion(models.Model):
+    """One event in an environment's history: a hash promoted (perhaps superseding another) or demoted.
+
+    Rows are never updated or deleted (a trigger refuses it, migration 0003). A promotion stays
+    active until a later event names it in ``ends``: a demotion, or the promotion of another
+    hash of the same alias (a supersession). ``ends`` is unique, so an event ends at most once.
+    Each row keeps an immutable copy of the genotype, so production can run, and validate, a
+    pinned hash whatever happens to the being later.
+    """
+
+    class Action(models.TextChoices):
+        PROMOTE = "promote"
+        DEMOTE = "demote"
+
+    environment = models.CharField(max_length=32)
+    action = models.CharField(max_length=8, choices=Action.choices)
+    hash = models.CharField(max_length=64)
+    alias = models.CharField(max_length=200)
+    soul = models.UUIDField()
+    version = models.PositiveIntegerField()
+    genotype = models.JSONField()
+    ends = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="ended_by",
+        help_text="The active promotion this event ends: superseded by a promotion, or demoted.",
+    )
+    # No database constraint: deleting a user must not touch (update) the history.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        related_name="+",
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    objects = PromotionQuerySet.as_manager()
+
+    class Meta:
+        db_table = "soul_promotions"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["environment", "alias", "created_at"], name="idx_promotions_env_alias_at"),
+            models.Index(fields=["environment", "hash"], name="idx_promotions_env_hash"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(hash__regex=r"^[0-9a-f]{64}$"), name="soul_promotions_full_hash"),
+            models.CheckConstraint(
+                condition=models.Q(action="promote") | models.Q(action="demote", ends__isnull=False),
+                name="soul_promotions_demote_ends_a_promotion",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.alias} {self.hash[:12]} in {self.environment}"
+
+
+class SoulValidation(models.Model):
+    """The outcome of validating an environment: every active promotion's hash recomputed."""
+
+    environment = models.CharField(max_length=32)
+    checked_at = models.DateTimeField(db_default=Now(), editable=False)
+    ok = models.BooleanField()
+    checked = models.PositiveIntegerField()
+    problems = models.JSONField(default=list, help_text="[{hash, alias, reason}] for every mismatch.")
+    door = models.CharField(max_length=16, blank=True)
+    actor_name = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        db_table = "soul_validations"
+        ordering = ["-checked_at", "-id"]
+        indexes = [models.Index(fields=["environment", "checked_at"], name="idx_validations_env_at")]
+
+    def __str__(self) -> str:
+        return f"{self.environment} {'ok' if self.ok else 'FAILED'} at {self.checked_at:%Y-%m-%d %H:%M}"
+
+
+class SoulReportFailure(models.Model):
+    """A creation report or export file that could not be written: the database operation went on."""
+
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+    operation = models.CharField(max_length=32)
+    hash = models.CharField(max_length=64, blank=True)
+    path = models.TextField(blank=True)
+    error = models.TextField()
+
+    class Meta:
+        db_table = "soul_report_failures"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.hash[:12]}: {self.error[:60]}"

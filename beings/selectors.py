@@ -11,7 +11,14 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count
 from django.db.models.fields.json import KeyTextTransform
 
-from beings.exceptions import BeingNotFoundError
+from beings import genotype, lineage
+from beings.exceptions import (
+    AliasNotFoundError,
+    BeingNotFoundError,
+    HashAmbiguousError,
+    HashInvalidError,
+    SoulNotFoundError,
+)
 from beings.models import BaseBeing, BeingQuerySet
 from luxsite.errors import BadRequest
 from luxsite.pagination import Page, keyset_page
@@ -50,18 +57,20 @@ def being_filter(queryset: BeingQuerySet, filters: BeingFilters) -> BeingQuerySe
         queryset = queryset.tagged(*filters.tags_all)
     if filters.tags_any:
         queryset = queryset.tagged_any(*filters.tags_any)
-    if filters.kind:
-        queryset = queryset.of_kind(filters.kind)
-    if filters.name:
-        queryset = queryset.named(filters.name)
     if filters.energy_min is not None:
         queryset = queryset.filter(energy_level__gte=filters.energy_min)
     if filters.energy_max is not None:
         queryset = queryset.filter(energy_level__lte=filters.energy_max)
     if filters.attributes is not None:
         queryset = queryset.filter(attributes__contains=filters.attributes)
-    if filters.genesis is not None:
-        queryset = queryset.filter(genesis__contains=filters.genesis)
+    # One containment document for every genesis condition: one probe of the GIN index, and one
+    # selectivity estimate that the planner cannot mistake for several unselective ones.
+    genesis = dict(filters.genesis or {})
+    for key, value in (("type", filters.kind), ("name", filters.name)):
+        if value and genesis.setdefault(key, value) != value:
+            return queryset.none()
+    if genesis:
+        queryset = queryset.filter(genesis__contains=genesis)
     return queryset
 
 
@@ -91,3 +100,108 @@ def being_counts(*, user: User) -> dict[str, int]:
         .order_by("being_kind")
     )
     return {str(row["being_kind"]): row["count"] for row in rows}
+
+
+@dataclass(frozen=True)
+class SoulVersion:
+    """One version of a being, named by its hash: the current one or an entry of a lineage.
+
+    ``holder`` is the being whose genesis holds it; ``soul`` the being it belongs to, which
+    differs for the parent's versions a mutant carries in its ancestors.
+    """
+
+    hash: str
+    soul: uuid.UUID
+    alias: str
+    version: int
+    kind: str
+    created_at: str | None
+    holder: BaseBeing
+    index: int | None  # position in holder.genesis["ancestors"]; None for the current version
+
+    @property
+    def is_current(self) -> bool:
+        return self.index is None
+
+    @property
+    def owned(self) -> bool:
+        return self.soul == self.holder.soul
+
+    def genotype(self) -> dict[str, str]:
+        """The genotype of this version, rebuilt from the lineage when it is not the current one."""
+        if self.index is None:
+            return genotype.genotype_of(self.holder.genesis)
+        return lineage.genotype_rebuild(self.holder.genesis, self.index)
+
+    def source(self) -> str:
+        return self.genotype()["source"]
+
+
+def being_versions(being: BaseBeing) -> list[SoulVersion]:
+    """Every version a being's genesis holds, oldest first, the current one last."""
+    genesis = being.genesis
+    origin = genesis.get("origin") or {}
+    versions = [
+        SoulVersion(
+            hash=entry["hash"], soul=uuid.UUID(entry.get("soul", str(being.soul))), alias=being.name,
+            version=entry["version"], kind=entry.get("kind", "genesis"), created_at=entry.get("created_at"),
+            holder=being, index=index,
+        )
+        for index, entry in enumerate(genesis.get("ancestors", []))
+    ]
+    current = SoulVersion(
+        hash=being.hash, soul=being.soul, alias=being.name, version=being.version, kind=origin.get("kind", "genesis"),
+        created_at=origin.get("at") or (being.created_at.isoformat() if being.created_at else None),
+        holder=being, index=None,
+    )
+    return [*versions, current]
+
+
+def hash_prefix_clean(value: str) -> str:
+    """A full hash or a prefix of at least 12 hex characters, lower-cased; 422 otherwise."""
+    prefix = str(value).strip().lower()
+    if not genotype.PREFIX_PATTERN.fullmatch(prefix):
+        raise HashInvalidError(
+            f"{str(value)[:80]!r} is not a soul hash: give the 64 hex characters or a prefix of at least "
+            f"{genotype.MIN_PREFIX}"
+        )
+    return prefix
+
+
+def soul_get(*, hash: str, user: User) -> SoulVersion:
+    """The exact version named by a hash or a unique prefix of it, among the beings the user may view.
+
+    An ancestor is found as well as a current version. When one genotype is held by several
+    beings, the being's own entry wins over a mutant's inherited copy, then the newest version.
+    A prefix naming two different hashes is a conflict that lists them.
+    """
+    prefix = hash_prefix_clean(hash)
+    holders = visible(user=user, queryset=BaseBeing.objects.holding_hash(prefix))
+    matches = [
+        version for holder in holders for version in being_versions(holder) if version.hash.startswith(prefix)
+    ]
+    if not matches:
+        raise SoulNotFoundError(f"no version you may view has hash {prefix}")
+    hashes = sorted({version.hash for version in matches})
+    if len(hashes) > 1:
+        raise HashAmbiguousError(f"hash prefix {prefix} names {len(hashes)} versions: {', '.join(hashes[:10])}")
+    return max(matches, key=lambda version: (version.owned, version.created_at or ""))
+
+
+def alias_get(*, alias: str, user: User) -> BaseBeing:
+    """The newest being the user may view with this alias (``genesis.name``)."""
+    being = visible(user=user, queryset=BaseBeing.objects.named(alias.strip())).order_by("-created_at", "soul").first()
+    if being is None:
+        raise AliasNotFoundError(f"no being you may view is named {alias!r}")
+    return being
+
+
+def version_get(*, being: BaseBeing, hash: str) -> SoulVersion:
+    """A version held in one being's lineage, by hash or unique prefix."""
+    prefix = hash_prefix_clean(hash)
+    matches = {version.hash: version for version in being_versions(being) if version.hash.startswith(prefix)}
+    if not matches:
+        raise SoulNotFoundError(f"being {being.soul} has no version with hash {prefix}")
+    if len(matches) > 1:
+        raise HashAmbiguousError(f"hash prefix {prefix} names {len(matches)} versions: {', '.join(sorted(matches))}")
+    return next(iter(matches.values()))

@@ -8,25 +8,32 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection, transaction
+from django.utils import timezone
 from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 
-from beings import validation
+from beings import genotype, lineage, validation
 from beings.exceptions import (
     BeingExistsError,
     BeingHasRelationshipsError,
     CoreBeingError,
     GenesisInvalidError,
+    GenotypeChangeError,
     ImportLineError,
+    NothingChangedError,
 )
 from beings.models import BaseBeing
-from chronos.context import context_apply
+from chronos.context import context_apply, context_current
 from luxsite.errors import DomainError
-from luxsite.permissions import owner_grant, require
+from luxsite.permissions import owner_grant, require, visible
 
 User = AbstractBaseUser | AnonymousUser
+
+# Keys of genesis that record the lineage: LuxOS writes them, callers never change them.
+LINEAGE_KEYS = ("version", "hash", "ancestors", "origin", "parent")
 
 # Fields a caller may set on a being, and their validators.
 BEING_FIELDS = ("genesis", "tags", "energy_level", "attributes", "memories", "self_awareness")
@@ -65,16 +72,38 @@ def being_clean(data: dict[str, Any], *, partial: bool = False) -> dict[str, Any
     return cleaned
 
 
-@transaction.atomic
 def being_create(*, data: dict[str, Any], actor: User | None) -> BaseBeing:
-    """Create a being from validated fields and give its creator view/change/delete on it."""
+    """Create a being, or return the one with the same genotype and alias (see ``being_create_or_get``)."""
+    return being_create_or_get(data=data, actor=actor)[0]
+
+
+@transaction.atomic
+def being_create_or_get(*, data: dict[str, Any], actor: User | None) -> tuple[BaseBeing, bool]:
+    """Create a being and give its creator view/change/delete on it; ``(being, created)``.
+
+    Content addressing makes creation idempotent: when a being the actor may view already has
+    this genotype (the same hash) and this alias, that being comes back and nothing is written.
+    An advisory lock on (hash, alias) keeps two concurrent identical creations to one being.
+    """
     fields = being_clean(data)
+    genesis = fields["genesis"]
+    with connection.cursor() as cursor:
+        lock_key = f"{genesis['hash']}:{genesis['name']}"
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [lock_key])
+    existing = None
+    if actor is not None:
+        same = BaseBeing.objects.filter(genesis__contains={"hash": genesis["hash"], "name": genesis["name"]})
+        existing = visible(user=actor, queryset=same).order_by("-created_at").first()
+    if existing is not None and fields.get("soul", existing.soul) == existing.soul:
+        return existing, False
     if "soul" in fields and BaseBeing.objects.filter(soul=fields["soul"]).exists():
         raise BeingExistsError(f"a being with soul {fields['soul']} already exists")
+    if not genesis.get("ancestors"):
+        genesis.setdefault("origin", {"kind": "genesis", "at": timezone.now().isoformat(), "actor": _actor_name(actor)})
     context_apply(actor=actor, operation="being_create")
     being = BaseBeing.objects.create(**fields)
     owner_grant(model=BaseBeing, pks=[being.pk], user=actor)
-    return being
+    return being, True
 
 
 @transaction.atomic
@@ -87,6 +116,8 @@ def being_update(*, being: BaseBeing, data: dict[str, Any], actor: User) -> Base
     if "soul" in fields and fields["soul"] != being.soul:
         raise GenesisInvalidError("a being's soul never changes")
     fields.pop("soul", None)
+    if "genesis" in fields:
+        fields["genesis"] = _genesis_keep_lineage(being, data["genesis"], fields["genesis"])
     if not fields:
         return being
     context_apply(actor=actor, operation="being_update")
@@ -94,6 +125,22 @@ def being_update(*, being: BaseBeing, data: dict[str, Any], actor: User) -> Base
         setattr(being, name, value)
     being.save(update_fields=list(fields))
     return being
+
+
+def _genesis_keep_lineage(being: BaseBeing, sent: dict[str, Any], cleaned: dict[str, Any]) -> dict[str, Any]:
+    """A new genesis for ``being`` may rename it or change its metadata, never its genotype or lineage.
+
+    Code changes go through ``being_evolve``, which keeps the version they replace.
+    """
+    if cleaned["hash"] != being.hash:
+        raise GenotypeChangeError(
+            "the genotype (type, language, entrypoint, source, workload) changes only by evolving the being"
+        )
+    current = being.genesis
+    for key in LINEAGE_KEYS:
+        if key in sent and sent[key] != current.get(key):
+            raise GenotypeChangeError(f"genesis.{key} is kept by LuxOS and cannot be written")
+    return {**cleaned, **{key: current[key] for key in LINEAGE_KEYS if key in current}}
 
 
 @transaction.atomic
@@ -175,3 +222,129 @@ def _import_row(number: int, line: bytes | str) -> dict[str, Any]:
         raise type(error)(f"line {number}: {error.detail}") from None
     row.setdefault("soul", uuid.uuid4())
     return row
+
+
+@dataclass(frozen=True)
+class Evolution:
+    """What ``being_evolve`` did: the being that now holds the new source, and how it got there."""
+
+    being: BaseBeing
+    parent: BaseBeing
+    change: lineage.SourceChange
+
+    @property
+    def kind(self) -> str:
+        return self.change.kind
+
+
+def being_evolve(*, being: BaseBeing, source: str, reason: str = "", actor: User | None) -> Evolution:
+    """Give a being a new source: an evolution (same soul, next version) or a mutation (a new being).
+
+    Only added lines, and no more than ``LUXOS_EVOLUTION_MAX_ADDED_RATIO`` of the current line
+    count, make an evolution; a change of whitespace or comments only (the same AST) is an
+    evolution marked cosmetic; anything else is a mutation. The version replaced is kept in
+    ``genesis.ancestors`` as a reverse diff, so every version can be rebuilt from the lineage.
+    """
+    if actor is not None:
+        require(user=actor, action="change", obj=being)
+    if being.is_core:
+        raise CoreBeingError(f"{being.name} is a core being and never evolves")
+    if not isinstance(source, str):
+        raise GenesisInvalidError("source must be a string")
+    validation.source_parse(source)
+    with transaction.atomic():
+        # The row lock makes concurrent evolutions of one being take turns instead of losing a version.
+        current = BaseBeing.objects.select_for_update().get(soul=being.soul)
+        if genotype.soul_hash(genotype.with_source(current.genesis, source)) == current.hash:
+            raise NothingChangedError("nothing changed: the new source has the genotype of the current version")
+        change = lineage.change_classify(
+            current=current.genesis.get("source", ""), new=source,
+            max_added_ratio=settings.LUXOS_EVOLUTION_MAX_ADDED_RATIO,
+        )
+        origin = {"kind": change.kind, "at": timezone.now().isoformat(), "actor": _actor_name(actor), "reason": reason}
+        if change.kind == "mutation":
+            child = _mutant_create(parent=current, source=source, origin=origin, change=change, actor=actor)
+            return Evolution(being=child, parent=current, change=change)
+        _evolve_in_place(being=current, source=source, origin=origin, change=change, actor=actor)
+        return Evolution(being=current, parent=current, change=change)
+
+
+def _evolve_in_place(
+    *, being: BaseBeing, source: str, origin: dict[str, Any], change: lineage.SourceChange, actor: User | None
+) -> None:
+    genesis = being.genesis
+    entry = lineage.ancestor_entry(genesis=genesis, newer_source=source, snapshot_every=settings.LUXOS_SNAPSHOT_EVERY)
+    evolved = {
+        **genesis,
+        "source": source,
+        "version": being.version + 1,
+        "ancestors": [*genesis.get("ancestors", []), entry],
+        "origin": origin,
+    }
+    evolved["hash"] = genotype.genesis_hash(evolved)
+    validation.document_check("genesis", evolved)
+    event = {"event": change.kind, "at": origin["at"], "version": evolved["version"], "hash": evolved["hash"],
+             "from_hash": entry["hash"], "reason": origin["reason"], "actor": origin["actor"], **change.as_dict()}
+    being.genesis = evolved
+    being.memories = memories_append(being.memories, event)
+    context_apply(actor=actor, operation=f"being_{change.kind}", reason=origin["reason"])
+    being.save(update_fields=["genesis", "memories"])
+
+
+def _mutant_create(
+    *, parent: BaseBeing, source: str, origin: dict[str, Any], change: lineage.SourceChange, actor: User | None
+) -> BaseBeing:
+    """A new being carrying the parent's lineage on, its attributes copied, linked parent → child."""
+    from relations.services import relationship_link  # relations depends on beings, not the other way round
+
+    genesis = parent.genesis
+    parent_soul = str(parent.soul)
+    inherited = [{**entry, "soul": entry.get("soul", parent_soul)} for entry in genesis.get("ancestors", [])]
+    entry = lineage.ancestor_entry(
+        genesis=genesis, newer_source=source, snapshot_every=settings.LUXOS_SNAPSHOT_EVERY, soul=parent_soul
+    )
+    named_parent = {"soul": parent_soul, "version": parent.version, "hash": parent.hash}
+    child_genesis = {
+        **{key: value for key, value in genesis.items() if key not in LINEAGE_KEYS},
+        "source": source,
+        "version": 1,
+        "ancestors": [*inherited, entry],
+        "parent": named_parent,
+        "origin": origin,
+    }
+    child_genesis["hash"] = genotype.genesis_hash(child_genesis)
+    validation.document_check("genesis", child_genesis)
+    event = {"event": "mutation", "at": origin["at"], "version": 1, "hash": child_genesis["hash"],
+             "parent": named_parent, "reason": origin["reason"], "actor": origin["actor"], **change.as_dict()}
+    context_apply(actor=actor, operation="being_mutation", reason=origin["reason"])
+    child = BaseBeing.objects.create(
+        genesis=child_genesis,
+        tags=list(parent.tags or []),
+        energy_level=0,
+        attributes=parent.attributes,
+        memories=memories_append([], event),
+        self_awareness={},
+    )
+    owner_grant(model=BaseBeing, pks=[child.pk], user=actor)
+    relationship_link(
+        source=parent, target=child, actor=actor,
+        data={"tags": ["mutation"], "genesis": {"type": "mutation", "reason": origin["reason"], **change.as_dict(),
+                                                "from_hash": parent.hash, "to_hash": child_genesis["hash"]}},
+    )
+    return child
+
+
+def memories_append(memories: Any, event: dict[str, Any]) -> Any:
+    """Memories with ``event`` appended, keeping the newest ``LUXOS_MEMORY_LIMIT`` events.
+
+    Memories kept as an object (by topic) take the event under ``events``.
+    """
+    limit = settings.LUXOS_MEMORY_LIMIT
+    if isinstance(memories, dict):
+        return {**memories, "events": memories_append(memories.get("events", []), event)}
+    events = [*(memories if isinstance(memories, list) else []), event]
+    return events[-limit:] if limit > 0 else []
+
+
+def _actor_name(actor: User | None) -> str:
+    return str(getattr(actor, "username", "") or f"({context_current().door})")

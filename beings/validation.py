@@ -8,8 +8,14 @@ from typing import Any
 
 from django.conf import settings
 
-from beings import kinds
-from beings.exceptions import DocumentTooLargeError, GenesisInvalidError, SourceSyntaxError, TagsInvalidError
+from beings import genotype, kinds
+from beings.exceptions import (
+    DocumentTooLargeError,
+    GenesisInvalidError,
+    HashMismatchError,
+    SourceSyntaxError,
+    TagsInvalidError,
+)
 
 # Keys of genesis whose value, when present, must be a string.
 GENESIS_TEXT_KEYS = ("name", "type", "language", "entrypoint", "source", "workload", "description", "author", "hash")
@@ -45,7 +51,12 @@ def source_parse(source: str) -> ast.Module:
 
 
 def genesis_clean(genesis: Any) -> dict[str, Any]:
-    """Validate a genesis document: ``name`` and ``type`` required, known kind, parsable source."""
+    """Validate a genesis document and stamp its soul hash.
+
+    ``name`` and ``type`` are required, the kind known, the source parsable Python; the genotype's
+    language, entrypoint and workload valid; a lineage (``version``, ``ancestors``) well formed. A
+    ``hash`` the caller sends must be the hash of the genotype: it is computed here either way.
+    """
     if not isinstance(genesis, dict):
         raise GenesisInvalidError("genesis must be a JSON object")
     for key in ("name", "type"):
@@ -63,8 +74,50 @@ def genesis_clean(genesis: Any) -> dict[str, Any]:
         raise GenesisInvalidError(f"genesis.type must be one of {', '.join(kinds.KINDS)}, not {genesis['type']!r}")
     if "source" in genesis:
         source_parse(genesis["source"])
-    document_check("genesis", genesis)
-    return {**genesis, "name": name}
+    _genotype_check(genesis)
+    version, ancestors = _lineage_check(genesis)
+    expected = genotype.genesis_hash(genesis)
+    if "hash" in genesis and genesis["hash"] != expected:
+        raise HashMismatchError(
+            f"genesis.hash {genesis['hash'][:80]!r} is not the hash of the genotype; it would be {expected}"
+        )
+    cleaned = {**genesis, "name": name, "hash": expected, "version": version, "ancestors": ancestors}
+    document_check("genesis", cleaned)
+    return cleaned
+
+
+def _genotype_check(genesis: dict[str, Any]) -> None:
+    language = genesis.get("language", genotype.PYTHON)
+    if language not in genotype.LANGUAGES:
+        raise GenesisInvalidError(f"genesis.language must be one of {', '.join(genotype.LANGUAGES)}, not {language!r}")
+    workload = genesis.get("workload", genotype.CPU)
+    if workload not in genotype.WORKLOADS:
+        raise GenesisInvalidError(f"genesis.workload must be one of {', '.join(genotype.WORKLOADS)}, not {workload!r}")
+    entrypoint = genesis.get("entrypoint", "run")
+    if not entrypoint.isidentifier() or entrypoint.startswith("_"):
+        raise GenesisInvalidError(f"genesis.entrypoint must be a public Python name, not {entrypoint!r}")
+
+
+def _lineage_check(genesis: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+    """The version and ancestors of a genesis, defaulting to a first version with no ancestors."""
+    version = genesis.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise GenesisInvalidError("genesis.version must be a positive integer")
+    ancestors = genesis.get("ancestors", [])
+    if not isinstance(ancestors, list):
+        raise GenesisInvalidError("genesis.ancestors must be a list")
+    for number, entry in enumerate(ancestors):
+        where = f"genesis.ancestors[{number}]"
+        if not isinstance(entry, dict):
+            raise GenesisInvalidError(f"{where} must be an object")
+        entry_version = entry.get("version")
+        if isinstance(entry_version, bool) or not isinstance(entry_version, int) or entry_version < 1:
+            raise GenesisInvalidError(f"{where}.version must be a positive integer")
+        if not isinstance(entry.get("hash"), str) or not genotype.HASH_PATTERN.fullmatch(entry["hash"]):
+            raise GenesisInvalidError(f"{where}.hash must be 64 lowercase hex characters")
+        if not isinstance(entry.get("diff"), list) and not isinstance(entry.get("source"), str):
+            raise GenesisInvalidError(f"{where} needs a reverse diff or a source snapshot")
+    return version, ancestors
 
 
 def tags_clean(tags: Any) -> list[str]:

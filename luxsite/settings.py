@@ -38,6 +38,16 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+
+
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
@@ -149,6 +159,17 @@ LUXOS_MAX_TAGS = 64
 LUXOS_MAX_TAG_LENGTH = 64
 LUXOS_PAGE_SIZE = 50
 LUXOS_MAX_PAGE_SIZE = 500
+
+# Souls (issue 3): lineage thresholds, environments, creation reports.
+# An edit that only adds lines, at most this share of the current line count, is an evolution.
+LUXOS_EVOLUTION_MAX_ADDED_RATIO = env_float("LUXOS_EVOLUTION_MAX_ADDED_RATIO", 0.5)
+# Every this many versions a lineage entry keeps the full source beside its reverse diff.
+LUXOS_SNAPSHOT_EVERY = env_int("LUXOS_SNAPSHOT_EVERY", 10)
+# Events kept in a being's memories (the newest).
+LUXOS_MEMORY_LIMIT = env_int("LUXOS_MEMORY_LIMIT", 1000)
+# Environments a hash may be promoted to.
+LUXOS_ENVIRONMENTS = tuple(env_list("LUXOS_ENVIRONMENTS", "production,staging"))
+LUXOS_SOUL_LOG_DIR = Path(os.environ.get("LUXOS_SOUL_LOG_DIR") or embedded.var_dir() / "souls")
 
 # The superuser `make run` ensures, and the default actor of commands.
 LUXOS_ADMIN_USER = os.environ.get("LUXOS_ADMIN_USER") or "admin"

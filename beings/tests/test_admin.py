@@ -14,6 +14,7 @@ from django.urls import reverse
 from guardian.shortcuts import assign_perm
 
 from beings import kinds
+from beings.genotype import genesis_hash
 from beings.models import BaseBeing
 from chronos.models import Change
 from luxsite.models import ApiToken
@@ -87,12 +88,16 @@ def test_add_form_creates_being_owned_by_actor_and_logged_as_admin(staff: User, 
 
     assert response.status_code == 302
     being = BaseBeing.objects.named("adder").get()
-    assert being.genesis == {
+    source = "def run(a, b):\n    return a + b\n"
+    assert {key: being.genesis[key] for key in ("name", "type", "source", "description", "version", "ancestors")} == {
         "name": "adder",
         "type": "function",
-        "source": "def run(a, b):\n    return a + b\n",
+        "source": source,
         "description": "Adds two numbers.",
+        "version": 1,
+        "ancestors": [],
     }
+    assert being.genesis["hash"] == genesis_hash({"type": "function", "source": source})
     assert being.tags == ["math", "demo"]
     assert being.energy_level == 5
     assert being.attributes == {"pure": True}
@@ -195,7 +200,7 @@ def test_change_page_shows_highlighted_source_and_pretty_genesis(
 
     assert re.search(r'<span style="[^"]+">def</span>', content)
     assert re.search(r'<span style="[^"]+">run</span>', content)
-    assert '<pre class="lux-json">{\n  &quot;name&quot;: &quot;adder&quot;' in content
+    assert '<pre class="lux-json">{\n  &quot;hash&quot;: &quot;' in content
     assert str(being.soul) in content
 
 
@@ -203,21 +208,27 @@ def test_change_form_updates_through_service_and_keeps_other_genesis_keys(
     staff: User, staff_client: Client, make_being: Callable[..., BaseBeing]
 ) -> None:
     """Saving the change form updates the being, keeps genesis keys the form does not show, and logs door admin."""
-    being = make_being("adder", actor=staff, genesis={"author": "alice", "workload": "cpu"})
+    being = make_being(
+        "adder", actor=staff,
+        genesis={"author": "alice", "workload": "cpu", "source": "def run(a, b):\n    return a + b\n"},
+    )
 
+    evolved = 'def run(a, b):\n    """Add."""\n    return a + b\n'
     response = staff_client.post(
-        change_url(being), form_data(source="def run(a, b):\n    return b + a\n", tags="math", energy_level="9")
+        change_url(being), form_data(source=evolved, tags="math", energy_level="9", reason="document it")
     )
 
     assert response.status_code == 302
     being.refresh_from_db()
-    assert being.genesis["source"] == "def run(a, b):\n    return b + a\n"
+    assert being.genesis["source"] == evolved
+    assert being.version == 2
+    assert being.genesis["origin"]["reason"] == "document it"
     assert being.genesis["author"] == "alice"
     assert being.genesis["workload"] == "cpu"
     assert being.tags == ["math"]
     assert being.energy_level == 9
-    change = Change.objects.filter(row_id=being.soul, operation="UPDATE").get()
-    assert change.context["door"] == "admin"
+    changes = Change.objects.filter(row_id=being.soul, operation="UPDATE")
+    assert {change.context["door"] for change in changes} == {"admin"}
 
 
 def test_view_only_being_shows_values_without_a_form(

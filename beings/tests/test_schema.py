@@ -1,9 +1,12 @@
 """The two tables match seed 001 column by column, with its indexes and foreign keys."""
 
+import json
+
 import pytest
 from django.db import connection
 
 from beings import kinds
+from beings.genotype import genesis_hash
 from beings.models import BaseBeing, FunctionBeing, QueueBeing
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +57,7 @@ def test_columns_match_seed(table, expected):
 
 
 def test_base_beings_indexes_match_seed():
-    """GIN on the four jsonb columns and tags, btree on energy_level (plus the keyset index)."""
+    """GIN on the four jsonb columns and tags, btree on energy_level (plus the keyset and hash lookup indexes)."""
     assert indexes("base_beings") == {
         "base_beings_pkey": "btree (soul)",
         "idx_base_beings_genesis": "gin (genesis jsonb_path_ops)",
@@ -64,6 +67,7 @@ def test_base_beings_indexes_match_seed():
         "idx_base_beings_energy_level": "btree (energy_level)",
         "idx_being_tags": "gin (tags)",
         "idx_base_beings_created_soul": "btree (created_at, soul)",
+        "idx_base_beings_hash_keys": "gin (luxos_hash_keys(genesis))",
     }
 
 
@@ -99,8 +103,9 @@ def test_database_defaults_fill_omitted_columns():
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO base_beings (soul, genesis, attributes, memories, self_awareness)"
-            " VALUES (gen_random_uuid(), '{\"name\": \"raw\", \"type\": \"data\"}', '{}', '[]', '{}')"
-            " RETURNING tags, energy_level, created_at IS NOT NULL"
+            " VALUES (gen_random_uuid(), %s, '{}', '[]', '{}')"
+            " RETURNING tags, energy_level, created_at IS NOT NULL",
+            [json.dumps({"name": "raw", "type": "data", "hash": genesis_hash({"type": "data"})})],
         )
         assert cursor.fetchone() == ([], 0, True)
 

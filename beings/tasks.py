@@ -1,0 +1,42 @@
+"""Celery tasks of beings: they take ids, fetch afresh and call the services, so a redelivery is harmless."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+from django.contrib.auth import get_user_model
+
+from beings import genotype, services
+from beings.models import BaseBeing
+from chronos.context import change_context
+from luxsite.errors import DomainError
+
+
+@shared_task(name="beings.tasks.being_evolve", queue="io")
+def being_evolve_task(soul: str, source: str, reason: str, actor_id: int | None) -> dict[str, Any]:
+    """Evolve (or mutate) a being on a worker, through ``being_evolve``, as the actor who asked.
+
+    Idempotent under ``acks_late``: when the version this source makes already exists (the
+    being evolved to it, or a mutant of the being holds it), the task reports it and writes nothing.
+    """
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id is not None else None
+    being = BaseBeing.objects.filter(soul=soul).first()
+    if being is None:
+        return {"status": "refused", "code": "being_not_found", "detail": f"no being has soul {soul}"}
+    target = genotype.soul_hash(genotype.with_source(being.genesis, source))
+    done = BaseBeing.objects.filter(genesis__contains={"hash": target, "parent": {"soul": soul}}).first()
+    if being.hash == target or done is not None:
+        holder = done or being
+        return {"status": "done", "soul": str(holder.soul), "hash": target, "version": holder.version}
+    try:
+        with change_context(door="task", reason=reason):
+            evolution = services.being_evolve(being=being, source=source, reason=reason, actor=actor)
+    except DomainError as error:
+        return {"status": "refused", "code": error.code, "detail": error.detail}
+    return {
+        "status": evolution.kind,
+        "soul": str(evolution.being.soul),
+        "hash": evolution.being.hash,
+        "version": evolution.being.version,
+    }
