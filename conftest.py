@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,11 +45,23 @@ def pytest_configure(config: pytest.Config) -> None:
         client.flushdb()
 
 
+def _test_redis_base() -> int:
+    """Redis database of the tests: LUXOS_TEST_REDIS_DB, else one derived from LUXOS_TEST_DB_NAME, else 15.
+
+    Two sessions on one machine with different test database names then mostly get different
+    Redis databases too, so one session's flush does not drop the other's queued tasks.
+    """
+    if os.environ.get("LUXOS_TEST_REDIS_DB"):
+        return int(os.environ["LUXOS_TEST_REDIS_DB"])
+    name = os.environ.get("LUXOS_TEST_DB_NAME")
+    return 15 - zlib.crc32(name.encode()) % 12 if name else 15
+
+
 def _test_redis_url(url: str, config: pytest.Config) -> str:
     worker_id = getattr(config, "workerinput", {}).get("workerid", "gw0")
-    database = 15 - int(worker_id.removeprefix("gw"))
+    database = _test_redis_base() - int(worker_id.removeprefix("gw"))
     if database < 1:
-        raise pytest.UsageError("at most 15 xdist workers: each needs a Redis database of its own")
+        raise pytest.UsageError("too many xdist workers: each needs a Redis database of its own (1-15)")
     return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
 
 
