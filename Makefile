@@ -27,6 +27,7 @@ services: install
 
 # Migrate, ensure the admin user and the demo graph (both idempotent), then serve until Ctrl-C.
 run: install services
+	bin/ensure-system-packages
 	$(MANAGE) migrate --noinput
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	$(MANAGE) createadmin
@@ -34,7 +35,7 @@ run: install services
 	$(MANAGE) serve
 
 test: install
-	bin/ensure-chromium
+	bin/ensure-system-packages
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
 	$(BIN)/pytest $(PYTEST_ARGS)

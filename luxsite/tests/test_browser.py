@@ -42,7 +42,7 @@ def admin_user(transactional_db: None, django_user_model: type[User]) -> User:
 def page(live_server: LiveServer, admin_user: User) -> Iterator[Page]:
     """A Chromium page on the live site; the admin user exists before the browser (and its event loop) starts."""
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run bin/ensure-chromium to install Chromium for the browser tests")
+        pytest.fail(f"{CHROMIUM} is missing: run bin/ensure-system-packages to install Chromium for the browser tests")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
