@@ -1,0 +1,462 @@
+"""The world being code lives in: RestrictedPython, every guard, chosen builtins and module facades.
+
+A being's source is compiled with ``compile_restricted_exec`` (no name or attribute starting with
+``_``, no ``match``, ``async``, ``nonlocal`` or ``try*``) and run with globals built afresh for the
+run: ``self`` (the being's JSON snapshot, deep-frozen), the capabilities ``execution`` and
+``summon``, ``BeingCallError``, the guards, and builtins holding no ``getattr``, ``type``, ``open``,
+``eval``, ``globals`` and the like. ``import`` reaches only FACADES: plain objects exposing chosen
+functions, never a module (a module's attributes lead to every other module).
+
+This runs inside the sandbox child; it is imported by the zygote and must not import Django.
+"""
+
+from __future__ import annotations
+
+import builtins
+import collections
+import datetime
+import itertools
+import json
+import math
+import operator
+import random
+import re
+import statistics
+import types
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from RestrictedPython import compile_restricted_exec
+from RestrictedPython.Guards import (
+    full_write_guard,
+    guarded_iter_unpack_sequence,
+    guarded_unpack_sequence,
+    safe_builtins,
+)
+from RestrictedPython.transformer import INSPECT_ATTRIBUTES
+
+from beings.runtime.protocol import json_dumps
+
+BEING_FILENAME = "<being>"
+BEING_MODULE = "being"
+TRACEBACK_FRAMES = 30
+TYPE_CHARS = 200
+MESSAGE_CHARS = 4000
+TRACEBACK_CHARS = 16000
+
+# Vetted additions to RestrictedPython's safe_builtins. Iterating in C (sorted, zip, ...) only
+# bypasses _getiter_, which guards nothing here.
+EXTRA_BUILTINS = (
+    "all", "any", "ascii", "bin", "bytes", "dict", "enumerate", "filter", "frozenset", "iter", "list",
+    "map", "max", "min", "next", "reversed", "set", "sorted", "sum", "tuple", "zip",
+)
+# In safe_builtins but not given to beings: guarded setattr/delattr write through a Wrapper that
+# refuses everything a being owns, and _getattr_ is passed as a global of our own.
+WITHHELD_BUILTINS = ("setattr", "delattr", "_getattr_")
+
+_INPLACE = {
+    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
+    "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow, "<<=": operator.ilshift,
+    ">>=": operator.irshift, "&=": operator.iand, "|=": operator.ior, "^=": operator.ixor,
+    "@=": operator.imatmul,
+}
+# Objects whose every attribute leads into the interpreter: refused whatever the name.
+_OPAQUE_TYPES = (
+    types.FrameType, types.TracebackType, types.CodeType, types.ModuleType, types.CellType,
+    types.CoroutineType, types.AsyncGeneratorType,
+)
+_GENERATOR_ATTRIBUTES = frozenset({"send", "throw", "close", "gi_running", "gi_suspended"})
+_MUTABLE_TYPES = (dict, list, set, bytearray, collections.deque)
+
+
+class BeingCallError(RuntimeError):
+    """An execution() or summon() the worker refused or that failed; ``error_type`` names why."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(f"{error_type}: {message}")
+        self.error_type = error_type
+
+
+class BeingError(Exception):
+    """A run that failed before or around the being's own code (entrypoint, result)."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+class FrozenDict(Mapping[str, Any]):
+    """A read-only mapping whose values are frozen too (dicts become FrozenDicts, lists tuples)."""
+
+    __slots__ = ("_items",)
+    _items: dict[str, Any]
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_items", {key: freeze(value) for key, value in items.items()})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return repr(self._items)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise TypeError("self is a read-only snapshot")
+
+    def thaw(self) -> dict[str, Any]:
+        """A plain dict copy, for JSON."""
+        return dict(self._items)
+
+
+def freeze(value: Any) -> Any:
+    """A deep-frozen copy of a JSON value."""
+    if isinstance(value, dict):
+        return FrozenDict(value)
+    if isinstance(value, list | tuple):
+        return tuple(freeze(item) for item in value)
+    return value
+
+
+def json_default(value: Any) -> Any:
+    """Let FrozenDicts (self and its parts) be returned or passed on as JSON objects."""
+    if isinstance(value, FrozenDict):
+        return value.thaw()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+class Facade:
+    """What ``import name`` gives a being: chosen members of a module, read-only, and nothing else."""
+
+    __slots__ = ("_members", "_name")
+
+    def __init__(self, name: str, members: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_members", dict(members))
+
+    def __getattr__(self, attribute: str) -> Any:
+        try:
+            return self._members[attribute]
+        except KeyError:
+            raise AttributeError(f"module {self._name!r} has no attribute {attribute!r} in a being") from None
+
+    def __setattr__(self, attribute: str, value: Any) -> None:
+        raise AttributeError(f"module {self._name!r} is read-only")
+
+    def __delattr__(self, attribute: str) -> None:
+        raise AttributeError(f"module {self._name!r} is read-only")
+
+    def __contains__(self, attribute: str) -> bool:
+        return attribute in self._members
+
+    def __dir__(self) -> list[str]:
+        return sorted(self._members)
+
+    def __repr__(self) -> str:
+        return f"<module {self._name!r} (being facade)>"
+
+
+def _public(module: types.ModuleType, names: tuple[str, ...] = ()) -> dict[str, Any]:
+    chosen = names or tuple(name for name in dir(module) if not name.startswith("_"))
+    return {name: getattr(module, name) for name in chosen}
+
+
+def _json_dumps(value: Any, **options: Any) -> str:
+    options.setdefault("default", json_default)
+    return json.dumps(value, **options)
+
+
+def facades_build() -> dict[str, Facade]:
+    """Fresh facades for one run; random draws from a generator of its own, seeded by the OS."""
+    generator = random.Random()
+    members: dict[str, dict[str, Any]] = {
+        "math": _public(math),
+        "json": {"dumps": _json_dumps, "loads": json.loads, "JSONDecodeError": json.JSONDecodeError},
+        "re": _public(re, (
+            "compile", "escape", "findall", "finditer", "fullmatch", "match", "search", "split", "sub",
+            "subn", "error", "A", "ASCII", "I", "IGNORECASE", "M", "MULTILINE", "S", "DOTALL", "X",
+            "VERBOSE",
+        )),
+        "datetime": _public(datetime, ("date", "datetime", "time", "timedelta", "timezone", "MINYEAR", "MAXYEAR")),
+        "random": {name: getattr(generator, name) for name in (
+            "random", "randint", "randrange", "choice", "choices", "shuffle", "sample", "uniform", "seed",
+            "gauss", "getrandbits", "betavariate", "expovariate", "normalvariate", "triangular",
+        )},
+        "statistics": _public(statistics, (
+            "mean", "fmean", "geometric_mean", "harmonic_mean", "median", "median_low", "median_high",
+            "median_grouped", "mode", "multimode", "pstdev", "pvariance", "stdev", "variance", "quantiles",
+            "correlation", "covariance", "linear_regression", "StatisticsError",
+        )),
+        "itertools": _public(itertools),
+        "collections": _public(collections, ("Counter", "defaultdict", "OrderedDict", "deque")),
+    }
+    return {name: Facade(name, chosen) for name, chosen in members.items()}
+
+
+def importer_build(facades: Mapping[str, Facade]) -> Callable[..., Facade]:
+    """The ``__import__`` of a run: facades only, and only their members by name."""
+    available = ", ".join(sorted(facades))
+
+    def being_import(
+        name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
+    ) -> Facade:
+        if level:
+            raise ImportError("relative imports are not available in a being")
+        facade = facades.get(name)
+        if facade is None:
+            raise ImportError(f"module {name!r} is not available in a being; available: {available}")
+        for member in fromlist or ():
+            if not isinstance(member, str) or member not in facade:
+                raise ImportError(f"cannot import name {member!r} from {name!r} in a being")
+        return facade
+
+    return being_import
+
+
+def guarded_getattr(obj: Any, name: str) -> Any:
+    """``obj.name`` in being code: no private names, no interpreter internals, no ``str.format``."""
+    if type(name) is not str:
+        raise TypeError("attribute names must be strings")
+    if name.startswith("_"):
+        raise AttributeError(f'"{name}" is a private attribute; beings may not read it')
+    if name in INSPECT_ATTRIBUTES or isinstance(obj, _OPAQUE_TYPES):
+        raise AttributeError(f'"{name}" leads into the interpreter; beings may not read it')
+    if isinstance(obj, types.GeneratorType) and name not in _GENERATOR_ATTRIBUTES:
+        raise AttributeError(f'"{name}" of a generator is not available in a being')
+    if name in ("format", "format_map") and (
+        isinstance(obj, str) or (isinstance(obj, type) and issubclass(obj, str))
+    ):
+        raise AttributeError("str.format() is not available in a being: use f-strings or %")
+    if name == "mro" and isinstance(obj, type):
+        raise AttributeError('"mro" is not available in a being')
+    return getattr(obj, name)
+
+
+def guarded_getitem(obj: Any, key: Any) -> Any:
+    return obj[key]
+
+
+def inplace_var(op: str, target: Any, value: Any) -> Any:
+    return _INPLACE[op](target, value)
+
+
+def apply(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return function(*args, **kwargs)
+
+
+class OutputSink:
+    """Printed text of a run: kept up to ``limit`` characters, sent on in chunks by ``send``."""
+
+    CHUNK = 8192
+
+    def __init__(self, *, limit: int, send: Callable[[str], None]) -> None:
+        self.limit = limit
+        self.send = send
+        self.pending: list[str] = []
+        self.pending_chars = 0
+        self.total = 0
+        self.truncated = False
+
+    def write(self, text: str) -> None:
+        room = self.limit - self.total
+        if len(text) > room:
+            text = text[:room]
+            self.truncated = True
+        if not text:
+            return
+        self.pending.append(text)
+        self.pending_chars += len(text)
+        self.total += len(text)
+        if self.pending_chars >= self.CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        text = "".join(self.pending)
+        self.pending.clear()
+        self.pending_chars = 0
+        for start in range(0, len(text), self.CHUNK):
+            self.send(text[start : start + self.CHUNK])
+
+
+def printer_build(sink: OutputSink) -> type:
+    """The ``_print_`` RestrictedPython puts in each scope that prints: writes go to the run's sink."""
+
+    class Printer:
+        def __init__(self, _getattr_: Any = None) -> None:
+            self._getattr_ = _getattr_
+            self._text: list[str] = []
+            self._chars = 0
+
+        def write(self, text: str) -> None:
+            if not isinstance(text, str):
+                raise TypeError("print() wrote something that is not text")
+            sink.write(text)
+            if self._chars < sink.limit:
+                self._text.append(text[: sink.limit - self._chars])
+                self._chars += len(text)
+
+        def __call__(self) -> str:
+            return "".join(self._text)
+
+        def _call_print(self, *objects: Any, **kwargs: Any) -> None:
+            if kwargs.get("file") is None:
+                kwargs["file"] = self
+            else:
+                guarded_getattr(kwargs["file"], "write")
+            print(*objects, **kwargs)
+
+    return Printer
+
+
+@dataclass
+class Capabilities:
+    """What being code can ask of the world; both send a request to the worker and wait for its reply."""
+
+    execution: Callable[..., Any]
+    summon: Callable[..., Any]
+
+
+def globals_build(*, snapshot: Mapping[str, Any], capabilities: Capabilities, sink: OutputSink) -> dict[str, Any]:
+    """The globals of one run, every object in them new."""
+    classes: list[type] = []
+    being_builtins = {name: value for name, value in safe_builtins.items() if name not in WITHHELD_BUILTINS}
+    being_builtins.update({name: getattr(builtins, name) for name in EXTRA_BUILTINS})
+    being_builtins["__import__"] = importer_build(facades_build())
+
+    def being_class(name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> type:
+        cls = type(name, bases, namespace)
+        classes.append(cls)
+        return cls
+
+    def write_guard(obj: Any) -> Any:
+        # Identity, not ==: comparing would run a being's __eq__.
+        if isinstance(obj, _MUTABLE_TYPES) or any(obj is cls or type(obj) is cls for cls in classes):
+            return obj
+        return full_write_guard(obj)
+
+    return {
+        "__builtins__": being_builtins,
+        "__name__": BEING_MODULE,
+        "__metaclass__": being_class,
+        "__being_classes__": classes,
+        "_getattr_": guarded_getattr,
+        "_getitem_": guarded_getitem,
+        "_getiter_": iter,
+        "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+        "_unpack_sequence_": guarded_unpack_sequence,
+        "_write_": write_guard,
+        "_inplacevar_": inplace_var,
+        "_apply_": apply,
+        "_print_": printer_build(sink),
+        "self": freeze(dict(snapshot)),
+        "execution": capabilities.execution,
+        "summon": capabilities.summon,
+        "BeingCallError": BeingCallError,
+    }
+
+
+def being_compile(source: str) -> types.CodeType:
+    """Compile under RestrictedPython; every refusal is a SyntaxError naming its line."""
+    result = compile_restricted_exec(source, filename=BEING_FILENAME)
+    if result.errors or result.code is None:
+        raise SyntaxError("; ".join(result.errors) or "the source does not compile")
+    return result.code
+
+
+def being_run(job: Mapping[str, Any], *, capabilities: Capabilities, sink: OutputSink) -> Any:
+    """Compile and run the module body, then call the entrypoint; returns what the being returned.
+
+    Function beings: ``entrypoint(*args, **kwargs)``, kwargs being ``attributes["arguments"]``
+    overridden by the call's kwargs. Class beings: the class named ``class_name``, else the first
+    class the module defines, is instantiated with ``Cls(attributes=attributes)`` when its
+    ``__init__`` takes an ``attributes`` parameter (or ``**kwargs``) and ``Cls()`` otherwise; then
+    ``instance.entrypoint(*args, **kwargs)`` is called the same way.
+    """
+    code = being_compile(job["source"])
+    namespace = globals_build(snapshot=job.get("self") or {}, capabilities=capabilities, sink=sink)
+    exec(code, namespace)
+    attributes = dict(job.get("attributes") or {})
+    kwargs = {**(attributes.get("arguments") or {}), **(job.get("kwargs") or {})}
+    args = job.get("args") or []
+    entrypoint = job.get("entrypoint") or "run"
+    if job.get("kind") == "class":
+        cls = _being_class(namespace, job.get("class_name"))
+        target = getattr(_instantiate(cls, attributes), entrypoint, None)
+        where = f"class {cls.__name__}"
+    else:
+        target = namespace.get(entrypoint)
+        where = "the being"
+    if not callable(target):
+        raise BeingError("EntrypointError", f"{where} defines no function {entrypoint!r}")
+    return target(*args, **kwargs)
+
+
+def _being_class(namespace: dict[str, Any], class_name: str | None) -> type:
+    classes: list[type] = namespace["__being_classes__"]
+    for candidate in classes:
+        if namespace.get(candidate.__name__) is candidate and class_name in (None, candidate.__name__):
+            return candidate
+    wanted = f"a class named {class_name!r}" if class_name else "a class"
+    raise BeingError("EntrypointError", f"the being defines no {wanted}")
+
+
+def _instantiate(cls: type, attributes: dict[str, Any]) -> Any:
+    init = cls.__init__  # type: ignore[misc]
+    code = getattr(init, "__code__", None)
+    if code is None:
+        return cls()
+    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    takes_keywords = bool(code.co_flags & 0x08)  # CO_VARKEYWORDS
+    return cls(attributes=attributes) if "attributes" in names or takes_keywords else cls()
+
+
+def result_encode(value: Any, *, limit: int) -> str:
+    """The result as compact JSON, or a BeingError saying why it cannot be one."""
+    try:
+        text = json_dumps(value, default=json_default)
+    except RecursionError:
+        raise BeingError("ResultError", "result is not JSON: it is nested too deeply") from None
+    except Exception as error:  # a being's own classes may raise anything
+        raise BeingError("ResultError", f"result is not JSON: {_text(error)}") from None
+    if len(text) > limit:
+        raise BeingError("ResultTooLarge", f"result is {len(text)} bytes of JSON; the limit is {limit}")
+    return text
+
+
+def error_describe(error: BaseException, source: str) -> dict[str, str]:
+    """type, message and a traceback cut to the being's own frames: no path or line of the sandbox."""
+    error_type = getattr(error, "error_type", None) if isinstance(error, BeingError) else None
+    kind = (error_type or type(error).__name__)[:TYPE_CHARS]
+    message = _text(error)[:MESSAGE_CHARS]
+    lines = source.splitlines()
+    frames = []
+    tb = error.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == BEING_FILENAME:
+            frames.append((tb.tb_lineno, code.co_name))
+        tb = tb.tb_next
+    omitted = max(0, len(frames) - TRACEBACK_FRAMES)
+    shown = frames[:10] + frames[10 + omitted :] if omitted else frames
+    parts = ["Traceback (most recent call last):\n"] if frames else []
+    for index, (lineno, name) in enumerate(shown):
+        if omitted and index == 10:
+            parts.append(f"  [... {omitted} more frames ...]\n")
+        parts.append(f'  File "{BEING_FILENAME}", line {lineno}, in {name}\n')
+        if 0 < lineno <= len(lines) and lines[lineno - 1].strip():
+            parts.append(f"    {lines[lineno - 1].strip()[:200]}\n")
+    parts.append(f"{kind}: {message}" if message else kind)
+    return {"type": kind, "message": message, "traceback": "".join(parts)[-TRACEBACK_CHARS:]}
+
+
+def _text(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:  # str() of a being's exception runs its code
+        return f"<{type(error).__name__} that cannot be shown>"

@@ -1,0 +1,404 @@
+"""The zygote: a fresh interpreter without Django or secrets that forks one sandbox child per run.
+
+``Sandbox`` starts it with ``python -I`` in a minimal environment and talks to it over a
+SOCK_SEQPACKET socket: each request is one JSON message, with file descriptors attached.
+
+- ``{"op": "fork", "mode": "run"|"check", "limits": {...}, "strict": bool}`` with the child's end
+  of its channel and the write end of a status pipe: the zygote forks, answers ``{"pid": n}`` with
+  a pidfd of the child attached, and when the child exits writes its wait status (4 bytes) to the
+  status pipe, which only the zygote holds.
+- ``{"op": "layers"}``: what the zygote prepared (``{"layers": {name: {"in_force", "detail"}}}``).
+
+At start the zygote leaves the network (its children inherit the empty namespace), compiles the
+seccomp filter and creates the Landlock ruleset, warms up by running a trivial being, and freezes
+the heap so that forks stay cheap. It exits when the worker closes the socket, killing its children.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import gc
+import json
+import mmap
+import os
+import re
+import resource
+import selectors
+import signal
+import socket
+import statistics
+import struct
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from beings.runtime import layers, restricted
+from beings.runtime.protocol import ChannelClosed, fd_read_frame, fd_write, frame_encode, json_dumps
+
+STATUS = struct.Struct("!i")
+MESSAGE_BYTES = 1 << 16
+RESERVE_BYTES = 1 << 20
+WARMUP = """
+import json, math
+from collections import Counter
+
+snapshot = self
+
+class Greeter:
+    def __init__(self, attributes):
+        self.name = attributes.get("name", "world")
+
+    def run(self, n=1):
+        print("hello", self.name)
+        return json.loads(json.dumps({"n": math.sqrt(n), "count": Counter("ab")["a"], "self": snapshot}))
+"""
+
+
+class Zygote:
+    def __init__(self, control: socket.socket) -> None:
+        self.control = control
+        self.network = layers.network_leave()
+        self.landlock = layers.landlock_prepare()
+        self.seccomp = layers.seccomp_prepare()
+        self.devnull = os.open(os.devnull, os.O_RDWR)
+        self.children: dict[int, tuple[int, int]] = {}  # pidfd -> (pid, status write end)
+        self.selector = selectors.DefaultSelector()
+
+    def report(self) -> dict[str, dict[str, bool | str]]:
+        """What this host offers a child, before any child proves it (see the check mode)."""
+        landlock = self.landlock if isinstance(self.landlock, layers.Layer) else layers.Layer(
+            "landlock", True, f"ABI {self.landlock.abi}: ruleset ready")
+        seccomp = self.seccomp if isinstance(self.seccomp, layers.Layer) else layers.Layer(
+            "seccomp", True, f"filter of {self.seccomp.refused} refused syscalls ready")
+        root = os.geteuid() == 0
+        user = layers.Layer("user", root, "root: children drop to nobody" if root else
+                            f"not root, so children keep the worker's uid {os.geteuid()}")
+        found = [layers.Layer("rlimits", True, "set in each child"), self.network, user, landlock, seccomp]
+        return {layer.name: layer.as_dict() for layer in found}
+
+    def serve(self) -> None:
+        warm_up()
+        self.selector.register(self.control, selectors.EVENT_READ)
+        self.control.sendall(json_dumps({"op": "hello", "pid": os.getpid(), "layers": self.report()}).encode())
+        gc.collect()
+        gc.freeze()
+        try:
+            while True:
+                for key, _events in self.selector.select():
+                    if key.fileobj is self.control:
+                        if not self.answer():
+                            return
+                    else:
+                        self.reap(key.fd)
+        finally:
+            for pidfd in self.children:
+                with contextlib.suppress(OSError):
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+
+    def answer(self) -> bool:
+        """Serve one request; False when the worker has gone."""
+        data, fds, _flags, _address = socket.recv_fds(self.control, MESSAGE_BYTES, 4)
+        if not data:
+            for fd in fds:
+                os.close(fd)
+            return False
+        request = json.loads(data)
+        if request.get("op") == "fork" and len(fds) == 2:
+            self.fork(request, channel=fds[0], status=fds[1])
+        elif request.get("op") == "layers":
+            self.reply({"layers": self.report()})
+        else:
+            for fd in fds:
+                os.close(fd)
+            self.reply({"error": f"unknown request {request.get('op')!r}"})
+        return True
+
+    def reply(self, message: Mapping[str, Any], fds: list[int] | None = None) -> None:
+        socket.send_fds(self.control, [json_dumps(message).encode()], fds or [])
+
+    def fork(self, request: dict[str, Any], *, channel: int, status: int) -> None:
+        try:
+            pid = os.fork()
+        except OSError as error:
+            os.close(channel)
+            os.close(status)
+            self.reply({"error": f"fork failed: {error.strerror}"})
+            return
+        if pid == 0:
+            child_main(self, request, channel)
+        os.close(channel)
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)  # the child does it too: whoever is first wins the race
+        pidfd = os.pidfd_open(pid)
+        self.children[pidfd] = (pid, status)
+        self.selector.register(pidfd, selectors.EVENT_READ)
+        self.reply({"pid": pid}, [pidfd])
+
+    def reap(self, pidfd: int) -> None:
+        pid, status_fd = self.children.pop(pidfd)
+        self.selector.unregister(pidfd)
+        os.close(pidfd)
+        _pid, status = os.waitpid(pid, 0)
+        with contextlib.suppress(OSError):  # the worker may have stopped listening
+            os.write(status_fd, STATUS.pack(status))
+        os.close(status_fd)
+
+
+def warm_up() -> None:
+    """Run once what children would otherwise each do for the first time (lazy imports, caches)."""
+    capabilities = restricted.Capabilities(execution=_refuse, summon=_refuse)
+    sink = restricted.OutputSink(limit=1024, send=lambda text: None)
+    job = {"source": WARMUP, "kind": "class", "self": {"soul": "warm"}, "attributes": {"name": "zygote"}}
+    restricted.result_encode(restricted.being_run(job, capabilities=capabilities, sink=sink), limit=1 << 20)
+    with contextlib.suppress(SyntaxError):
+        restricted.being_compile("import os\nos.__dict__\n")
+    datetime.datetime.strptime("2024-02-03", "%Y-%m-%d")
+    datetime.datetime.now().astimezone()
+    time.localtime()
+    re.compile(r"\w+").findall("warm up")
+    statistics.stdev([1.0, 2.0, 4.0])
+
+
+def _refuse(*args: Any, **kwargs: Any) -> NoReturn:
+    raise restricted.BeingCallError("Unavailable", "not while warming up")
+
+
+def child_main(zygote: Zygote, request: dict[str, Any], channel: int) -> NoReturn:
+    """The forked child: confine itself, then run the job or the self-test. Never returns."""
+    code = 0
+    try:
+        confined = child_confine(zygote, request["limits"], channel)
+        if request.get("mode") == "check":
+            child_check(channel, confined, request.get("read_paths") or [])
+        else:
+            child_run(channel, confined, request)
+    except BaseException:  # nothing may return into the zygote's loop
+        code = 70
+    finally:
+        os._exit(code)
+
+
+def child_confine(zygote: Zygote, limits: dict[str, Any], channel: int) -> list[layers.Layer]:
+    """Put on every layer, in the order that lets each be set: the seccomp filter last."""
+    os.setpgid(0, 0)
+    for fd in (0, 1, 2):
+        os.dup2(zygote.devnull, fd)
+    ruleset = zygote.landlock.fd if isinstance(zygote.landlock, layers.LandlockRuleset) else -1
+    _close_all_but({channel, ruleset})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    confined = [layers.rlimits_apply(cpu_seconds=int(limits["cpu_seconds"]), memory_bytes=int(limits["memory_bytes"]))]
+    confined.append(zygote.network)
+    confined.append(layers.user_drop())
+    # Set after the uid change, which clears it; the child dies with the zygote.
+    layers.prctl(layers.PR_SET_PDEATHSIG, signal.SIGKILL)
+    layers.prctl(layers.PR_SET_DUMPABLE, 0)
+    no_new_privs = layers.no_new_privs()
+    if no_new_privs:
+        confined.append(layers.landlock_apply(zygote.landlock))
+    else:
+        confined.append(layers.Layer("landlock", False, "PR_SET_NO_NEW_PRIVS failed"))
+    if ruleset >= 0:
+        os.close(ruleset)
+    if no_new_privs:
+        confined.append(layers.seccomp_apply(zygote.seccomp))
+    else:
+        confined.append(layers.Layer("seccomp", False, "PR_SET_NO_NEW_PRIVS failed"))
+    return confined
+
+
+def _close_all_but(keep: set[int]) -> None:
+    low = 3
+    for fd in sorted(fd for fd in keep if fd >= 3):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
+
+
+class ChildChannel:
+    """The child's end: frames out, and a reply read for every request."""
+
+    def __init__(self, fd: int, *, request_bytes: int) -> None:
+        self.fd = fd
+        self.request_bytes = request_bytes
+        self.sink: restricted.OutputSink | None = None
+
+    def send(self, message: Any) -> None:
+        fd_write(self.fd, frame_encode(message))
+
+    def request(self, message: dict[str, Any]) -> Any:
+        """Send an execution or summon request and return the reply's value or raise BeingCallError."""
+        try:
+            body = json_dumps(message, default=restricted.json_default).encode()
+        except (TypeError, ValueError, RecursionError) as error:
+            raise TypeError(f"{message['op']}() arguments must be JSON: {error}") from None
+        if len(body) > self.request_bytes:
+            raise restricted.BeingCallError(
+                "RequestTooLarge", f"{message['op']}() request of {len(body)} bytes; the limit is {self.request_bytes}")
+        if self.sink is not None:
+            self.sink.flush()
+        fd_write(self.fd, struct.pack("!I", len(body)) + body)
+        reply = fd_read_frame(self.fd)
+        if reply.get("ok") is True:
+            return reply.get("value")
+        refusal = reply.get("error") or {}
+        raise restricted.BeingCallError(str(refusal.get("type", "Error")), str(refusal.get("message", "")))
+
+    def capabilities(self) -> restricted.Capabilities:
+        request = self.request
+
+        def execution(target: str, *args: Any, **kwargs: Any) -> Any:
+            """Run another being (by soul, alias or hash) and return its result."""
+            if not isinstance(target, str):
+                raise TypeError("execution() takes the soul, alias or hash of a being as its first argument")
+            return request({"op": "execution", "target": target, "args": list(args), "kwargs": kwargs})
+
+        def summon(
+            *, name: str, source: str | None = None, type: str | None = None,
+            attributes: dict[str, Any] | None = None, tags: list[str] | None = None,
+        ) -> Any:
+            """Create a being; returns what the worker answers (its soul)."""
+            if not isinstance(name, str):
+                raise TypeError("summon() name must be a string")
+            if source is not None and not isinstance(source, str):
+                raise TypeError("summon() source must be a string")
+            if type is not None and not isinstance(type, str):
+                raise TypeError("summon() type must be a string")
+            if attributes is not None and not isinstance(attributes, dict | restricted.FrozenDict):
+                raise TypeError("summon() attributes must be a dict")
+            tags = list(tags or ())
+            if not all(isinstance(tag, str) for tag in tags):
+                raise TypeError("summon() tags must be strings")
+            return request({"op": "summon", "name": name, "source": source, "type": type,
+                            "attributes": attributes or {}, "tags": tags})
+
+        return restricted.Capabilities(execution=execution, summon=summon)
+
+
+def child_run(fd: int, confined: list[layers.Layer], request: dict[str, Any]) -> None:
+    limits = request["limits"]
+    channel = ChildChannel(fd, request_bytes=int(limits["result_bytes"]))
+    in_force = {layer.name: layer.in_force for layer in confined}
+    channel.send({"op": "ready", "layers": in_force})
+    if request.get("strict") and not all(in_force.values()):
+        return  # the worker refuses to send the job; this is belt and braces
+    job = fd_read_frame(fd)
+    sink = restricted.OutputSink(limit=int(limits["output_bytes"]),
+                                 send=lambda text: channel.send({"op": "output", "data": text}))
+    channel.sink = sink
+    # Address space held back (RLIMIT_AS counts it, untouched it costs nothing) to report a MemoryError.
+    reserve: mmap.mmap | None = mmap.mmap(-1, RESERVE_BYTES)
+    try:
+        value = restricted.being_run(job, capabilities=channel.capabilities(), sink=sink)
+        result = restricted.result_encode(value, limit=int(limits["result_bytes"]))
+        del value
+        done = f'{{"op":"done","ok":true,"truncated":{json.dumps(sink.truncated)},"result":{result}}}'.encode()
+    except ChannelClosed:
+        raise
+    except BaseException as error:  # whatever being code raises is its outcome
+        if reserve is not None:
+            reserve.close()
+        reserve = None
+        described = restricted.error_describe(error, job.get("source", ""))
+        del error
+        done = frame_encode({"op": "done", "ok": False, "truncated": sink.truncated, "error": described})[4:]
+    if reserve is not None:
+        reserve.close()
+    sink.flush()
+    fd_write(fd, struct.pack("!I", len(done)) + done)
+
+
+def child_check(fd: int, confined: list[layers.Layer], read_paths: list[str]) -> None:
+    """The self-test: try, in plain Python, what the layers must refuse, and report what happened."""
+    facts = facts_gather(read_paths)
+    verified = layers_verify({layer.name: layer for layer in confined}, facts)
+    ChildChannel(fd, request_bytes=0).send({"op": "check", "layers": verified, "facts": facts})
+
+
+def _attempt(action: Any) -> str:
+    try:
+        action()
+    except OSError as error:
+        return f"refused: {type(error).__name__} errno {error.errno}"
+    except RuntimeError as error:
+        return f"refused: {error}"
+    return "allowed"
+
+
+def _fork_and_reap() -> None:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def _read(path: str) -> None:
+    with open(path, "rb") as file:
+        file.read(1)
+
+
+def _write_probe() -> None:
+    path = f"/tmp/luxos-sandbox-probe-{os.getpid()}"
+    try:
+        with open(path, "w") as file:
+            file.write("x")
+            file.flush()
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _thread_start() -> None:
+    import _thread
+
+    _thread.start_new_thread(lambda: None, ())
+
+
+def facts_gather(read_paths: list[str]) -> dict[str, Any]:
+    """What a confined child can and cannot do; the worker's tests and ``sandbox check`` read these."""
+    return {
+        "uid": os.getuid(),
+        "gid": os.getgid(),
+        "groups": os.getgroups(),
+        "django_imported": "django" in sys.modules,
+        "modules": sorted(name for name in sys.modules if name.split(".")[0] in {"django", "luxsite"}),
+        "environ": sorted(os.environ),
+        "no_new_privs": layers.prctl(layers.PR_GET_NO_NEW_PRIVS),
+        "seccomp_mode": layers.prctl(layers.PR_GET_SECCOMP),
+        "socket_inet": _attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()),
+        "socket_unix": _attempt(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()),
+        "fork": _attempt(_fork_and_reap),
+        "thread": _attempt(_thread_start),
+        "exec": _attempt(lambda: os.execv("/nonexistent/luxos-probe", ["probe"])),
+        "kill_self": _attempt(lambda: os.kill(os.getpid(), 0)),
+        "kill_parent": _attempt(lambda: os.kill(os.getppid(), 0)),
+        "write_tmp": _attempt(_write_probe),
+        "read": {path: _attempt(lambda path=path: _read(path)) for path in ["/etc/passwd", *read_paths]},
+        "rlimits": {
+            name: list(resource.getrlimit(getattr(resource, name)))
+            for name in ("RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_CORE")
+        },
+    }
+
+
+def layers_verify(applied: dict[str, layers.Layer], facts: dict[str, Any]) -> dict[str, dict[str, bool | str]]:
+    """Each applied layer, in force only if the self-test shows it working."""
+    refused = {name: str(facts[name]).startswith("refused") for name in ("socket_inet", "fork", "exec", "kill_self")}
+    proofs = {
+        "rlimits": facts["rlimits"]["RLIMIT_NPROC"] == [0, 0] and facts["rlimits"]["RLIMIT_FSIZE"] == [0, 0],
+        "network": True,
+        "user": facts["uid"] == layers.NOBODY and not facts["groups"],
+        "landlock": str(facts["read"]["/etc/passwd"]).startswith("refused") and facts["write_tmp"] != "allowed",
+        "seccomp": facts["seccomp_mode"] == layers.SECCOMP_MODE_FILTER and all(refused.values()),
+    }
+    report = {}
+    for name, layer in applied.items():
+        proven = proofs.get(name, True)
+        detail = layer.detail if proven or not layer.in_force else f"{layer.detail}; but the self-test got through"
+        report[name] = {"in_force": layer.in_force and proven, "detail": detail}
+    return report
+
+
+def main(control_fd: int) -> None:
+    Zygote(socket.socket(fileno=control_fd)).serve()
