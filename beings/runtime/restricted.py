@@ -22,6 +22,7 @@ import operator
 import random
 import re
 import statistics
+import time
 import types
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -251,9 +252,12 @@ def apply(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 class OutputSink:
-    """Printed text of a run: kept up to ``limit`` characters, sent on in chunks by ``send``."""
+    """Printed text of a run: kept up to ``limit`` characters and sent on by ``send`` in chunks, at
+    once when some time has passed since the last, so that a run killed later keeps what it printed
+    before (all but the last FLUSH_SECONDS of it)."""
 
     CHUNK = 8192
+    FLUSH_SECONDS = 0.05
 
     def __init__(self, *, limit: int, send: Callable[[str], None]) -> None:
         self.limit = limit
@@ -262,6 +266,7 @@ class OutputSink:
         self.pending_chars = 0
         self.total = 0
         self.truncated = False
+        self.flushed = -math.inf
 
     def write(self, text: str) -> None:
         room = self.limit - self.total
@@ -273,10 +278,13 @@ class OutputSink:
         self.pending.append(text)
         self.pending_chars += len(text)
         self.total += len(text)
-        if self.pending_chars >= self.CHUNK:
+        if self.pending_chars >= self.CHUNK or time.monotonic() - self.flushed >= self.FLUSH_SECONDS:
             self.flush()
 
     def flush(self) -> None:
+        self.flushed = time.monotonic()
+        if not self.pending:
+            return
         text = "".join(self.pending)
         self.pending.clear()
         self.pending_chars = 0
@@ -304,12 +312,19 @@ def printer_build(sink: OutputSink) -> type:
         def __call__(self) -> str:
             return "".join(self._text)
 
-        def _call_print(self, *objects: Any, **kwargs: Any) -> None:
-            if kwargs.get("file") is None:
-                kwargs["file"] = self
-            else:
-                guarded_getattr(kwargs["file"], "write")
-            print(*objects, **kwargs)
+        def _call_print(
+            self, *objects: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False
+        ) -> None:
+            if file is not None:
+                guarded_getattr(file, "write")
+                print(*objects, sep=sep, end=end, file=file)
+                return
+            sep = " " if sep is None else sep
+            end = "\n" if end is None else end
+            if not isinstance(sep, str) or not isinstance(end, str):
+                raise TypeError("print() sep and end must be None or strings")
+            # One write per call, so that a line is flushed whole.
+            self.write(sep.join(str(item) for item in objects) + end)
 
     return Printer
 

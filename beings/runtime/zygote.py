@@ -273,6 +273,8 @@ class ChildChannel:
             return request({"op": "summon", "name": name, "source": source, "type": type,
                             "attributes": attributes or {}, "tags": tags})
 
+        # Their repr is all a being can learn of them: keep it to their names.
+        execution.__qualname__, summon.__qualname__ = "execution", "summon"
         return restricted.Capabilities(execution=execution, summon=summon)
 
 
