@@ -79,6 +79,10 @@ class BeingCallError(RuntimeError):
         self.error_type = error_type
 
 
+# Its repr is all a being learns of where it lives.
+BeingCallError.__module__ = "builtins"
+
+
 class BeingError(Exception):
     """A run that failed before or around the being's own code (entrypoint, result)."""
 
