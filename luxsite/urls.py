@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from luxsite.api import api
 from luxsite.views import home
@@ -8,4 +8,5 @@ urlpatterns = [
     path("", home, name="home"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    path("", include("beings.urls")),
 ]
