@@ -313,6 +313,10 @@ class BaseBeingAdmin(GuardedServiceAdmin):
             match |= Q(soul=uuid.UUID(term))
         return queryset.filter(match), False
 
+    def view_on_site(self, obj: BaseBeing) -> str:
+        """The being page (versions, diffs, lineage graph) as the change form's "View on site"."""
+        return reverse("being_detail", args=[obj.soul])
+
     def has_change_permission(self, request: HttpRequest, obj: BaseBeing | None = None) -> bool:
         if obj is not None and obj.is_core:
             return False  # core beings never change

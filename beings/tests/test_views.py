@@ -233,3 +233,15 @@ def test_being_page_sends_an_anonymous_visitor_to_log_in(client: Client, evolved
 def test_being_page_refuses_post(api: Client, evolved: BaseBeing) -> None:
     """The being page only reads: a POST is 405."""
     assert api.post(page(evolved)).status_code == 405
+
+
+def test_admin_change_page_and_dashboard_link_to_the_being_page(root: User, make_being) -> None:
+    """The admin's "View on site" and the dashboard's version column lead to the being page."""
+    being = make_being("linked", genesis={"source": SOURCE}, actor=root)
+    client = logged_in(root)
+
+    change = client.get(reverse("admin:beings_basebeing_change", args=[being.soul])).content.decode()
+    home = client.get("/").content.decode()
+
+    assert f'href="{page(being)}" class="viewsitelink"' in change
+    assert f'<a href="{page(being)}" title="Versions, diffs and lineage">v1</a>' in home
