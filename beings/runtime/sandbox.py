@@ -328,6 +328,10 @@ class Sandbox:
             zygote.check = check
         return check.layers
 
+    def start(self) -> None:
+        """Start the zygote now rather than on the first run (a worker calls this when it boots)."""
+        self._zygote_layers()
+
     @property
     def zygote_pid(self) -> int | None:
         zygote = self._zygote
@@ -463,7 +467,8 @@ class _Run:
         self.summons = 0
 
     def converse(self, job_frame: bytes) -> RunResult:
-        deadline = self.started + self.limits.wall_seconds
+        # From the fork on: starting a zygote on the first run is not the being's time.
+        deadline = time.monotonic() + self.limits.wall_seconds
         reader = FrameReader(self.child.sock, max_bytes=self.limits.frame_bytes)
         try:
             ready, _size = reader.read(deadline)

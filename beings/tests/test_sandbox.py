@@ -387,11 +387,14 @@ def test_malformed_job_is_refused_before_anything_runs(sandbox: Sandbox, job: di
 
 
 def test_zygote_is_restarted_after_being_killed() -> None:
-    """A killed zygote is replaced on the next run."""
+    """start() boots the zygote ahead of the first run; a killed zygote is replaced on the next run."""
     sandbox = Sandbox()
     try:
-        assert sandbox.run({"source": "def run():\n    return 1\n"}).result == 1
+        assert sandbox.zygote_pid is None
+        sandbox.start()
         first = sandbox.zygote_pid
+        assert sandbox.run({"source": "def run():\n    return 1\n"}).result == 1
+        assert sandbox.zygote_pid == first
         assert first is not None
         os.kill(first, signal.SIGKILL)
         deadline = time.monotonic() + 5
