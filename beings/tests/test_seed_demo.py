@@ -10,8 +10,18 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from guardian.shortcuts import get_user_perms
 
-from beings.management.commands.seed_demo import DEMO_BEINGS, DEMO_RELATIONSHIPS, demo_soul
+from beings import services
+from beings.genotype import genesis_hash
+from beings.management.commands.seed_demo import (
+    DEMO_BEINGS,
+    DEMO_RELATIONSHIPS,
+    GREET_MUTANT,
+    GREET_V2,
+    GREET_V3,
+    demo_soul,
+)
 from beings.models import BaseBeing
+from beings.selectors import alias_get
 from chronos.models import Change
 from relations.models import Relationship
 
@@ -29,10 +39,43 @@ def test_seed_demo_twice_creates_the_graph_once(root: User, capsys: pytest.Captu
 
     assert (BaseBeing.objects.count(), Relationship.objects.count()) == counts
     assert BaseBeing.objects.filter(soul__in=[demo_soul(name) for name in DEMO_BEINGS]).count() == len(DEMO_BEINGS)
-    assert Relationship.objects.count() == len(DEMO_RELATIONSHIPS)
+    # The demo links, and the mutation link from greet to its mutant.
+    assert Relationship.objects.count() == len(DEMO_RELATIONSHIPS) + 1
     assert "created being greet" in first
     assert "created relationship fibonacci -[invokes]-> add" in first
+    assert first.count("created evolution of greet") == 2
+    assert first.count("created mutation of greet") == 1
     assert "nothing to create" in second
+
+
+def test_seed_demo_gives_greet_two_evolutions_and_a_mutant(root: User) -> None:
+    """greet ends at v3 through two evolutions; its mutant, also named greet, carries that lineage on."""
+    call_command("seed_demo", user="root")
+
+    greet = BaseBeing.objects.get(soul=demo_soul("greet"))
+    assert greet.version == 3
+    assert greet.genesis["source"] == GREET_V3
+    assert [entry["kind"] for entry in greet.genesis["ancestors"]] == ["genesis", "evolution"]
+    assert greet.genesis["ancestors"][1]["hash"] == genesis_hash({**greet.genesis, "source": GREET_V2})
+    mutant = BaseBeing.objects.get(genesis__contains={"parent": {"soul": str(greet.soul)}})
+    assert (mutant.name, mutant.version, mutant.genesis["source"]) == ("greet", 1, GREET_MUTANT)
+    assert mutant.genesis["parent"] == {"soul": str(greet.soul), "version": 3, "hash": greet.hash}
+    assert Relationship.objects.filter(source=greet, target=mutant, tags__contains=["mutation"]).exists()
+    assert alias_get(alias="greet", user=root) == mutant
+
+
+def test_seed_demo_does_not_redo_a_step_of_greets_lineage(root: User) -> None:
+    """A second run after someone evolved greet further leaves greet and its mutant as they are."""
+    call_command("seed_demo", user="root")
+    greet = BaseBeing.objects.get(soul=demo_soul("greet"))
+    services.being_evolve(being=greet, source=GREET_V3 + "LANGUAGES = 5\n", actor=root)
+    greet.refresh_from_db()
+    counts = (BaseBeing.objects.count(), Relationship.objects.count(), greet.version)
+
+    call_command("seed_demo", user="root")
+
+    greet.refresh_from_db()
+    assert (BaseBeing.objects.count(), Relationship.objects.count(), greet.version) == counts
 
 
 def test_seed_demo_writes_as_the_user_through_the_command_door(root: User) -> None:
@@ -40,7 +83,8 @@ def test_seed_demo_writes_as_the_user_through_the_command_door(root: User) -> No
     call_command("seed_demo", user="root")
 
     contexts = list(Change.objects.filter(row_id=demo_soul("greet")).values_list("context", flat=True))
-    assert [(context["door"], context["actor"]) for context in contexts] == [("command", "root")]
+    # Created, then evolved twice.
+    assert [(context["door"], context["actor"]) for context in contexts] == [("command", "root")] * 3
     greet = BaseBeing.objects.get(soul=demo_soul("greet"))
     assert greet.genesis["author"] == "root"
     assert "def run(" in greet.genesis["source"]

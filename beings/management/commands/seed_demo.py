@@ -9,9 +9,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.db.models import Q
 
-from beings import kinds, services
+from beings import genotype, kinds, services
 from beings.models import BaseBeing
+from beings.selectors import being_versions
 from chronos.context import change_context
 from luxsite.errors import DomainError
 from relations.models import Relationship
@@ -22,6 +24,34 @@ def run(name="world", language="en"):
     """Greet someone in one of the languages of the greetings being."""
     greetings = {"en": "Hello", "pl": "Cześć", "es": "Hola"}
     return f"{greetings.get(language, greetings['en'])}, {name}!"
+'''
+
+# The lineage of the demo being "greet": two evolutions that each add a language (lines added,
+# none removed), then a mutation that changes the greeting line: a new being carrying the lineage.
+GREET_V2 = '''\
+def run(name="world", language="en"):
+    """Greet someone in one of the languages of the greetings being."""
+    greetings = {"en": "Hello", "pl": "Cześć", "es": "Hola"}
+    greetings["de"] = "Hallo"
+    return f"{greetings.get(language, greetings['en'])}, {name}!"
+'''
+
+GREET_V3 = '''\
+def run(name="world", language="en"):
+    """Greet someone in one of the languages of the greetings being."""
+    greetings = {"en": "Hello", "pl": "Cześć", "es": "Hola"}
+    greetings["de"] = "Hallo"
+    greetings["fr"] = "Bonjour"
+    return f"{greetings.get(language, greetings['en'])}, {name}!"
+'''
+
+GREET_MUTANT = '''\
+def run(name="world", language="en"):
+    """Greet someone in one of the languages of the greetings being."""
+    greetings = {"en": "Hello", "pl": "Cześć", "es": "Hola"}
+    greetings["de"] = "Hallo"
+    greetings["fr"] = "Bonjour"
+    return f"{greetings.get(language, greetings['en'])}, {name.strip().title()}!"
 '''
 
 ADD = '''\
@@ -135,6 +165,14 @@ DEMO_RELATIONSHIPS: list[tuple[str, str, list[str]]] = [
 ]
 
 
+# (source, reason) applied in turn to "greet": what each step of its demo lineage brings.
+GREET_LINEAGE: list[tuple[str, str]] = [
+    (GREET_V2, "demo: greet in German too"),
+    (GREET_V3, "demo: greet in French too"),
+    (GREET_MUTANT, "demo: tidy the name before greeting"),
+]
+
+
 def demo_soul(name: str) -> uuid.UUID:
     """The fixed soul of a demo being: the same on every machine, so a second run finds it."""
     return uuid.uuid5(kinds.LUXOS_NAMESPACE, "demo:" + name)
@@ -142,8 +180,8 @@ def demo_soul(name: str) -> uuid.UUID:
 
 class Command(BaseCommand):
     help = (
-        "Create a small demo graph (six beings, five relationships) through the services, as the admin user. "
-        "Beings and relationships that already exist are left alone."
+        "Create a small demo graph (six beings, five relationships, two evolutions and a mutation of greet) "
+        "through the services, as the admin user. What already exists is left alone."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -188,4 +226,25 @@ class Command(BaseCommand):
             relationship = relationship_link(source=source, target=target, actor=user, data={"tags": tags})
             created.append(f"relationship {source_name} -[{', '.join(tags)}]-> {target_name} ({relationship.pk})")
             self.stdout.write(f"created {created[-1]}")
+        created.extend(self.lineage_seed(user, beings[souls["greet"]]))
         return created
+
+    def lineage_seed(self, user: Any, greet: BaseBeing) -> list[str]:
+        """Evolve and mutate "greet" along GREET_LINEAGE, skipping every step whose version already exists."""
+        created: list[str] = []
+        for source, reason in GREET_LINEAGE:
+            greet.refresh_from_db()
+            target = genotype.soul_hash(genotype.with_source(greet.genesis, source))
+            if target in _family_hashes(greet):
+                continue
+            evolution = services.being_evolve(being=greet, source=source, reason=reason, actor=user)
+            made = evolution.being
+            created.append(f"{evolution.kind} of greet: {made.soul} v{made.version} ({made.hash[:12]})")
+            self.stdout.write(f"created {created[-1]}")
+        return created
+
+
+def _family_hashes(being: BaseBeing) -> set[str]:
+    """Every hash held by the lineage of ``being`` and of the mutants made from it."""
+    family = BaseBeing.objects.filter(Q(soul=being.soul) | Q(genesis__contains={"parent": {"soul": str(being.soul)}}))
+    return {version.hash for member in family for version in being_versions(member)}
