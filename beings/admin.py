@@ -419,3 +419,6 @@ class BaseBeingAdmin(GuardedServiceAdmin):
     @admin.display(description="self-awareness")
     def self_awareness_pretty(self, being: BaseBeing) -> SafeString:
         return json_block(being.self_awareness)
+
+
+from beings import admin_registry  # noqa: F401,E402  (the soul registry: promotions, validations)

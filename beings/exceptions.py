@@ -69,3 +69,27 @@ class GenotypeChangeError(Conflict):
 
 class LineageBrokenError(Conflict):
     code = "lineage_broken"
+
+
+class EnvironmentUnknownError(Invalid):
+    code = "environment_unknown"
+
+
+class AliasInvalidError(Invalid):
+    code = "alias_invalid"
+
+
+class AlreadyPromotedError(Conflict):
+    code = "already_promoted"
+
+
+class NotPromotedError(Conflict):
+    code = "not_promoted"
+
+
+class AliasNotPromotedError(NotFound):
+    code = "not_promoted"
+
+
+class PromotionNoteInvalidError(Invalid):
+    code = "note_invalid"

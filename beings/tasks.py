@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 
 from beings import genotype, services
 from beings.models import BaseBeing
+from beings.registry import environment_validate
 from chronos.context import change_context
 from luxsite.errors import DomainError
 
@@ -39,4 +40,24 @@ def being_evolve_task(soul: str, source: str, reason: str, actor_id: int | None)
         "soul": str(evolution.being.soul),
         "hash": evolution.being.hash,
         "version": evolution.being.version,
+    }
+
+
+@shared_task(name="beings.tasks.souls_validate", queue="io")
+def souls_validate_task(environment: str = "production") -> dict[str, Any]:
+    """Validate an environment's promoted hashes (beat runs it daily for production); the result is stored.
+
+    A redelivery validates again and stores a second result: each is an observation of its moment.
+    """
+    try:
+        with change_context(door="task"):
+            validation = environment_validate(environment=environment, actor=None, door="task")
+    except DomainError as error:
+        return {"status": "refused", "code": error.code, "detail": error.detail}
+    return {
+        "id": validation.pk,
+        "environment": validation.environment,
+        "ok": validation.ok,
+        "checked": validation.checked,
+        "problems": len(validation.problems),
     }

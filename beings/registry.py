@@ -1,0 +1,393 @@
+"""The soul registry: hashes promoted to environments, superseded and demoted; manifests; validation.
+
+Every event is a new row of ``soul_promotions`` (the table is append-only, a trigger refuses
+updates and deletes). A promotion is active until a later event names it in ``ends``: the
+promotion of another hash of the same alias (a supersession) or a demotion. Each row keeps an
+immutable copy of the genotype, so what an environment runs is pinned by hash: evolving a being
+later never changes it. The files under ``LUXOS_SOUL_LOG_DIR`` (``production_config.json``,
+``deployment_manifest_{env}.json``) are rewritten after every event commits; the database stays
+the truth and a file that cannot be written never fails the event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, Final
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, PermissionsMixin
+from django.db import connection, models, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from beings import genotype
+from beings.exceptions import (
+    AliasInvalidError,
+    AliasNotPromotedError,
+    AlreadyPromotedError,
+    EnvironmentUnknownError,
+    HashAmbiguousError,
+    LineageBrokenError,
+    NotPromotedError,
+    PromotionNoteInvalidError,
+)
+from beings.models import BaseBeing, Promotion, SoulReportFailure, SoulValidation
+from beings.reports import file_write_atomic, json_text, soul_log_dir, soul_log_lock
+from beings.selectors import being_versions, hash_prefix_clean, soul_get
+from luxsite.errors import PermissionDenied
+
+User = AbstractBaseUser | AnonymousUser
+
+logger = logging.getLogger(__name__)
+
+PRODUCTION: Final = "production"
+PROMOTE_PERMISSION: Final = "beings.promote_soul"
+MAX_NOTE_LENGTH: Final = 2000
+MAX_ALIAS_LENGTH: Final = 200
+
+
+class ClockTimestamp(models.Func):
+    """``clock_timestamp()``: when the row is written, not when its transaction began (``now()``).
+
+    Events are written under an advisory lock; a transaction that waited for it must not stamp
+    its event earlier than the event it ends, or point-in-time reads would see them in the wrong order.
+    """
+
+    template = "clock_timestamp()"
+    output_field = models.DateTimeField()
+
+
+def environment_clean(environment: str) -> str:
+    """An environment named in ``LUXOS_ENVIRONMENTS``; 422 listing them otherwise."""
+    if environment not in settings.LUXOS_ENVIRONMENTS:
+        raise EnvironmentUnknownError(
+            f"{str(environment)[:80]!r} is not an environment: use one of {', '.join(settings.LUXOS_ENVIRONMENTS)}"
+        )
+    return environment
+
+
+def promoter_may(*, user: User) -> bool:
+    """Whether ``user`` holds the global permission to promote and demote souls."""
+    return bool(user.is_authenticated and isinstance(user, PermissionsMixin) and user.has_perm(PROMOTE_PERMISSION))
+
+
+def _promoter_require(user: User) -> None:
+    if not promoter_may(user=user):
+        raise PermissionDenied(f"you may not promote, demote or validate souls: that needs {PROMOTE_PERMISSION}")
+
+
+def _alias_clean(alias: Any) -> str:
+    cleaned = alias.strip() if isinstance(alias, str) else ""
+    if not 1 <= len(cleaned) <= MAX_ALIAS_LENGTH:
+        raise AliasInvalidError(f"the alias must be a name of 1 to {MAX_ALIAS_LENGTH} characters")
+    return cleaned
+
+
+def _note_clean(note: Any) -> str:
+    if not isinstance(note, str) or len(note) > MAX_NOTE_LENGTH:
+        raise PromotionNoteInvalidError(f"the note must be text of at most {MAX_NOTE_LENGTH} characters")
+    return note
+
+
+def _actor_name(actor: User | None, door: str = "") -> str:
+    return str(getattr(actor, "username", "") or f"({door or 'system'})")
+
+
+def _lock(environment: str, kind: str, key: str) -> None:
+    """Hold a transaction-level advisory lock on one name within an environment."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"luxos.registry:{environment}:{kind}:{key}"]
+        )
+
+
+def _files_after_commit(environment: str) -> None:
+    transaction.on_commit(partial(environment_files_write, environment=environment))
+
+
+def soul_promote(
+    *, hash: str, environment: str = PRODUCTION, actor: User, note: str = "", alias: str | None = None
+) -> Promotion:
+    """Promote the version named by ``hash`` (or a unique prefix) to ``environment``.
+
+    The promotion keeps a copy of the genotype rebuilt from the lineage (checked against the hash),
+    the alias (the version's own unless ``alias`` names another), version, soul, who, when and why.
+    An alias has at most one active hash per environment: promoting another hash of it ends the
+    active promotion (a recorded supersession); promoting the active hash again is a conflict.
+    """
+    environment = environment_clean(environment)
+    _promoter_require(actor)
+    note = _note_clean(note)
+    version = soul_get(hash=hash, user=actor)
+    alias = _alias_clean(version.alias if alias is None else alias)
+    copy = version.genotype()
+    rebuilt = genotype.soul_hash(copy)
+    if rebuilt != version.hash:
+        raise LineageBrokenError(
+            f"version {version.version} of {version.soul} rebuilds to hash {rebuilt}, not {version.hash}: "
+            "its lineage is damaged and it cannot be promoted"
+        )
+    with transaction.atomic():
+        # Alias first, then hash, in every transaction: one order, no deadlock.
+        _lock(environment, "alias", alias)
+        _lock(environment, "hash", version.hash)
+        active = list(promotions_active(environment=environment).filter(Q(alias=alias) | Q(hash=version.hash)))
+        for promotion in active:
+            if promotion.hash == version.hash:
+                raise AlreadyPromotedError(
+                    f"{version.hash} is already the active {promotion.alias!r} in {environment} "
+                    f"(promoted {promotion.created_at:%Y-%m-%d %H:%M:%S} by {promotion.actor_name})"
+                )
+        superseded = next((promotion for promotion in active if promotion.alias == alias), None)
+        promotion = Promotion.objects.create(
+            environment=environment,
+            action=Promotion.Action.PROMOTE,
+            hash=version.hash,
+            alias=alias,
+            soul=version.soul,
+            version=version.version,
+            genotype=copy,
+            ends=superseded,
+            actor_id=actor.pk,
+            actor_name=_actor_name(actor),
+            note=note,
+            created_at=ClockTimestamp(),
+        )
+        _files_after_commit(environment)
+    return promotion
+
+
+def soul_demote(*, hash: str, environment: str = PRODUCTION, actor: User, note: str = "") -> Promotion:
+    """Record that the active promotion of ``hash`` (or a unique prefix) in ``environment`` ends.
+
+    The being need not exist any more: the demotion copies what the promotion kept.
+    """
+    environment = environment_clean(environment)
+    _promoter_require(actor)
+    note = _note_clean(note)
+    prefix = hash_prefix_clean(hash)
+    with transaction.atomic():
+        candidates = list(promotions_active(environment=environment).filter(hash__startswith=prefix)[:10])
+        hashes = sorted({promotion.hash for promotion in candidates})
+        if not hashes:
+            raise NotPromotedError(f"no hash starting with {prefix} is active in {environment}")
+        if len(hashes) > 1:
+            raise HashAmbiguousError(f"hash prefix {prefix} names {len(hashes)} active hashes: {', '.join(hashes)}")
+        _lock(environment, "alias", candidates[0].alias)
+        # Read again under the lock: a concurrent demotion or supersession may have ended it meanwhile.
+        active = promotions_active(environment=environment).filter(pk=candidates[0].pk).first()
+        if active is None:
+            raise NotPromotedError(f"{hashes[0]} is no longer active in {environment}")
+        demotion = Promotion.objects.create(
+            environment=environment,
+            action=Promotion.Action.DEMOTE,
+            hash=active.hash,
+            alias=active.alias,
+            soul=active.soul,
+            version=active.version,
+            genotype=active.genotype,
+            ends=active,
+            actor_id=actor.pk,
+            actor_name=_actor_name(actor),
+            note=note,
+            created_at=ClockTimestamp(),
+        )
+        _files_after_commit(environment)
+    return demotion
+
+
+def promotions_active(*, environment: str) -> QuerySet[Promotion]:
+    """The promotions in force in ``environment``, by alias: one per alias."""
+    environment = environment_clean(environment)
+    return Promotion.objects.active().filter(environment=environment).select_related("ends").order_by("alias", "hash")
+
+
+def promotion_history(*, environment: str | None = None, alias: str | None = None) -> QuerySet[Promotion]:
+    """Every promotion, supersession and demotion, newest first; of one environment and alias when given."""
+    queryset = Promotion.objects.select_related("ends", "ended_by").order_by("-created_at", "-id")
+    if environment is not None:
+        queryset = queryset.filter(environment=environment_clean(environment))
+    if alias is not None:
+        queryset = queryset.filter(alias=alias)
+    return queryset
+
+
+def soul_promotions(*, hash: str) -> QuerySet[Promotion]:
+    """The active promotions of one full hash, in every environment."""
+    return Promotion.objects.active().filter(hash=hash).order_by("environment", "alias")
+
+
+def soul_at(*, alias: str, environment: str, at: datetime) -> Promotion | None:
+    """The promotion of ``alias`` in force in ``environment`` at time ``at``, in one query; None when none was.
+
+    That is the newest promotion written at or before ``at`` that no event written at or before
+    ``at`` ended. A naive ``at`` is read as UTC.
+    """
+    environment = environment_clean(environment)
+    if timezone.is_naive(at):
+        at = at.replace(tzinfo=UTC)
+    ended = Promotion.objects.filter(ends=OuterRef("pk"), created_at__lte=at)
+    return (
+        Promotion.objects.filter(
+            environment=environment, alias=alias, action=Promotion.Action.PROMOTE, created_at__lte=at
+        )
+        .filter(~Exists(ended))
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def soul_resolve(*, alias: str, environment: str) -> Promotion:
+    """What ``environment`` runs for ``alias``: its active promotion, whose genotype copy is pinned."""
+    promotion = promotions_active(environment=environment).filter(alias=alias).first()
+    if promotion is None:
+        raise AliasNotPromotedError(f"no hash of {alias!r} is promoted to {environment}")
+    return promotion
+
+
+def manifest_build(*, environment: str) -> dict[str, Any]:
+    """The deployment manifest of an environment, with the sha256 of its ``souls`` as ``digest``.
+
+    Souls are sorted by alias then hash, so the same promotions always give the same digest.
+    """
+    promotions = promotions_active(environment=environment).defer("genotype")
+    souls = sorted(
+        (
+            {
+                "hash": promotion.hash,
+                "alias": promotion.alias,
+                "version": promotion.version,
+                "soul": str(promotion.soul),
+                "promoted_at": promotion.created_at.isoformat(),
+                "promoted_by": promotion.actor_name,
+            }
+            for promotion in promotions
+        ),
+        key=lambda soul: (soul["alias"], soul["hash"]),
+    )
+    return {
+        "environment": environment,
+        "generated_at": timezone.now().isoformat(),
+        "souls_count": len(souls),
+        "souls": souls,
+        "digest": hashlib.sha256(genotype.canonical_json(souls).encode("utf-8")).hexdigest(),
+    }
+
+
+def environment_validate(*, environment: str, actor: User | None = None, door: str = "command") -> SoulValidation:
+    """Recompute every active hash from its stored genotype and from the live lineage; store the outcome.
+
+    An operator check: it reads every being, whoever owns it. A problem names the hash, alias, soul,
+    version and the reason; any problem makes the validation fail. ``actor`` None is the system
+    (the daily beat task); a person needs the promote permission.
+    """
+    environment = environment_clean(environment)
+    if actor is not None:
+        _promoter_require(actor)
+    promotions = list(promotions_active(environment=environment))
+    owners = {being.soul: being for being in BaseBeing.objects.filter(soul__in={p.soul for p in promotions})}
+    problems = []
+    for promotion in promotions:
+        for reason in _promotion_problems(promotion, owners.get(promotion.soul)):
+            problems.append(
+                {
+                    "hash": promotion.hash,
+                    "alias": promotion.alias,
+                    "soul": str(promotion.soul),
+                    "version": promotion.version,
+                    "reason": reason,
+                }
+            )
+    return SoulValidation.objects.create(
+        environment=environment,
+        ok=not problems,
+        checked=len(promotions),
+        problems=problems,
+        door=door,
+        actor_name=_actor_name(actor, door),
+    )
+
+
+def _promotion_problems(promotion: Promotion, owner: BaseBeing | None) -> list[str]:
+    """Why a promotion does not hold: its stored genotype, its live lineage, or both."""
+    problems = []
+    stored = genotype.soul_hash(promotion.genotype)
+    if stored != promotion.hash:
+        problems.append(f"stored genotype mismatch: the genotype kept with the promotion hashes to {stored}")
+    lineage_problem = _lineage_problem(promotion, owner)
+    if lineage_problem:
+        problems.append(lineage_problem)
+    return problems
+
+
+def _lineage_problem(promotion: Promotion, owner: BaseBeing | None) -> str | None:
+    """None when the live lineage rebuilds the promoted hash; the reason otherwise.
+
+    The being that owns the version is the judge while it exists. Once it is gone, a mutant that
+    inherited the version in its ancestors still carries the lineage.
+    """
+    holders: Iterable[BaseBeing]
+    if owner is not None:
+        holders = [owner]
+    else:
+        holders = BaseBeing.objects.holding_hash(promotion.hash).order_by("created_at", "soul")
+    mismatches = []
+    for holder in holders:
+        for version in being_versions(holder):
+            if version.hash != promotion.hash or version.soul != promotion.soul:
+                continue
+            try:
+                rebuilt = genotype.soul_hash(version.genotype())
+            except LineageBrokenError as error:
+                mismatches.append(f"lineage broken in being {holder.soul}: {error.detail}")
+                continue
+            if rebuilt == promotion.hash:
+                return None
+            mismatches.append(f"lineage mismatch: being {holder.soul} rebuilds version {version.version} to {rebuilt}")
+    if mismatches:
+        return "; ".join(mismatches)
+    where = f"being {promotion.soul}" if owner is not None else "any being"
+    return f"missing lineage: {where} holds no version with this hash"
+
+
+def environment_files_write(*, environment: str | None = None) -> list[Path]:
+    """Rewrite ``deployment_manifest_{env}.json`` (and for production ``production_config.json``); the paths written.
+
+    Every environment when ``environment`` is None. The promotions are read under the directory
+    lock, so of two concurrent writers the last one writes what both committed. A file that cannot
+    be written is logged and recorded as a ``SoulReportFailure``; it never fails the caller.
+    """
+    environments = [environment_clean(environment)] if environment is not None else list(settings.LUXOS_ENVIRONMENTS)
+    written: list[Path] = []
+    path = soul_log_dir()
+    try:
+        with soul_log_lock() as directory:
+            for name in environments:
+                manifest = manifest_build(environment=name)
+                path = directory / f"deployment_manifest_{name}.json"
+                file_write_atomic(path, json_text(manifest))
+                written.append(path)
+                if name == PRODUCTION:
+                    path = directory / "production_config.json"
+                    file_write_atomic(path, json_text(production_config(manifest)))
+                    written.append(path)
+    except OSError as error:
+        logger.exception("could not write the environment files into %s", path)
+        SoulReportFailure.objects.create(
+            operation="environment_files", path=str(path), error=f"{type(error).__name__}: {error}"
+        )
+    return written
+
+
+def production_config(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What production runs, by alias: ``{alias: {hash, version, soul, promoted_at}}``."""
+    return {
+        soul["alias"]: {key: soul[key] for key in ("hash", "version", "soul", "promoted_at")}
+        for soul in manifest["souls"]
+    }
+
