@@ -35,6 +35,9 @@ api = NinjaAPI(
 )
 api.add_router("/beings/", "beings.api.router")
 api.add_router("/relationships/", "relations.api.router")
+api.add_router("/souls/", "beings.registry_api.souls_router")
+api.add_router("/aliases/", "beings.registry_api.aliases_router")
+api.add_router("/environments/", "beings.registry_api.environments_router")
 
 HTTP_CODES = {
     400: "bad_request",
