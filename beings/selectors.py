@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count
 from django.db.models.fields.json import KeyTextTransform
 
-from beings import genotype, lineage
+from beings import genotype, kinds, lineage
 from beings.exceptions import (
     AliasNotFoundError,
     BeingNotFoundError,
@@ -205,3 +206,22 @@ def version_get(*, being: BaseBeing, hash: str) -> SoulVersion:
     if len(matches) > 1:
         raise HashAmbiguousError(f"hash prefix {prefix} names {len(matches)} versions: {', '.join(sorted(matches))}")
     return next(iter(matches.values()))
+
+
+def aliases_newest(*, user: User, limit: int, include: Collection[str] = ()) -> dict[str, BaseBeing]:
+    """The newest being of each alias the user may view, as ``alias_get`` picks it; core beings left out.
+
+    The ``limit`` aliases whose newest being was created last, plus every alias in ``include``
+    that the user may view: two queries, whatever the number of aliases.
+    """
+    newest = (
+        visible(user=user, queryset=BaseBeing.objects.exclude(soul__in=kinds.CORE_SOULS))
+        .order_by("genesis__name", "-created_at", "soul")
+        .distinct("genesis__name")
+    )
+    chosen = list(BaseBeing.objects.filter(soul__in=newest.values("soul")).order_by("-created_at", "soul")[:limit])
+    named = {being.name for being in chosen}
+    wanted = [alias for alias in include if alias not in named]
+    if wanted:
+        chosen.extend(newest.filter(genesis__name__in=wanted))
+    return {being.name: being for being in chosen}

@@ -8,12 +8,14 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from beings import services
-from beings.models import BaseBeing
+from beings import registry, services, views
+from beings.models import BaseBeing, Promotion
 from luxsite.tests.fixtures import logged_in
 
 pytestmark = pytest.mark.django_db
@@ -245,3 +247,361 @@ def test_admin_change_page_and_dashboard_link_to_the_being_page(root: User, make
 
     assert f'href="{page(being)}" class="viewsitelink"' in change
     assert f'<a href="{page(being)}" title="Versions, diffs and lineage">v1</a>' in home
+
+
+# The promotion board
+
+BOARD = "/souls/"
+
+
+def promote_url(hash: str, environment: str = "production") -> str:
+    return reverse("soul_promote", args=[environment, hash])
+
+
+def demote_url(hash: str, environment: str = "production") -> str:
+    return reverse("soul_demote", args=[environment, hash])
+
+
+def row_html(content: str, alias: str) -> str:
+    """The HTML of the first board row of ``alias``."""
+    match = re.search(rf'<tr data-alias="{re.escape(alias)}">.*?</tr>', content, re.S)
+    assert match, f"no board row for {alias}"
+    return match.group(0)
+
+
+def board_row(response, alias: str, environment: str = "production"):
+    """The row of ``alias`` on the board of ``environment``."""
+    board = next(board for board in response.context["boards"] if board.environment == environment)
+    return next(row for row in board.rows if row.alias == alias)
+
+
+def board_history(response, environment: str = "production") -> list[tuple[str, str, str | None]]:
+    """(action, hash, action of the event that ended it) of each history event, newest first."""
+    board = next(board for board in response.context["boards"] if board.environment == environment)
+    return [
+        (item.event.action, item.event.hash, item.ended_by.action if item.ended_by else None) for item in board.history
+    ]
+
+
+@pytest.fixture
+def promoter(alice: User) -> User:
+    """alice, allowed to promote and demote souls (the global permission)."""
+    alice.user_permissions.add(Permission.objects.get(codename="promote_soul"))
+    return alice
+
+
+def test_board_lists_aliases_with_their_production_hash_newest_hash_and_distance(
+    promoter: User, api: Client, make_being
+) -> None:
+    """Each alias shows what production runs, its newest hash and how many versions lie between, or why none do."""
+    behind = make_being("behind", genesis={"source": SOURCE})
+    registry.soul_promote(hash=behind.hash, actor=promoter)
+    services.being_evolve(being=behind, source=SOURCE + "TWO = 2\n", actor=promoter)
+    services.being_evolve(being=behind, source=SOURCE + "TWO = 2\nTHREE = 3\n", actor=promoter)
+    current = make_being("current", genesis={"source": SOURCE + "CURRENT = 1\n"})
+    registry.soul_promote(hash=current.hash, actor=promoter)
+    parent = make_being("mutated", genesis={"source": SOURCE + "MUTATED = 1\n"})
+    registry.soul_promote(hash=parent.hash, actor=promoter)
+    mutant = services.being_evolve(being=parent, source=SOURCE.replace("* 2", "* 5"), actor=promoter).being
+    diverged = make_being("diverged", genesis={"source": SOURCE + "OLD = 1\n"})
+    registry.soul_promote(hash=diverged.hash, actor=promoter)
+    replacement = make_being("diverged", genesis={"source": "def run():\n    return 'new'\n"})
+    fresh = make_being("fresh", genesis={"source": SOURCE + "FRESH = 1\n"})
+
+    response = api.get(BOARD)
+
+    assert response.status_code == 200
+    behind.refresh_from_db()
+    rows = {alias: board_row(response, alias) for alias in ("behind", "current", "mutated", "diverged", "fresh")}
+    assert (rows["behind"].active.hash, rows["behind"].newest.hash, rows["behind"].behind) == (
+        behind.genesis["ancestors"][0]["hash"], behind.hash, 2
+    )
+    assert rows["current"].up_to_date and rows["current"].behind == 0
+    # The newest "mutated" is the mutant: one version after the promoted parent, across the mutation.
+    assert (rows["mutated"].newest.soul, rows["mutated"].behind) == (mutant.soul, 1)
+    assert (rows["diverged"].newest.soul, rows["diverged"].diverged) == (replacement.soul, True)
+    assert (rows["fresh"].active, rows["fresh"].newest.hash) == (None, fresh.hash)
+    assert [row.alias for row in response.context["boards"][0].rows][:4] == ["behind", "current", "diverged", "mutated"]
+
+    content = response.content.decode()
+    for alias, badge in [("behind", "2 behind"), ("current", "up to date"), ("mutated", "1 behind"),
+                         ("diverged", "diverged")]:
+        html = row_html(content, alias)
+        assert badge in html
+        assert f'title="{rows[alias].active.hash}">{rows[alias].active.hash[:12]}</a>' in html
+        assert f'title="{rows[alias].newest.hash}">{rows[alias].newest.hash[:12]}</a>' in html
+    fresh_html = row_html(content, "fresh")
+    assert "not promoted" in fresh_html and "Promote v1" in fresh_html and "Demote" not in fresh_html
+    assert "the 200 aliases you may view that were created most recently" in content
+
+
+def test_board_shows_every_environment(promoter: User, api: Client, make_being) -> None:
+    """One section per configured environment; a promotion to staging shows on staging only."""
+    being = make_being("staged", genesis={"source": SOURCE})
+    registry.soul_promote(hash=being.hash, environment="staging", actor=promoter)
+
+    response = api.get(BOARD)
+
+    assert [board.environment for board in response.context["boards"]] == ["production", "staging"]
+    assert board_row(response, "staged", "staging").active.hash == being.hash
+    assert board_row(response, "staged", "production").active is None
+    content = response.content.decode()
+    assert 'id="production"' in content and 'id="staging"' in content
+
+
+def test_promote_from_the_board_asks_for_confirmation_first(
+    promoter: User, api: Client, evolved: BaseBeing, unchanged
+) -> None:
+    """The board's promote button leads to a confirmation page and writes nothing."""
+    with unchanged():
+        response = api.post(promote_url(evolved.hash), {"alias": "doubler"})
+
+    assert response.status_code == 200
+    assert Promotion.objects.count() == 0
+    content = response.content.decode()
+    assert "Promote doubler to production?" in content
+    assert evolved.hash in content
+    assert 'name="csrfmiddlewaretoken"' in content and 'name="confirm" value="yes"' in content
+
+
+def test_promote_confirmed_records_it_and_the_board_lists_it_as_production(
+    promoter: User, api: Client, evolved: BaseBeing
+) -> None:
+    """Confirming promotes the hash with its note; the board then lists it as production, up to date."""
+    response = api.post(promote_url(evolved.hash), {"alias": "doubler", "confirm": "yes", "note": "ship it"})
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{BOARD}#production"
+    promotion = Promotion.objects.get()
+    assert (promotion.hash, promotion.alias, promotion.version, promotion.note, promotion.actor_name) == (
+        evolved.hash, "doubler", 3, "ship it", "alice"
+    )
+    board = api.get(response["Location"])
+    assert board_row(board, "doubler").up_to_date
+    assert [str(message) for message in board.context["messages"]] == [
+        f"Promoted doubler v3 {evolved.hash[:12]} to production."
+    ]
+    assert board_history(board) == [("promote", evolved.hash, None)]
+
+
+def test_promoting_another_hash_supersedes_the_active_one(promoter: User, api: Client, evolved: BaseBeing) -> None:
+    """With v1 in production, promoting v3 says it supersedes v1, records that, and shows it in the history."""
+    first = evolved.genesis["ancestors"][0]["hash"]
+    registry.soul_promote(hash=first, actor=promoter)
+
+    confirm = api.get(promote_url(evolved.hash))
+    response = api.post(promote_url(evolved.hash), {"alias": "doubler", "confirm": "yes"}, follow=True)
+
+    assert f"Production runs v1 <span class=\"mono\" title=\"{first}\">{first[:12]}</span>" in confirm.content.decode()
+    assert [str(message) for message in response.context["messages"]] == [
+        f"Promoted doubler v3 {evolved.hash[:12]} to production, superseding v1 {first[:12]}."
+    ]
+    assert board_row(response, "doubler").active.hash == evolved.hash
+    assert board_history(response) == [("promote", evolved.hash, None), ("promote", first, "promote")]
+    content = response.content.decode()
+    assert f'superseding <span class="mono" title="{first}">' in content
+    assert "superseded" in content
+
+
+def test_demote_asks_for_confirmation_then_records_it(
+    promoter: User, api: Client, evolved: BaseBeing, unchanged
+) -> None:
+    """Demoting from the board confirms first; confirmed, production runs nothing for the alias, as the history says."""
+    registry.soul_promote(hash=evolved.hash, actor=promoter)
+
+    with unchanged():
+        confirm = api.post(demote_url(evolved.hash))
+    assert Promotion.objects.count() == 1
+    assert "Demote doubler from production?" in confirm.content.decode()
+
+    response = api.post(demote_url(evolved.hash), {"confirm": "yes", "note": "rollback"}, follow=True)
+
+    assert [str(message) for message in response.context["messages"]] == [
+        f"Demoted doubler v3 {evolved.hash[:12]} from production."
+    ]
+    row = board_row(response, "doubler")
+    assert row.active is None and row.newest.hash == evolved.hash
+    assert board_history(response) == [("demote", evolved.hash, None), ("promote", evolved.hash, "demote")]
+    assert Promotion.objects.filter(action="demote", note="rollback").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("action", "hash", "message"),
+    [
+        ("promote", "already", "Not promoted (already_promoted)"),
+        ("promote", "not-a-hash", "Not promoted (hash_invalid)"),
+        ("promote", "0" * 64, "Not promoted (soul_not_found)"),
+        ("demote", "current-inactive", "Not demoted (not_promoted)"),
+        ("demote", "xyz", "Not demoted (hash_invalid)"),
+    ],
+)
+def test_a_refused_promotion_or_demotion_is_a_message_on_the_board_and_writes_nothing(
+    promoter: User, api: Client, evolved: BaseBeing, unchanged, action: str, hash: str, message: str
+) -> None:
+    """The registry's refusal comes back as an error message on the board; nothing is written."""
+    registry.soul_promote(hash=evolved.genesis["ancestors"][0]["hash"], actor=promoter)
+    if hash == "already":
+        hash = evolved.genesis["ancestors"][0]["hash"]
+    elif hash == "current-inactive":
+        hash = evolved.hash
+    count = Promotion.objects.count()
+    url = promote_url(hash) if action == "promote" else demote_url(hash)
+
+    with unchanged():
+        response = api.post(url, {"alias": "doubler", "confirm": "yes"}, follow=True)
+
+    assert Promotion.objects.count() == count
+    messages = [(str(item), item.tags) for item in response.context["messages"]]
+    assert len(messages) == 1 and messages[0][0].startswith(message) and messages[0][1] == "error"
+    assert response.redirect_chain == [(f"{BOARD}#production", 302)]
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "code"),
+    [
+        (lambda being: promote_url("not-a-hash"), 422, "hash_invalid"),
+        (lambda being: promote_url("0" * 64), 404, "soul_not_found"),
+        (lambda being: promote_url(being.hash, "moon"), 422, "environment_unknown"),
+        (lambda being: demote_url(being.hash), 409, "not_promoted"),
+        (lambda being: demote_url(being.hash, "moon"), 422, "environment_unknown"),
+    ],
+)
+def test_a_confirmation_page_for_a_bad_hash_or_environment_is_an_error_page(
+    promoter: User, api: Client, evolved: BaseBeing, url, status: int, code: str
+) -> None:
+    """Asking to confirm something that cannot be done shows the error page with its status."""
+    response = api.get(url(evolved))
+
+    assert response.status_code == status
+    assert code in response.content.decode()
+
+
+def test_a_user_without_the_permission_sees_no_buttons_and_is_refused(
+    alice: User, api: Client, evolved: BaseBeing, unchanged
+) -> None:
+    """Without promote_soul the board has no promote or demote button; posting anyway is a 403 that writes nothing."""
+    board = api.get(BOARD)
+    assert board.status_code == 200
+    assert board.context["promoter"] is False
+    content = board.content.decode()
+    assert "Promote v3" not in content and "Actions" not in content
+    assert board_row(board, "doubler").newest.hash == evolved.hash
+
+    with unchanged():
+        responses = [
+            api.post(promote_url(evolved.hash), {"alias": "doubler", "confirm": "yes"}),
+            api.post(demote_url(evolved.hash), {"confirm": "yes"}),
+            api.get(promote_url(evolved.hash)),
+        ]
+
+    assert [response.status_code for response in responses] == [403, 403, 403]
+    assert "permission_denied" in responses[0].content.decode()
+    assert Promotion.objects.count() == 0
+
+
+def test_an_anonymous_visitor_is_sent_to_log_in_and_writes_nothing(client: Client, evolved: BaseBeing) -> None:
+    """The board and its forms redirect a visitor who is not signed in to the login page."""
+    for response in (client.get(BOARD), client.post(promote_url(evolved.hash), {"confirm": "yes"})):
+        assert response.status_code == 302
+        assert response["Location"].startswith(f"{reverse('admin:login')}?next=")
+    assert Promotion.objects.count() == 0
+
+
+def test_a_promotion_without_the_csrf_token_is_refused(promoter: User, evolved: BaseBeing) -> None:
+    """The confirmation form is CSRF protected: a forged POST is a 403 and writes nothing."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(promoter)
+
+    response = client.post(promote_url(evolved.hash), {"alias": "doubler", "confirm": "yes"})
+
+    assert response.status_code == 403
+    assert Promotion.objects.count() == 0
+
+
+def test_the_board_shows_only_aliases_the_user_may_view(
+    promoter: User, bob: User, evolved: BaseBeing, make_being
+) -> None:
+    """Bob sees his own alias, not alice's, nor her promotions in the history."""
+    registry.soul_promote(hash=evolved.hash, actor=promoter)
+    make_being("bobs-own", actor=bob)
+
+    response = logged_in(bob).get(BOARD)
+
+    aliases = [row.alias for row in response.context["boards"][0].rows]
+    assert aliases == ["bobs-own"]
+    assert board_history(response) == []
+    assert "doubler" not in response.content.decode()
+
+
+def test_a_promoter_sees_a_promoted_alias_outside_the_newest_ones(
+    promoter: User, api: Client, evolved: BaseBeing, make_being, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the newest aliases are listed, but an alias running in an environment always is."""
+    registry.soul_promote(hash=evolved.hash, actor=promoter)
+    make_being("newer", genesis={"source": SOURCE + "NEWER = 1\n"})
+    monkeypatch.setattr(views, "BOARD_ALIASES", 1)
+
+    response = api.get(BOARD)
+
+    assert [row.alias for row in response.context["boards"][0].rows] == ["doubler", "newer"]
+    assert [row.alias for row in response.context["boards"][1].rows] == ["doubler", "newer"]
+
+
+def test_the_board_shows_the_last_validation_of_each_environment(
+    promoter: User, api: Client, evolved: BaseBeing
+) -> None:
+    """A failed validation shows as failed with its problem; an environment never validated says so."""
+    registry.soul_promote(hash=evolved.hash, actor=promoter)
+    registry.environment_validate(environment="production", actor=promoter)
+    # Someone writes a promotion straight into the table, with a genotype that is not its hash's.
+    Promotion.objects.create(
+        environment="production", action="promote", hash="a" * 64, alias="forged", soul=evolved.soul, version=1,
+        genotype={"type": "function", "source": "evil"}, actor_name="mallory",
+    )
+    registry.environment_validate(environment="production", actor=promoter)
+
+    response = api.get(BOARD)
+
+    production, staging = response.context["boards"]
+    assert (production.validation.ok, production.validation.checked) == (False, 2)
+    content = response.content.decode()
+    section = content[content.index('id="production"'):content.index('id="staging"')]
+    assert '<span class="badge failed">failed</span>' in section
+    assert "a" * 64 in section and "stored genotype mismatch" in section
+    assert staging.validation is None
+    assert "This environment has not been validated yet." in content[content.index('id="staging"'):]
+
+
+def test_the_board_takes_the_same_number_of_queries_for_more_aliases(
+    promoter: User, api: Client, make_being
+) -> None:
+    """The board reads aliases, promotions, history and validations in a fixed number of queries."""
+    for number in range(2):
+        registry.soul_promote(hash=make_being(f"alias-{number}", genesis={"source": f"X = {number}\n"}).hash,
+                              actor=promoter)
+    with CaptureQueriesContext(connection) as few:
+        api.get(BOARD)
+    for number in range(2, 8):
+        registry.soul_promote(hash=make_being(f"alias-{number}", genesis={"source": f"X = {number}\n"}).hash,
+                              actor=promoter)
+
+    with CaptureQueriesContext(connection) as many:
+        response = api.get(BOARD)
+
+    assert len(response.context["boards"][0].rows) == 8
+    assert len(many) == len(few)
+
+
+def test_being_page_shows_where_its_versions_are_promoted(promoter: User, api: Client, evolved: BaseBeing) -> None:
+    """A version promoted to an environment is marked with it in the versions table."""
+    registry.soul_promote(hash=evolved.genesis["ancestors"][0]["hash"], environment="staging", actor=promoter)
+
+    response = api.get(page(evolved))
+
+    assert [row.environments for row in response.context["rows"]] == [[], [], ["staging"]]
+    assert '<span class="badge ok">staging</span>' in response.content.decode()
+
+
+def test_the_board_only_reads(api: Client) -> None:
+    """A POST to the board itself is 405."""
+    assert api.post(BOARD).status_code == 405

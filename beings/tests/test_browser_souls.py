@@ -1,0 +1,102 @@
+"""The promotion board in a real browser: promote a hash, see it in production, demote it.
+
+As in luxsite/tests/test_browser.py: the site runs on pytest-django's ``live_server`` and Chromium
+is driven through Playwright's sync API, whose event loop forbids ORM calls in this thread, so the
+beings are made in the fixtures before the browser starts and checked through the pages only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.contrib.auth.models import User
+from playwright.sync_api import Page, expect, sync_playwright
+from pytest_django.live_server_helper import LiveServer
+
+from beings import services
+from beings.models import BaseBeing
+from luxsite.tests.test_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, screenshot_on_failure
+
+USERNAME, PASSWORD = "board-admin", "board-password-1"
+SOURCE = "def run(x):\n    doubled = x * 2\n    return doubled\n"
+
+
+@pytest.fixture
+def admin_user(transactional_db: None, django_user_model: type[User]) -> User:
+    return django_user_model.objects.create_superuser(USERNAME, password=PASSWORD)
+
+
+@pytest.fixture
+def doubler(admin_user: User) -> BaseBeing:
+    """A being at v2, never promoted."""
+    being = services.being_create(
+        data={"genesis": {"name": "doubler", "type": "function", "source": SOURCE}}, actor=admin_user
+    )
+    services.being_evolve(being=being, source=SOURCE + "TWO = 2\n", reason="a constant", actor=admin_user)
+    being.refresh_from_db()
+    return being
+
+
+@pytest.fixture
+def page(live_server: LiveServer, admin_user: User, doubler: BaseBeing) -> Iterator[Page]:
+    """A Chromium page on the live site, once the data exists."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run bin/ensure-system-packages to install Chromium for the browser tests")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            yield page
+        finally:
+            browser.close()
+
+
+def test_promote_a_hash_from_the_board_see_it_in_production_then_demote_it(page: Page, doubler: BaseBeing) -> None:
+    """An operator promotes doubler's newest hash from the board, finds it as production, then demotes it."""
+    short = doubler.hash[:12]
+    with screenshot_on_failure(page):
+        page.goto("/souls/")
+        page.get_by_label("Username").fill(USERNAME)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("heading", name="Promotion board")).to_be_visible()
+
+        production = page.locator("section#production")
+        row = production.locator('tr[data-alias="doubler"]')
+        expect(row.locator("td.active-hash")).to_have_text("not promoted")
+        expect(row.locator("td.newest-hash")).to_contain_text(f"{short} v2")
+        row.get_by_role("button", name="Promote v2").click()
+
+        expect(page.get_by_role("heading", name="Promote doubler to production?")).to_be_visible()
+        expect(page.locator(".confirm")).to_contain_text(doubler.hash)
+        page.get_by_label("Note").fill("first release")
+        page.get_by_role("button", name="Promote", exact=True).click()
+
+        expect(page.locator(".messages")).to_contain_text(f"Promoted doubler v2 {short} to production.")
+        expect(row.locator("td.active-hash")).to_contain_text(f"{short} v2")
+        expect(row.locator("td.behind")).to_have_text("up to date")
+        history = production.locator("table.history tbody tr")
+        expect(history).to_have_count(1)
+        expect(history.first).to_contain_text("first release")
+        expect(history.first.locator("td.status")).to_have_text("active")
+        # Staging is untouched.
+        expect(page.locator('section#staging tr[data-alias="doubler"] td.active-hash')).to_have_text("not promoted")
+
+        row.get_by_role("button", name="Demote").click()
+        expect(page.get_by_role("heading", name="Demote doubler from production?")).to_be_visible()
+        page.get_by_role("button", name="Demote", exact=True).click()
+
+        expect(page.locator(".messages")).to_contain_text(f"Demoted doubler v2 {short} from production.")
+        expect(row.locator("td.active-hash")).to_have_text("not promoted")
+        expect(history).to_have_count(2)
+        expect(history.first).to_contain_text("demote")
+        expect(history.nth(1).locator("td.status")).to_contain_text("demoted")
+
+        # The being page links back: v2 is no longer marked as promoted anywhere.
+        row.get_by_role("link", name="doubler").click()
+        expect(page.get_by_role("heading", name="doubler")).to_be_visible()
+        expect(page.locator("#v2 td.promoted")).to_have_text("—")
+        expect(page.locator(".lineage-graph svg")).to_be_visible()
