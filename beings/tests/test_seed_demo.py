@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from guardian.shortcuts import get_user_perms
 
-from beings import services
+from beings import registry, services
 from beings.genotype import genesis_hash
 from beings.management.commands.seed_demo import (
     DEMO_BEINGS,
@@ -20,7 +20,7 @@ from beings.management.commands.seed_demo import (
     GREET_V3,
     demo_soul,
 )
-from beings.models import BaseBeing
+from beings.models import BaseBeing, Promotion
 from beings.selectors import alias_get
 from chronos.models import Change
 from relations.models import Relationship
@@ -45,6 +45,8 @@ def test_seed_demo_twice_creates_the_graph_once(root: User, capsys: pytest.Captu
     assert "created relationship fibonacci -[invokes]-> add" in first
     assert first.count("created evolution of greet") == 2
     assert first.count("created mutation of greet") == 1
+    assert "created promotion of greet v2" in first
+    assert Promotion.objects.count() == 1
     assert "nothing to create" in second
 
 
@@ -62,6 +64,30 @@ def test_seed_demo_gives_greet_two_evolutions_and_a_mutant(root: User) -> None:
     assert mutant.genesis["parent"] == {"soul": str(greet.soul), "version": 3, "hash": greet.hash}
     assert Relationship.objects.filter(source=greet, target=mutant, tags__contains=["mutation"]).exists()
     assert alias_get(alias="greet", user=root) == mutant
+
+
+def test_seed_demo_promotes_greet_v2_to_production_as_the_user(root: User) -> None:
+    """Production runs greet v2, promoted by the seeding user; the newest greet (the mutant) is two versions on."""
+    call_command("seed_demo", user="root")
+
+    promotion = registry.soul_resolve(alias="greet", environment="production")
+    greet = BaseBeing.objects.get(soul=demo_soul("greet"))
+    assert (promotion.soul, promotion.version, promotion.actor_name) == (greet.soul, 2, "root")
+    assert promotion.hash == greet.genesis["ancestors"][1]["hash"]
+    assert promotion.genotype["source"] == GREET_V2
+    assert registry.promotions_active(environment="staging").count() == 0
+
+
+def test_seed_demo_does_not_promote_again_after_a_demotion(root: User) -> None:
+    """Once greet was demoted, running the seed again leaves production empty: it only seeds once."""
+    call_command("seed_demo", user="root")
+    promotion = registry.soul_resolve(alias="greet", environment="production")
+    registry.soul_demote(hash=promotion.hash, actor=root)
+
+    call_command("seed_demo", user="root")
+
+    assert registry.promotions_active(environment="production").count() == 0
+    assert Promotion.objects.count() == 2
 
 
 def test_seed_demo_does_not_redo_a_step_of_greets_lineage(root: User) -> None:

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.db.models import Q
 
-from beings import genotype, kinds, services
+from beings import genotype, kinds, registry, services
 from beings.models import BaseBeing
 from beings.selectors import being_versions
 from chronos.context import change_context
@@ -180,8 +180,8 @@ def demo_soul(name: str) -> uuid.UUID:
 
 class Command(BaseCommand):
     help = (
-        "Create a small demo graph (six beings, five relationships, two evolutions and a mutation of greet) "
-        "through the services, as the admin user. What already exists is left alone."
+        "Create a small demo graph (six beings, five relationships, two evolutions and a mutation of greet, "
+        "greet v2 promoted to production) through the services, as the admin user. What exists is left alone."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -227,6 +227,7 @@ class Command(BaseCommand):
             created.append(f"relationship {source_name} -[{', '.join(tags)}]-> {target_name} ({relationship.pk})")
             self.stdout.write(f"created {created[-1]}")
         created.extend(self.lineage_seed(user, beings[souls["greet"]]))
+        created.extend(self.promotion_seed(user, beings[souls["greet"]]))
         return created
 
     def lineage_seed(self, user: Any, greet: BaseBeing) -> list[str]:
@@ -242,6 +243,21 @@ class Command(BaseCommand):
             created.append(f"{evolution.kind} of greet: {made.soul} v{made.version} ({made.hash[:12]})")
             self.stdout.write(f"created {created[-1]}")
         return created
+
+
+    def promotion_seed(self, user: Any, greet: BaseBeing) -> list[str]:
+        """Promote greet's v2 to production, unless greet was ever promoted there (even if demoted since)."""
+        if registry.promotion_history(environment=registry.PRODUCTION, alias="greet").exists():
+            return []
+        greet.refresh_from_db()
+        target = genotype.soul_hash(genotype.with_source(greet.genesis, GREET_V2))
+        promotion = registry.soul_promote(
+            hash=target, environment=registry.PRODUCTION, actor=user, alias="greet",
+            note="demo: the version production runs while v3 and the mutant are tried out",
+        )
+        created = f"promotion of greet v{promotion.version} ({promotion.hash[:12]}) to {promotion.environment}"
+        self.stdout.write(f"created {created}")
+        return [created]
 
 
 def _family_hashes(being: BaseBeing) -> set[str]:
