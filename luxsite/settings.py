@@ -172,6 +172,17 @@ LUXOS_MEMORY_LIMIT = env_int("LUXOS_MEMORY_LIMIT", 1000)
 LUXOS_ENVIRONMENTS = tuple(env_list("LUXOS_ENVIRONMENTS", "production,staging"))
 LUXOS_SOUL_LOG_DIR = Path(os.environ.get("LUXOS_SOUL_LOG_DIR") or embedded.var_dir() / "souls")
 
+# The sandbox being code runs in (issue 4): limits per run, and whether a missing layer refuses to run.
+LUXOS_SANDBOX_CPU_SECONDS = env_int("LUXOS_SANDBOX_CPU_SECONDS", 5)
+LUXOS_SANDBOX_WALL_SECONDS = env_float("LUXOS_SANDBOX_WALL_SECONDS", 10.0)
+LUXOS_SANDBOX_MEMORY_BYTES = env_int("LUXOS_SANDBOX_MEMORY_BYTES", 256 * 1024 * 1024)
+LUXOS_SANDBOX_OUTPUT_BYTES = env_int("LUXOS_SANDBOX_OUTPUT_BYTES", 64 * 1024)
+LUXOS_SANDBOX_RESULT_BYTES = env_int("LUXOS_SANDBOX_RESULT_BYTES", 1024 * 1024)
+LUXOS_SANDBOX_DEPTH = env_int("LUXOS_SANDBOX_DEPTH", 5)
+LUXOS_SANDBOX_CALLS = env_int("LUXOS_SANDBOX_CALLS", 50)
+LUXOS_SANDBOX_SUMMONS = env_int("LUXOS_SANDBOX_SUMMONS", 10)
+LUXOS_SANDBOX_STRICT = env_bool("LUXOS_SANDBOX_STRICT", False)
+
 # The superuser `make run` ensures, and the default actor of commands.
 LUXOS_ADMIN_USER = os.environ.get("LUXOS_ADMIN_USER") or "admin"
 LUXOS_ADMIN_PASSWORD = os.environ.get("LUXOS_ADMIN_PASSWORD", "")
