@@ -37,8 +37,9 @@ from beings.selectors import (
 )
 from luxsite.errors import BadRequest, DomainError, PermissionDenied
 
-# Lines of unchanged context around each change in a side-by-side diff.
+# Lines of unchanged context around each change in a side-by-side diff, and where its long lines wrap.
 DIFF_CONTEXT = 3
+DIFF_WRAP = 56
 # The board lists the aliases created most recently (and every promoted one); the history its newest events.
 BOARD_ALIASES = 200
 HISTORY_LIMIT = 50
@@ -91,7 +92,7 @@ def diff_build(*, older: SoulVersion, newer: SoulVersion) -> VersionDiff:
     """The side-by-side diff of two versions' sources, rebuilt from the lineage."""
     older_source, newer_source = older.source(), newer.source()
     # HtmlDiff escapes the lines it shows but not the column headings: those are escaped here.
-    table = difflib.HtmlDiff(tabsize=4).make_table(
+    table = difflib.HtmlDiff(tabsize=4, wrapcolumn=DIFF_WRAP).make_table(
         older_source.splitlines(),
         newer_source.splitlines(),
         escape(f"v{older.version} · {older.hash[:12]}"),
