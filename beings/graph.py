@@ -115,7 +115,8 @@ def _family_collect(*, being: BaseBeing, user: User) -> tuple[dict[uuid.UUID, Ba
             ),
         ).order_by("created_at", "soul")
         for mutant in mutants:
-            if mutant.soul in family:
+            # A link anyone may tag "mutation" is only a lead: the mutant's own genesis must name the parent.
+            if mutant.soul in family or _parent_soul(mutant) not in generation:
                 continue
             if len(family) >= MAX_BEINGS:
                 truncated = True

@@ -92,6 +92,19 @@ def test_lineage_of_a_being_without_family_is_its_versions(alice: User, make_bei
     assert edges_by_version(lineage) == {(being.soul, 1, being.soul, 2, "evolution")}
 
 
+def test_lineage_ignores_a_mutation_link_to_a_being_that_is_no_mutant(
+    alice: User, make_being, make_link
+) -> None:
+    """A relationship tagged mutation to an unrelated being does not make it part of the lineage."""
+    being = make_being("real", genesis={"source": SOURCE})
+    stranger = make_being("stranger", genesis={"source": "def run():\n    return 0\n"})
+    make_link(being, stranger, tags=["mutation"])
+
+    lineage = graph.lineage_collect(being=being, user=alice)
+
+    assert [cluster.soul for cluster in lineage.clusters] == [being.soul]
+
+
 def test_lineage_hides_the_name_and_page_of_a_parent_the_user_may_not_view(alice: User, bob: User, family) -> None:
     """Bob, who may view only the mutant, sees the parent's versions it inherited but not the parent's alias or link."""
     parent, child = family["parent"], family["child"]
