@@ -100,7 +100,12 @@ def celery_worker(
 
     name = f"test-{os.getpid()}@{socket.gethostname()}"
     log = tmp_path_factory.mktemp("celery") / "worker.log"
-    options = "-Q cpu,io -c 2 --pool prefork --without-heartbeat --without-mingle --without-gossip -l WARNING"
+    # One task per pool process: a transactional test's flush recreates the content types under new ids, and a
+    # long-lived process would check object permissions against the ids it cached for an earlier test.
+    options = (
+        "-Q cpu,io -c 2 --pool prefork --max-tasks-per-child 1 --without-heartbeat --without-mingle --without-gossip"
+        " -l WARNING"
+    )
     command = [sys.executable, "-m", "celery", "-A", "luxsite", "worker", "-n", name, *options.split()]
     with log.open("wb") as output:
         process = subprocess.Popen(

@@ -6,6 +6,7 @@ from typing import Any
 
 from celery import shared_task
 from django.contrib.auth import get_user_model
+from django.db import transaction
 
 from beings import genotype, services
 from beings.models import BaseBeing
@@ -22,16 +23,17 @@ def being_evolve_task(soul: str, source: str, reason: str, actor_id: int | None)
     being evolved to it, or a mutant of the being holds it), the task reports it and writes nothing.
     """
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id is not None else None
-    being = BaseBeing.objects.filter(soul=soul).first()
-    if being is None:
-        return {"status": "refused", "code": "being_not_found", "detail": f"no being has soul {soul}"}
-    target = genotype.soul_hash(genotype.with_source(being.genesis, source))
-    done = BaseBeing.objects.filter(genesis__contains={"hash": target, "parent": {"soul": soul}}).first()
-    if being.hash == target or done is not None:
-        holder = done or being
-        return {"status": "done", "soul": str(holder.soul), "hash": target, "version": holder.version}
     try:
-        with change_context(door="task", reason=reason):
+        with change_context(door="task", reason=reason), transaction.atomic():
+            # Two deliveries running at once take turns on the row lock, so the second sees what the first made.
+            being = BaseBeing.objects.select_for_update().filter(soul=soul).first()
+            if being is None:
+                return {"status": "refused", "code": "being_not_found", "detail": f"no being has soul {soul}"}
+            target = genotype.soul_hash(genotype.with_source(being.genesis, source))
+            done = BaseBeing.objects.filter(genesis__contains={"hash": target, "parent": {"soul": soul}}).first()
+            if being.hash == target or done is not None:
+                holder = done or being
+                return {"status": "done", "soul": str(holder.soul), "hash": target, "version": holder.version}
             evolution = services.being_evolve(being=being, source=source, reason=reason, actor=actor)
     except DomainError as error:
         return {"status": "refused", "code": error.code, "detail": error.detail}
