@@ -1,7 +1,8 @@
-"""Beings over HTTP: CRUD, filtered keyset listing, relationships in and out, bulk import."""
+"""Beings over HTTP: CRUD, filtered keyset listing, relationships in and out, bulk import, evolution and versions."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import uuid
 from typing import Any, Literal
@@ -10,11 +11,26 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from beings import selectors, services
+from beings import genotype, selectors, services, validation
+from beings.exceptions import CoreBeingError, NothingChangedError
 from beings.models import BaseBeing
-from beings.schemas import BeingIn, BeingOut, BeingPageOut, BeingPatch, ImportOut
+from beings.schemas import (
+    BeingIn,
+    BeingOut,
+    BeingPageOut,
+    BeingPatch,
+    DiffOut,
+    DiffQuery,
+    EvolutionOut,
+    EvolveIn,
+    EvolveQueuedOut,
+    ImportOut,
+    VersionOut,
+)
+from beings.tasks import being_evolve_task
 from luxsite.api_schemas import ERRORS
 from luxsite.errors import BadRequest
+from luxsite.permissions import require
 from relations.schemas import RelationshipPageOut
 from relations.selectors import relationship_list
 
@@ -66,13 +82,23 @@ def being_list(request: HttpRequest, query: Query[BeingQuery]) -> dict[str, Any]
     return page.as_dict()
 
 
-@router.post("/", response={201: BeingOut, **ERRORS})
+@router.post(
+    "/",
+    response={201: BeingOut, 200: BeingOut, **ERRORS},
+    openapi_extra={
+        "responses": {
+            "200": {"description": "A being you may view already has this genotype and alias: that being."},
+            "201": {"description": "Created; you get view, change and delete on it."},
+        }
+    },
+)
 def being_create(request: HttpRequest, payload: BeingIn) -> Status[BaseBeing]:
-    """Create a being; you get view, change and delete on it."""
+    """Create a being, or get the one you may view with the same genotype (hash) and alias: creation is idempotent."""
     data = payload.model_dump(exclude_unset=True)
     if data.get("soul") is None:
         data.pop("soul", None)
-    return Status(201, services.being_create(data=data, actor=request.user))
+    being, created = services.being_create_or_get(data=data, actor=request.user)
+    return Status(201 if created else 200, being)
 
 
 @router.post(
@@ -124,3 +150,95 @@ def being_relationships(
     being = selectors.being_get(soul=soul, user=request.user)
     page = relationship_list(user=request.user, being=being, direction=direction, after=after, limit=limit)
     return page.as_dict()
+
+
+@router.post(
+    "/{soul}/evolve",
+    response={200: EvolutionOut, 201: EvolutionOut, 202: EvolveQueuedOut, **ERRORS},
+    openapi_extra={
+        "responses": {
+            "200": {"description": "An evolution (or a cosmetic one): the same being, the next version."},
+            "201": {"description": "A mutation: a new being, linked to its parent by a `mutation` relationship."},
+            "202": {"description": "`async` was true: the change was queued for a worker."},
+        }
+    },
+)
+def being_evolve(request: HttpRequest, soul: uuid.UUID, payload: EvolveIn) -> Status[Any]:
+    """Give a being a new source: only a few added lines evolve it, anything else mutates it into a new being."""
+    being = selectors.being_get(soul=soul, user=request.user)
+    if payload.run_async:
+        return Status(202, evolve_enqueue(request=request, being=being, payload=payload))
+    evolution = services.being_evolve(being=being, source=payload.source, reason=payload.reason, actor=request.user)
+    change = evolution.change
+    body = {
+        "kind": change.kind,
+        "being": evolution.being,
+        "parent_soul": evolution.parent.soul,
+        # The version replaced is the newest lineage entry of the being holding the new one, mutant or not.
+        "from_hash": evolution.being.genesis["ancestors"][-1]["hash"],
+        "to_hash": evolution.being.hash,
+        "version": evolution.being.version,
+        "added": change.added,
+        "removed": change.removed,
+        "changed": change.changed,
+    }
+    return Status(201 if change.kind == "mutation" else 200, body)
+
+
+def evolve_enqueue(*, request: HttpRequest, being: BaseBeing, payload: EvolveIn) -> dict[str, str]:
+    """Check what can be checked at once (permission, core, source, a change at all), then queue the evolution."""
+    require(user=request.user, action="change", obj=being)
+    if being.is_core:
+        raise CoreBeingError(f"{being.name} is a core being and never evolves")
+    validation.source_parse(payload.source)
+    if genotype.soul_hash(genotype.with_source(being.genesis, payload.source)) == being.hash:
+        raise NothingChangedError("nothing changed: the new source has the genotype of the current version")
+    task_id = str(uuid.uuid4())
+    # apply_async_on_commit comes from Celery's Django task class, which the type stubs do not know.
+    being_evolve_task.apply_async_on_commit(  # type: ignore[attr-defined]
+        args=(str(being.soul), payload.source, payload.reason, request.user.pk), task_id=task_id
+    )
+    return {"status": "queued", "task_id": task_id}
+
+
+@router.get("/{soul}/versions", response={200: list[VersionOut], **ERRORS})
+def being_versions(request: HttpRequest, soul: uuid.UUID) -> list[dict[str, Any]]:
+    """Every version of a being, oldest first: those inherited from a mutation parent, its own, the current one."""
+    being = selectors.being_get(soul=soul, user=request.user)
+    return [
+        {
+            "version": version.version,
+            "hash": version.hash,
+            "kind": version.kind,
+            "created_at": version.created_at,
+            "soul": version.soul,
+            "inherited": not version.owned,
+            "is_current": version.is_current,
+        }
+        for version in selectors.being_versions(being)
+    ]
+
+
+@router.get("/{soul}/diff", response={200: DiffOut, **ERRORS}, by_alias=True)
+def being_diff(request: HttpRequest, soul: uuid.UUID, query: Query[DiffQuery]) -> dict[str, Any]:
+    """A unified diff between two versions of one being, named by hash or a prefix of at least 12 characters."""
+    being = selectors.being_get(soul=soul, user=request.user)
+    older = selectors.version_get(being=being, hash=query.from_hash)
+    newer = selectors.version_get(being=being, hash=query.to)
+    old_lines = older.source().splitlines(keepends=True)
+    new_lines = newer.source().splitlines(keepends=True)
+    unified = difflib.unified_diff(
+        old_lines,
+        new_lines,
+        fromfile=f"{older.hash[:12]} v{older.version}",
+        tofile=f"{newer.hash[:12]} v{newer.version}",
+    )
+    opcodes = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False).get_opcodes()
+    return {
+        "from": {"hash": older.hash, "version": older.version},
+        "to": {"hash": newer.hash, "version": newer.version},
+        # A last line without a newline would run into the next diff line.
+        "unified": "".join(line if line.endswith("\n") else f"{line}\n" for line in unified),
+        "added": sum(j2 - j1 for tag, _i1, _i2, j1, j2 in opcodes if tag in ("insert", "replace")),
+        "removed": sum(i2 - i1 for tag, i1, i2, _j1, _j2 in opcodes if tag in ("delete", "replace")),
+    }
