@@ -19,6 +19,7 @@ from beings import genotype, lineage, validation
 from beings.exceptions import (
     BeingExistsError,
     BeingHasRelationshipsError,
+    BeingNotFoundError,
     CoreBeingError,
     GenesisInvalidError,
     GenotypeChangeError,
@@ -26,6 +27,7 @@ from beings.exceptions import (
     NothingChangedError,
 )
 from beings.models import BaseBeing
+from beings.reports import report_on_commit
 from chronos.context import context_apply, context_current
 from luxsite.errors import DomainError
 from luxsite.permissions import owner_grant, require, visible
@@ -103,6 +105,7 @@ def being_create_or_get(*, data: dict[str, Any], actor: User | None) -> tuple[Ba
     context_apply(actor=actor, operation="being_create")
     being = BaseBeing.objects.create(**fields)
     owner_grant(model=BaseBeing, pks=[being.pk], user=actor)
+    report_on_commit(being=being, event="creation", parent_hash=None, actor=actor)
     return being, True
 
 
@@ -254,7 +257,9 @@ def being_evolve(*, being: BaseBeing, source: str, reason: str = "", actor: User
     validation.source_parse(source)
     with transaction.atomic():
         # The row lock makes concurrent evolutions of one being take turns instead of losing a version.
-        current = BaseBeing.objects.select_for_update().get(soul=being.soul)
+        current = BaseBeing.objects.select_for_update().filter(soul=being.soul).first()
+        if current is None:  # deleted since the caller read it
+            raise BeingNotFoundError(f"no being has soul {being.soul}")
         if genotype.soul_hash(genotype.with_source(current.genesis, source)) == current.hash:
             raise NothingChangedError("nothing changed: the new source has the genotype of the current version")
         change = lineage.change_classify(
@@ -289,6 +294,7 @@ def _evolve_in_place(
     being.memories = memories_append(being.memories, event)
     context_apply(actor=actor, operation=f"being_{change.kind}", reason=origin["reason"])
     being.save(update_fields=["genesis", "memories"])
+    report_on_commit(being=being, event=change.kind, parent_hash=entry["hash"], actor=actor, reason=origin["reason"])
 
 
 def _mutant_create(
@@ -331,6 +337,7 @@ def _mutant_create(
         data={"tags": ["mutation"], "genesis": {"type": "mutation", "reason": origin["reason"], **change.as_dict(),
                                                 "from_hash": parent.hash, "to_hash": child_genesis["hash"]}},
     )
+    report_on_commit(being=child, event="mutation", parent_hash=parent.hash, actor=actor, reason=origin["reason"])
     return child
 
 
