@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import zlib
 from collections.abc import Iterator
@@ -28,6 +30,7 @@ pytest_plugins = ["luxsite.tests.fixtures"]
 
 WORKER_START_TIMEOUT = 60.0
 WORKER_STOP_TIMEOUT = 10.0
+SOUL_LOG_DIR = pytest.StashKey[str]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,6 +46,17 @@ def pytest_configure(config: pytest.Config) -> None:
     app.conf.update(broker_url=url, result_backend=url)
     with redis.Redis.from_url(url) as client:
         client.flushdb()
+    # Reports and environment files of test beings go to the session's own directory, never var/souls;
+    # through the environment, worker subprocesses write there too.
+    souls = tempfile.mkdtemp(prefix="luxos-test-souls-")
+    config.stash[SOUL_LOG_DIR] = souls
+    os.environ["LUXOS_SOUL_LOG_DIR"] = souls
+    settings.LUXOS_SOUL_LOG_DIR = Path(souls)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if SOUL_LOG_DIR in config.stash:
+        shutil.rmtree(config.stash[SOUL_LOG_DIR], ignore_errors=True)
 
 
 def _test_redis_base() -> int:
