@@ -112,6 +112,10 @@ def ancestor_entry(
         "kind": origin.get("kind", "genesis"),
         "diff": diff_reverse(newer=newer_source, older=source),
     }
+    # Who made this version and why, so reports rebuilt from the lineage can still say it.
+    for key in ("actor", "reason"):
+        if origin.get(key):
+            entry[key] = origin[key]
     if snapshot_every > 0 and version % snapshot_every == 0:
         entry["source"] = source
     if soul is not None:
