@@ -26,9 +26,9 @@ from luxsite.admin import json_block
 from luxsite.errors import DomainError
 
 
-def hash_short(value: str) -> SafeString:
+def hash_short(value: str) -> SafeString | str:
     """A hash cut to its first twelve characters, whole on hover."""
-    return format_html('<code class="lux-uuid" title="{}">{}…</code>', value, value[:12]) if value else format_html("—")
+    return format_html('<code class="lux-uuid" title="{}">{}…</code>', value, value[:12]) if value else "—"
 
 
 def promotion_link(promotion: Promotion | None) -> SafeString | str:
@@ -81,7 +81,7 @@ class PromotionAdmin(ReadOnlyAdmin):
             return queryset.filter(alias__icontains=term), False
 
     @admin.display(description="hash", ordering="hash")
-    def hash_column(self, promotion: Promotion) -> SafeString:
+    def hash_column(self, promotion: Promotion) -> SafeString | str:
         return hash_short(promotion.hash)
 
     @admin.display(description="state")
@@ -173,7 +173,7 @@ class SoulReportFailureAdmin(ReadOnlyAdmin):
     readonly_fields = fields
 
     @admin.display(description="hash", ordering="hash")
-    def hash_column(self, failure: SoulReportFailure) -> SafeString:
+    def hash_column(self, failure: SoulReportFailure) -> SafeString | str:
         return hash_short(failure.hash)
 
     @admin.display(description="error")

@@ -222,6 +222,16 @@ def soul_promotions(*, hash: str) -> QuerySet[Promotion]:
     return Promotion.objects.active().filter(hash=hash).order_by("environment", "alias")
 
 
+def alias_promotions(*, alias: str) -> dict[str, str | None]:
+    """Each environment and the hash of ``alias`` active there (None where none is)."""
+    active = dict(
+        Promotion.objects.active()
+        .filter(alias=alias, environment__in=settings.LUXOS_ENVIRONMENTS)
+        .values_list("environment", "hash")
+    )
+    return {environment: active.get(environment) for environment in settings.LUXOS_ENVIRONMENTS}
+
+
 def soul_at(*, alias: str, environment: str, at: datetime) -> Promotion | None:
     """The promotion of ``alias`` in force in ``environment`` at time ``at``, in one query; None when none was.
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest
 from ninja import Query, Router, Status
 
@@ -83,11 +82,6 @@ def soul_demote(request: HttpRequest, hash: str, payload: DemoteIn) -> Status[Pr
 def alias_detail(request: HttpRequest, alias: str) -> dict[str, Any]:
     """The newest being you may view with this alias, and the hash each environment runs for it."""
     being = selectors.alias_get(alias=alias, user=request.user)
-    active = dict(
-        Promotion.objects.active()
-        .filter(alias=being.name, environment__in=settings.LUXOS_ENVIRONMENTS)
-        .values_list("environment", "hash")
-    )
     return {
         "alias": being.name,
         "soul": being.soul,
@@ -95,7 +89,7 @@ def alias_detail(request: HttpRequest, alias: str) -> dict[str, Any]:
         "version": being.version,
         "kind": being.kind,
         "created_at": being.created_at,
-        "production": {environment: active.get(environment) for environment in settings.LUXOS_ENVIRONMENTS},
+        "production": registry.alias_promotions(alias=being.name),
     }
 
 

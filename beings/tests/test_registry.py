@@ -719,6 +719,18 @@ def test_admin_validates_an_environment_on_request(root, bob, make_being):
     assert SoulValidation.objects.count() == 1
 
 
+def test_admin_validation_that_fails_says_so(root, promoter, make_being):
+    """A failing validation from the admin is an error message and a stored failed result."""
+    being = make_being("greeter", genesis={"source": SOURCE})
+    promotion = registry.soul_promote(hash=being.hash, actor=promoter)
+    tamper("UPDATE soul_promotions SET genotype = '{}' WHERE id = %s", [promotion.pk])
+    response = logged_in(root).post("/admin/beings/soulvalidation/validate/", {"environment": "production"},
+                                    follow=True)
+    assert "Validated production: FAILED, 1 problem(s)." in response.content.decode()
+    assert SoulValidation.objects.get().ok is False
+    assert logged_in(root).get("/admin/beings/soulvalidation/validate/").status_code == 405
+
+
 def test_admin_lists_report_failures(root, promoter, make_being, settings, tmp_path):
     """A file that could not be written shows in the admin with its error."""
     blocker = tmp_path / "blocker"

@@ -17,11 +17,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from beings import registry, reports, selectors
-from beings.models import BaseBeing, Promotion
+from beings.models import Promotion
 from beings.reports import file_write_atomic, json_text
 from chronos.context import change_context
 from luxsite.errors import DomainError
-from luxsite.permissions import visible
 
 
 class Command(BaseCommand):
@@ -37,7 +36,7 @@ class Command(BaseCommand):
 
         lister = sub.add_parser("list", parents=[common], help="Versions, newest first (bounded by --limit).")
         lister.add_argument("--alias", help="Only beings with this alias.")
-        lister.add_argument("--limit", type=int, default=50, help="At most this many versions (1-1000).")
+        lister.add_argument("--limit", type=int, default=50, help="At most this many versions (1-LUXOS_MAX_PAGE_SIZE).")
         lister.add_argument("--json", action="store_true")
 
         shower = sub.add_parser("show", parents=[common], help="One version by hash or prefix (≥ 12).")
@@ -90,15 +89,14 @@ class Command(BaseCommand):
 
     def handle_list(self, user: Any, options: dict[str, Any]) -> None:
         limit = options["limit"]
-        if not 1 <= limit <= 1000:
-            raise CommandError("--limit must be between 1 and 1000")
-        beings = visible(user=user, queryset=BaseBeing.objects.all())
-        if options["alias"]:
-            beings = beings.named(options["alias"])
-        # Each being holds at least one version: `limit` beings are enough for `limit` versions.
+        if not 1 <= limit <= settings.LUXOS_MAX_PAGE_SIZE:
+            raise CommandError(f"--limit must be between 1 and {settings.LUXOS_MAX_PAGE_SIZE}")
+        filters = selectors.BeingFilters(name=options["alias"])
+        # Each being holds at least one version: the newest `limit` beings hold the newest `limit` versions.
+        page = selectors.being_list(user=user, filters=filters, limit=limit)
         versions = [
             version
-            for being in beings.order_by("-created_at", "soul")[:limit]
+            for being in page.items
             for version in reversed(selectors.being_versions(being))
             if version.owned  # a mutant's inherited versions are listed with their own being
         ]
