@@ -19,7 +19,6 @@ import contextlib
 import dataclasses
 import fcntl
 import functools
-import importlib
 import itertools
 import json
 import logging
@@ -477,16 +476,12 @@ def _index_keep_concurrent(index: dict[str, Any], written: dict[str, Any]) -> No
 
 
 def _environment_files_write(target: Path) -> list[Path]:
-    """``production_config.json`` and ``deployment_manifest_{env}.json``, by the registry, when it exists.
+    """``production_config.json`` and ``deployment_manifest_{env}.json``, written by the registry.
 
     The registry writes into ``LUXOS_SOUL_LOG_DIR`` only; an export elsewhere leaves them out.
     """
     if target.resolve() != soul_log_dir().resolve():
         return []
-    try:
-        # Imported here: the registry imports this module.
-        registry = importlib.import_module("beings.registry")
-    except ModuleNotFoundError:
-        return []
-    write = getattr(registry, "environment_files_write", None)
-    return list(write()) if write is not None else []
+    from beings import registry  # the registry imports this module
+
+    return registry.environment_files_write()

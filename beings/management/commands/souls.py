@@ -225,13 +225,12 @@ class Command(BaseCommand):
             f"reports: {counts['reports']} for {counts['souls']} souls and {counts['aliases']} aliases, "
             f"in {reports.soul_log_dir()}"
         )
-        written = registry.environment_files_write()
-        for path in written:
-            self.stdout.write(f"wrote {path}")
+        written = counts["environment_files"]
+        self.stdout.write(f"environment files: {written}")
         expected = len(settings.LUXOS_ENVIRONMENTS) + (registry.PRODUCTION in settings.LUXOS_ENVIRONMENTS)
-        failures = counts.get("failures", 0)
-        if failures or len(written) < expected:
+        failures = counts["failures"]
+        if failures or written < expected:
             raise CommandError(
-                f"{failures} report(s) and {expected - len(written)} environment file(s) could not be written: "
+                f"{failures} report(s) and {expected - written} environment file(s) could not be written: "
                 "see the soul report failures in the admin"
             )
