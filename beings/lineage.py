@@ -52,7 +52,8 @@ def _lines(source: str) -> list[str]:
 
 def change_classify(*, current: str, new: str, max_added_ratio: float) -> SourceChange:
     """Evolution when lines are only added, and few; cosmetic when the AST is the same; mutation otherwise."""
-    old_lines, new_lines = _lines(current), _lines(new)
+    # Lines without their endings: appending to a source whose last line has no newline adds lines, it changes none.
+    old_lines, new_lines = current.splitlines(), new.splitlines()
     added = removed = changed = 0
     matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():

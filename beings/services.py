@@ -19,6 +19,7 @@ from beings import genotype, lineage, validation
 from beings.exceptions import (
     BeingExistsError,
     BeingHasRelationshipsError,
+    BeingNotFoundError,
     CoreBeingError,
     GenesisInvalidError,
     GenotypeChangeError,
@@ -256,7 +257,9 @@ def being_evolve(*, being: BaseBeing, source: str, reason: str = "", actor: User
     validation.source_parse(source)
     with transaction.atomic():
         # The row lock makes concurrent evolutions of one being take turns instead of losing a version.
-        current = BaseBeing.objects.select_for_update().get(soul=being.soul)
+        current = BaseBeing.objects.select_for_update().filter(soul=being.soul).first()
+        if current is None:  # deleted since the caller read it
+            raise BeingNotFoundError(f"no being has soul {being.soul}")
         if genotype.soul_hash(genotype.with_source(current.genesis, source)) == current.hash:
             raise NothingChangedError("nothing changed: the new source has the genotype of the current version")
         change = lineage.change_classify(
