@@ -23,6 +23,9 @@ def being_evolve_task(soul: str, source: str, reason: str, actor_id: int | None)
     being evolved to it, or a mutant of the being holds it), the task reports it and writes nothing.
     """
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id is not None else None
+    if actor_id is not None and actor is None:
+        # Without this, a user deleted after asking would evolve the being as the system, with no permission check.
+        return {"status": "refused", "code": "permission_denied", "detail": f"user {actor_id} no longer exists"}
     try:
         with change_context(door="task", reason=reason), transaction.atomic():
             # Two deliveries running at once take turns on the row lock, so the second sees what the first made.

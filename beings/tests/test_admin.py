@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -436,3 +437,79 @@ def test_being_autocomplete_offers_only_beings_the_user_may_view(
 
     assert response.status_code == 200
     assert [result["id"] for result in response.json()["results"]] == [str(mine.pk)]
+
+
+ADDER = "def run(a, b):\n    return a + b\n"
+
+
+def form_being(make_being: Callable[..., BaseBeing], actor: User) -> BaseBeing:
+    """A being holding exactly what ``form_data()`` posts, so that a post changes only what it overrides."""
+    return make_being(
+        "adder", actor=actor, genesis={"source": ADDER, "description": "Adds two numbers."}, tags=["math", "demo"],
+        energy_level=5, attributes={"pure": True},
+    )
+
+
+def test_change_form_mutation_links_to_the_new_being_and_leaves_the_parent(
+    staff: User, staff_client: Client, make_being: Callable[..., BaseBeing]
+) -> None:
+    """A changed line in the form makes a mutant: the message links to it and the parent keeps its code."""
+    being = form_being(make_being, staff)
+    before = BaseBeing.objects.filter(pk=being.pk).values("genesis", "memories").get()
+
+    response = staff_client.post(
+        change_url(being), form_data(source=ADDER.replace("a + b", "a - b"), reason="subtract"), follow=True
+    )
+
+    assert response.status_code == 200
+    mutant = BaseBeing.objects.get(genesis__contains={"parent": {"soul": str(being.soul)}})
+    assert [text for text in messages_of(response) if "mutation" in text] == [
+        f'The change was a mutation: it made a new being, <a href="{change_url(mutant)}">{mutant.soul}</a>.'
+    ]
+    assert mutant.genesis["source"] == ADDER.replace("a + b", "a - b")
+    assert mutant.genesis["origin"]["reason"] == "subtract"
+    assert BaseBeing.objects.filter(pk=being.pk).values("genesis", "memories").get() == before
+
+
+def test_change_form_refuses_a_kind_change_and_writes_nothing(
+    staff: User, staff_client: Client, make_being: Callable[..., BaseBeing], unchanged: Callable[..., Any]
+) -> None:
+    """The kind is part of the genotype: changing it in the form is refused with the reason, nothing stored."""
+    being = form_being(make_being, staff)
+
+    with unchanged():
+        response = staff_client.post(change_url(being), form_data(kind="class", source=ADDER), follow=True)
+
+    assert any("changes only by evolving the being" in text for text in messages_of(response))
+    assert BaseBeing.objects.get(pk=being.pk).kind == "function"
+
+
+def test_change_form_with_the_same_source_makes_no_version(
+    staff: User, staff_client: Client, make_being: Callable[..., BaseBeing], unchanged: Callable[..., Any]
+) -> None:
+    """Saving the form with the same source and a reason does not make a version."""
+    being = form_being(make_being, staff)
+
+    with unchanged():
+        response = staff_client.post(change_url(being), form_data(source=ADDER, reason="nothing really"))
+
+    assert response.status_code == 302
+    assert BaseBeing.objects.get(pk=being.pk).version == 1
+
+
+@pytest.mark.usefixtures("transactional_db")
+def test_change_form_evolves_in_the_background_through_a_worker(
+    celery_worker: Any, staff: User, staff_client: Client, make_being: Callable[..., BaseBeing]
+) -> None:
+    """With "Evolve in the background" ticked the form answers at once and a worker makes the next version."""
+    being = form_being(make_being, staff)
+    evolved = ADDER + "LIMIT = 10\n"
+
+    response = staff_client.post(change_url(being), form_data(source=evolved, evolve_async="on"), follow=True)
+
+    assert any("handed to a worker" in text for text in messages_of(response))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and BaseBeing.objects.get(pk=being.pk).version == 1:
+        time.sleep(0.1)
+    being.refresh_from_db()
+    assert (being.version, being.genesis["source"], being.genesis["origin"]["actor"]) == (2, evolved, "alice")

@@ -414,3 +414,24 @@ def test_the_same_task_twice_makes_one_version(
     holder = adder if kind == "evolution" else mutants.get()
     assert sorted(result["status"] for result in results) == sorted([kind, "done"])
     assert {result["soul"] for result in results} == {str(holder.soul)}
+
+
+@pytest.mark.parametrize(
+    ("soul", "actor", "code"),
+    [
+        ("ADDER", "GONE", "permission_denied"),
+        ("UNKNOWN", "ALICE", "being_not_found"),
+        ("ADDER", "BOB", "permission_denied"),
+    ],
+)
+def test_the_task_refuses_what_the_service_would_and_writes_nothing(
+    alice: User, bob: User, adder: BaseBeing, unchanged: Callable[..., Any], soul: str, actor: str, code: str
+) -> None:
+    """A task whose user was deleted meanwhile, whose being is gone, or whose user may not change it writes nothing."""
+    souls = {"ADDER": str(adder.soul), "UNKNOWN": str(uuid.uuid4())}
+    actors = {"ALICE": alice.pk, "BOB": bob.pk, "GONE": max(alice.pk, bob.pk) + 1000}
+
+    with unchanged():
+        result = being_evolve_task(souls[soul], SMALL, "", actors[actor])
+
+    assert (result["status"], result["code"]) == ("refused", code)
