@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from psycopg.types.json import Jsonb
 
 from beings import kinds
+from beings.genotype import genesis_hash
 from beings.models import BaseBeing, BeingUserObjectPermission
 from beings.selectors import BeingFilters, being_list
 from beings.services import IMPORT_COLUMNS, beings_import
@@ -65,11 +66,14 @@ def being_document(i: int) -> dict[str, Any]:
 
 
 def copy_row(document: dict[str, Any]) -> Row:
+    """The row the service stores for ``document``: its genesis stamped with hash, version and ancestors."""
+    genesis = {**document["genesis"], "version": 1, "ancestors": []}
+    genesis["hash"] = genesis_hash(genesis)
     return (
         uuid.UUID(document["soul"]),
         document["tags"],
         document["energy_level"],
-        Jsonb(document["genesis"]),
+        Jsonb(genesis),
         Jsonb(document["attributes"]),
         Jsonb(document["memories"]),
         Jsonb(document["self_awareness"]),
