@@ -30,6 +30,21 @@ pytest_plugins = ["luxsite.tests.fixtures"]
 
 WORKER_START_TIMEOUT = 60.0
 WORKER_STOP_TIMEOUT = 10.0
+# `celery -A luxsite worker`, plus one thing for tests: a transactional test's flush recreates the content types
+# under new ids, so each task forgets the ids its process cached for an earlier test. (Replacing the process after
+# every task, --max-tasks-per-child 1, does the same but makes every later task wait about 5 s for a new process.)
+WORKER_BOOT = """
+import sys
+from celery.signals import task_prerun
+from luxsite.celery import app
+
+@task_prerun.connect
+def content_types_forget(**_):
+    from django.contrib.contenttypes.models import ContentType
+    ContentType.objects.clear_cache()
+
+app.worker_main(["worker", *sys.argv[1:]])
+"""
 SOUL_LOG_DIR = pytest.StashKey[str]()
 
 
@@ -114,13 +129,8 @@ def celery_worker(
 
     name = f"test-{os.getpid()}@{socket.gethostname()}"
     log = tmp_path_factory.mktemp("celery") / "worker.log"
-    # One task per pool process: a transactional test's flush recreates the content types under new ids, and a
-    # long-lived process would check object permissions against the ids it cached for an earlier test.
-    options = (
-        "-Q cpu,io -c 2 --pool prefork --max-tasks-per-child 1 --without-heartbeat --without-mingle --without-gossip"
-        " -l WARNING"
-    )
-    command = [sys.executable, "-m", "celery", "-A", "luxsite", "worker", "-n", name, *options.split()]
+    options = "-Q cpu,io -c 2 --pool prefork --without-heartbeat --without-mingle --without-gossip -l WARNING"
+    command = [sys.executable, "-c", WORKER_BOOT, "-n", name, *options.split()]
     with log.open("wb") as output:
         process = subprocess.Popen(
             command,

@@ -93,3 +93,23 @@ class AliasNotPromotedError(NotFound):
 
 class PromotionNoteInvalidError(Invalid):
     code = "note_invalid"
+
+
+class ExecutionNotFoundError(NotFound):
+    code = "execution_not_found"
+
+
+class ExecutionFinishedError(Conflict):
+    code = "execution_finished"
+
+
+class BeingNotRunnableError(Conflict):
+    code = "not_runnable"
+
+
+class ExecutionInputInvalidError(Invalid):
+    code = "execution_input_invalid"
+
+
+class TargetInvalidError(Invalid):
+    code = "target_invalid"

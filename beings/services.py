@@ -37,6 +37,9 @@ User = AbstractBaseUser | AnonymousUser
 # Keys of genesis that record the lineage: LuxOS writes them, callers never change them.
 LINEAGE_KEYS = ("version", "hash", "ancestors", "origin", "parent")
 
+# What a being's creator may do beyond view, change and delete: run its code.
+OWNER_EXTRA = ("execute_being",)
+
 # Fields a caller may set on a being, and their validators.
 BEING_FIELDS = ("genesis", "tags", "energy_level", "attributes", "memories", "self_awareness")
 
@@ -104,7 +107,7 @@ def being_create_or_get(*, data: dict[str, Any], actor: User | None) -> tuple[Ba
         genesis.setdefault("origin", {"kind": "genesis", "at": timezone.now().isoformat(), "actor": _actor_name(actor)})
     context_apply(actor=actor, operation="being_create")
     being = BaseBeing.objects.create(**fields)
-    owner_grant(model=BaseBeing, pks=[being.pk], user=actor)
+    owner_grant(model=BaseBeing, pks=[being.pk], user=actor, extra=OWNER_EXTRA)
     report_on_commit(being=being, event="creation", parent_hash=None, actor=actor)
     return being, True
 
@@ -202,7 +205,7 @@ def beings_import(*, lines: Iterable[bytes | str], actor: User | None) -> Import
                             Jsonb(row["self_awareness"]),
                         )
                     )
-            owner_grant(model=BaseBeing, pks=souls, user=actor)
+            owner_grant(model=BaseBeing, pks=souls, user=actor, extra=OWNER_EXTRA)
     except UniqueViolation:
         # One array parameter: ``soul__in`` would put a placeholder per soul of the file in the SQL.
         with connection.cursor() as cursor:
@@ -331,7 +334,7 @@ def _mutant_create(
         memories=memories_append([], event),
         self_awareness={},
     )
-    owner_grant(model=BaseBeing, pks=[child.pk], user=actor)
+    owner_grant(model=BaseBeing, pks=[child.pk], user=actor, extra=OWNER_EXTRA)
     relationship_link(
         source=parent, target=child, actor=actor,
         data={"tags": ["mutation"], "genesis": {"type": "mutation", "reason": origin["reason"], **change.as_dict(),

@@ -27,10 +27,13 @@ def codename(model: type[models.Model], action: str) -> str:
     return f"{action}_{model._meta.concrete_model._meta.model_name}"  # type: ignore[union-attr]
 
 
-def owner_grant(*, model: type[models.Model], pks: Sequence[Any], user: User | None) -> None:
+def owner_grant(
+    *, model: type[models.Model], pks: Sequence[Any], user: User | None, extra: Sequence[str] = ()
+) -> None:
     """Give ``user`` view, change and delete on the objects of ``model`` with primary keys ``pks``, in one insert.
 
-    Keys, not instances: a bulk import would otherwise build a model instance per row just to pass its key.
+    ``extra`` names further permissions of the model by codename (``execute_being``). Keys, not instances:
+    a bulk import would otherwise build a model instance per row just to pass its key.
     """
     if not pks or user is None or not user.is_authenticated:
         return
@@ -39,7 +42,8 @@ def owner_grant(*, model: type[models.Model], pks: Sequence[Any], user: User | N
     content_type = ContentType.objects.get_for_model(concrete)
     permissions = list(
         Permission.objects.filter(
-            content_type=content_type, codename__in=[codename(concrete, action) for action in OWNER_ACTIONS]
+            content_type=content_type,
+            codename__in=[*(codename(concrete, action) for action in OWNER_ACTIONS), *extra],
         )
     )
     grant_model = get_user_obj_perms_model(concrete)  # type: ignore[arg-type]  # guardian accepts a class too

@@ -182,6 +182,8 @@ LUXOS_SANDBOX_DEPTH = env_int("LUXOS_SANDBOX_DEPTH", 5)
 LUXOS_SANDBOX_CALLS = env_int("LUXOS_SANDBOX_CALLS", 50)
 LUXOS_SANDBOX_SUMMONS = env_int("LUXOS_SANDBOX_SUMMONS", 10)
 LUXOS_SANDBOX_STRICT = env_bool("LUXOS_SANDBOX_STRICT", False)
+# A run still "running" this long after its wall-clock limit lost its worker: the reaper retries it once, then kills it.
+LUXOS_EXECUTION_REAP_GRACE_SECONDS = env_float("LUXOS_EXECUTION_REAP_GRACE_SECONDS", 30.0)
 
 # The superuser `make run` ensures, and the default actor of commands.
 LUXOS_ADMIN_USER = os.environ.get("LUXOS_ADMIN_USER") or "admin"
@@ -211,6 +213,9 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Ten priority lists per queue (``cpu``, ``cpu:1`` … ``cpu:9``); a worker pops them in that order, so on Redis
+# priority 0 is served first. Executions map their being's energy onto it (beings.executions.broker_priority).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"queue_order_strategy": "priority", "priority_steps": list(range(10)), "sep": ":"}
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(embedded.var_dir() / "celerybeat-schedule")
@@ -219,6 +224,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Every promoted production hash recomputed from its stored genotype and the live lineage.
     "souls-validate-daily": {
         "task": "beings.tasks.souls_validate", "schedule": crontab(hour=3, minute=0), "options": {"queue": "io"},
+    },
+    # Runs left "running" by a worker that died: retried once, then marked killed.
+    "executions-reap-every-minute": {
+        "task": "beings.tasks.executions_reap", "schedule": 60.0, "options": {"queue": "io"},
     },
 }
 
