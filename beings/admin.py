@@ -421,4 +421,5 @@ class BaseBeingAdmin(GuardedServiceAdmin):
         return json_block(being.self_awareness)
 
 
-from beings import admin_registry  # noqa: F401,E402  (the soul registry: promotions, validations)
+# The soul registry (promotions, validations) and executions, both read-only.
+from beings import admin_executions, admin_registry  # noqa: F401,E402
