@@ -35,6 +35,7 @@ from beings.selectors import (
     soul_get,
     version_get,
 )
+from beings.views_executions import run_form_context
 from luxsite.errors import BadRequest, DomainError, PermissionDenied
 
 # Lines of unchanged context around each change in a side-by-side diff, and where its long lines wrap.
@@ -128,6 +129,7 @@ def being_detail(request: HttpRequest, soul: uuid.UUID) -> HttpResponse:
         "rows": version_rows(versions),
         "parent": being.genesis.get("parent"),
         "source": source_html(being.genesis["source"]) if being.genesis.get("source") else None,
+        **run_form_context(being=being, user=request.user),
     }
     status = 200
     try:

@@ -1,0 +1,201 @@
+"""HTML doors of executions: the run form of the being page, the live execution monitor, the page of one run.
+
+Every write goes through ``beings.executions``. The live parts are partials that htmx (vendored in
+beings/static/beings/htmx.min.js) polls every second while what they show can still change.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from beings.executions import (
+    execution_cancel,
+    execution_get,
+    execution_list,
+    execution_start,
+    executions_visible,
+    target_resolve,
+)
+from beings.models import BaseBeing, Execution
+from beings.selectors import being_get, being_versions
+from luxsite.errors import BadRequest, DomainError, NotFound, PermissionDenied, TooLarge
+from luxsite.permissions import may
+
+# Runs per page of the monitor; the live table re-reads this many every second.
+MONITOR_ROWS = 50
+# The nested runs listed on a run's page; a run makes at most LUXOS_SANDBOX_CALLS + LUXOS_SANDBOX_SUMMONS.
+CHILDREN_LIMIT = 100
+
+
+def kwargs_parse(text: str) -> Any:
+    """The JSON typed into the run form's kwargs box (empty means none); the service checks it is an object."""
+    if len(text.encode()) > settings.LUXOS_MAX_JSON_BYTES:
+        raise TooLarge(f"the keyword arguments exceed {settings.LUXOS_MAX_JSON_BYTES} bytes", code="kwargs_too_large")
+    if not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise BadRequest(
+            f"the keyword arguments are not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})",
+            code="bad_json",
+        ) from None
+
+
+def partial_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """``login_required`` for a partial htmx polls: when the session has expired, the whole page goes to the login.
+
+    A plain redirect would make htmx swap the login form into the table it refreshes.
+    """
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        if not request.headers.get("HX-Request"):
+            return redirect_to_login(request.get_full_path())
+        current = urlsplit(request.headers.get("HX-Current-URL", ""))
+        page = f"{current.path}?{current.query}" if current.query else current.path
+        response = HttpResponse(status=401)
+        response["HX-Redirect"] = redirect_to_login(page or request.get_full_path()).url
+        return response
+
+    return wrapped
+
+
+def run_form_context(*, being: BaseBeing, user: Any) -> dict[str, Any]:
+    """What the run form on the being page needs beside the being and its versions."""
+    return {"may_execute": may(user=user, action="execute_being", obj=being)}
+
+
+@login_required
+@require_POST
+def being_run(request: HttpRequest, soul: uuid.UUID) -> HttpResponse:
+    """Start a run from the being page's form and open its page; bad input shows the form again with the error."""
+    being = being_get(soul=soul, user=request.user)
+    if not may(user=request.user, action="execute_being", obj=being):
+        raise PermissionDenied("you may not execute this being")
+    text = request.POST.get("kwargs", "")
+    hash = request.POST.get("hash", "").strip() or None
+    try:
+        kwargs = kwargs_parse(text)
+        target = target_resolve(ref=str(being.soul), user=request.user, hash=hash)
+        execution = execution_start(target=target, kwargs=kwargs, actor=request.user)
+    except PermissionDenied:
+        raise
+    except DomainError as error:
+        context = {
+            "being": being,
+            "versions": being_versions(being),
+            "may_execute": True,
+            "run_error": error,
+            "run_kwargs": text,
+            "run_hash": hash,
+        }
+        return render(request, "beings/execution_run.html", context, status=error.status)
+    return redirect("execution_detail", id=execution.id)
+
+
+def _monitor_context(request: HttpRequest) -> dict[str, Any]:
+    status = request.GET.get("status") or None
+    soul = request.GET.get("being") or None
+    being = None
+    if soul:
+        try:
+            being = being_get(soul=uuid.UUID(soul), user=request.user)
+        except ValueError:
+            raise BadRequest(f"{soul!r} is not a soul (a UUID)", code="bad_soul") from None
+    page = execution_list(
+        user=request.user, being=being, status=status, environment=request.GET.get("environment") or None,
+        after=request.GET.get("after") or None, limit=MONITOR_ROWS,
+    )
+    others = request.GET.copy()
+    for key in ("status", "after"):
+        others.pop(key, None)
+    return {
+        "executions": page.items,
+        "next_cursor": page.next_cursor,
+        "active": any(not execution.finished for execution in page.items),
+        "status": status,
+        "statuses": Execution.Status.values,
+        "being": being,
+        "query": request.GET.urlencode(),
+        "query_without_status": others.urlencode(),
+    }
+
+
+@login_required
+@require_GET
+def execution_monitor(request: HttpRequest) -> HttpResponse:
+    """The runs the user may see, newest first, followed live while they queue, run and finish."""
+    return render(request, "beings/execution_monitor.html", _monitor_context(request))
+
+
+@partial_login_required
+@require_GET
+def execution_rows(request: HttpRequest) -> HttpResponse:
+    """The monitor's table alone: what its htmx polling swaps in."""
+    return render(request, "beings/execution_rows.html", _monitor_context(request))
+
+
+def _panel_context(request: HttpRequest, id: uuid.UUID) -> dict[str, Any]:
+    execution = execution_get(id=id, user=request.user)
+    parent = None
+    if execution.parent_id is not None:
+        try:
+            parent = execution_get(id=execution.parent_id, user=request.user)
+        except (NotFound, PermissionDenied):
+            parent = None  # a run the user may not see: the depth still says the run was nested
+    children = executions_visible(user=request.user, queryset=execution.children.order_by("queued_at", "id"))
+    return {
+        "execution": execution,
+        "parent": parent,
+        "children": list(children[:CHILDREN_LIMIT]),
+        "may_cancel": not execution.finished,
+        "args_json": json.dumps(execution.args, ensure_ascii=False),
+        "kwargs_json": json.dumps(execution.kwargs, ensure_ascii=False),
+        "result_json": json.dumps(execution.result, ensure_ascii=False, indent=2),
+    }
+
+
+@login_required
+@require_GET
+def execution_detail(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
+    """One run: status, result, output, error with traceback, the runs it made; live until it finishes."""
+    return render(request, "beings/execution_detail.html", _panel_context(request, id))
+
+
+@partial_login_required
+@require_GET
+def execution_panel(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
+    """The run page's live part alone: what its htmx polling swaps in."""
+    return render(request, "beings/execution_panel.html", _panel_context(request, id))
+
+
+@login_required
+@require_POST
+def execution_cancel_view(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
+    """Cancel a queued or running run, then show its page with what happened."""
+    execution = execution_get(id=id, user=request.user)
+    try:
+        execution = execution_cancel(execution=execution, actor=request.user)
+    except PermissionDenied:
+        raise
+    except DomainError as error:
+        messages.error(request, f"Not cancelled ({error.code}): {error.detail}")
+    else:
+        messages.success(request, f"Cancelled: the run is now {execution.status}.")
+    return redirect("execution_detail", id=execution.id)
