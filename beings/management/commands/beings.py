@@ -1,11 +1,11 @@
-"""``manage.py beings import FILE | list | show SOUL``: beings from the command line."""
+"""``manage.py beings import FILE | list | show SOUL | execute REF``: beings from the command line."""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
-from argparse import ArgumentParser
+from argparse import SUPPRESS, ArgumentParser
 from typing import Any
 
 from django.conf import settings
@@ -13,13 +13,34 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from beings import selectors, services
+from beings.executions import execution_start, execution_wait, target_resolve
+from beings.models import Execution
 from beings.schemas import BeingOut
 from chronos.context import change_context
 from luxsite.errors import DomainError
 
+# Seconds `beings execute` waits for a run to finish, and its exit status when it has not.
+EXECUTE_WAIT = 30.0
+EXIT_UNFINISHED = 3
+JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+              type(None): "null"}
+
+
+def json_argument(text: str, *, name: str, kind: type) -> Any:
+    """A --args or --kwargs value parsed as JSON of the expected kind, or a CommandError saying what is wrong."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CommandError(
+            f"--{name} is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
+        ) from None
+    if not isinstance(value, kind):
+        raise CommandError(f"--{name} must be a JSON {JSON_TYPES[kind]}, not {JSON_TYPES[type(value)]}: {text}")
+    return value
+
 
 class Command(BaseCommand):
-    help = "Import, list and show beings."
+    help = "Import, list, show and execute beings."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
@@ -37,6 +58,23 @@ class Command(BaseCommand):
         lister.add_argument("--limit", type=int, default=50)
         shower = sub.add_parser("show", help="Show one being as JSON.")
         shower.add_argument("soul")
+        executor = sub.add_parser(
+            "execute",
+            help="Run a being on a worker and print how it ended. Exit 0 when it succeeded (or --wait 0 only "
+            "queued it), 1 when it failed, timed out, was killed or rejected, or the input is bad, 3 when it has "
+            "not finished within --wait.",
+        )
+        executor.add_argument("ref", metavar="ALIAS_OR_SOUL_OR_HASH", help="A soul, an alias or a hash (prefix ≥ 12).")
+        # Not dest "args": Django takes that name for a command's positional arguments.
+        executor.add_argument("--args", dest="positional", default="[]", help="Positional arguments: a JSON array.")
+        executor.add_argument("--kwargs", default="{}", help="Keyword arguments: a JSON object.")
+        executor.add_argument("--env", default=None, help="Run the hash promoted to this environment for the alias.")
+        executor.add_argument("--hash", default=None, help="Run this version of the being (hash or prefix ≥ 12).")
+        executor.add_argument("--wait", type=float, default=EXECUTE_WAIT, help="Seconds to wait for the end "
+                              f"(default {EXECUTE_WAIT:g}; 0 only queues the run).")
+        executor.add_argument("--json", action="store_true", help="Print the execution as one JSON document.")
+        # Also accepted after the subcommand; SUPPRESS keeps the value given before it otherwise.
+        executor.add_argument("--user", default=SUPPRESS, help="Act as this user (as --user before the subcommand).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         user = get_user_model().objects.filter(username=options["user"]).first()
@@ -70,3 +108,64 @@ class Command(BaseCommand):
     def handle_show(self, user: Any, options: dict[str, Any]) -> None:
         being = selectors.being_get(soul=options["soul"], user=user)
         self.stdout.write(json.dumps(json.loads(BeingOut.from_orm(being).model_dump_json()), indent=2))
+
+    def handle_execute(self, user: Any, options: dict[str, Any]) -> None:
+        args = json_argument(options["positional"], name="args", kind=list)
+        kwargs = json_argument(options["kwargs"], name="kwargs", kind=dict)
+        wait = options["wait"]
+        if not 0 <= wait <= 3600:
+            raise CommandError("--wait must be between 0 and 3600 seconds")
+        target = target_resolve(ref=options["ref"], user=user, environment=options["env"], hash=options["hash"])
+        execution = execution_start(target=target, args=args, kwargs=kwargs, actor=user)
+        if wait:
+            execution = execution_wait(execution_id=execution.id, timeout=wait)
+        self.execution_print(execution, as_json=options["json"])
+        if execution.status in (Execution.Status.QUEUED, Execution.Status.RUNNING):
+            if wait:
+                raise CommandError(
+                    f"execution {execution.id} is still {execution.status} after {wait:g} s; "
+                    f"follow it at /executions/{execution.id}/",
+                    returncode=EXIT_UNFINISHED,
+                )
+        elif execution.status != Execution.Status.SUCCEEDED:
+            error = execution.error or {}
+            raise CommandError(
+                f"execution {execution.id} {execution.status}: {error.get('type', '')}: {error.get('message', '')}"
+            )
+
+    def execution_print(self, execution: Execution, *, as_json: bool) -> None:
+        document = {
+            "id": str(execution.id),
+            "status": execution.status,
+            "soul": str(execution.being_id),
+            "alias": execution.alias,
+            "hash": execution.hash,
+            "version": execution.version,
+            "environment": execution.environment,
+            "result": execution.result,
+            "error": execution.error,
+            "output": execution.output,
+            "duration_ms": execution.duration_ms,
+            "worker": execution.worker,
+            "queue": execution.queue,
+        }
+        if as_json:
+            self.stdout.write(json.dumps(document, indent=2, ensure_ascii=False))
+            return
+        where = execution.environment or "development"
+        self.stdout.write(f"execution {execution.id}: {execution.status}")
+        alias = execution.alias or "(unnamed)"
+        self.stdout.write(f"being:     {alias} v{execution.version} {execution.hash} ({where})")
+        if execution.duration_ms is not None:
+            self.stdout.write(f"duration:  {execution.duration_ms:.1f} ms on {execution.worker or '?'} "
+                              f"(queue {execution.queue})")
+        if execution.status == Execution.Status.SUCCEEDED:
+            self.stdout.write(f"result:    {json.dumps(execution.result, ensure_ascii=False)}")
+        if execution.output:
+            self.stdout.write("output:")
+            self.stdout.write(execution.output.rstrip("\n"))
+        if execution.error:
+            error = execution.error
+            self.stdout.write(f"error:     {error.get('type', '')}: {error.get('message', '')}")
+            if error.get("traceback"):
+                self.stdout.write(str(error["traceback"]).rstrip("\n"))
