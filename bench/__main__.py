@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from datetime import UTC, datetime
@@ -22,6 +24,8 @@ import psycopg
 from psycopg import sql
 
 BENCH_DATABASE = "luxos_bench"
+# Redis database of the bench's broker and results: the dev server uses 0 and test sessions 4-15.
+BENCH_REDIS_DB = 1
 SCALES = {"smoke": [1_000], "default": [10_000, 100_000], "large": [10_000, 100_000, 1_000_000]}
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
 
@@ -60,6 +64,10 @@ def main(argv: list[str]) -> int:
     database_recreate(server, BENCH_DATABASE)
     # Settings read DATABASE_URL once, at django.setup(): from here on Django only knows the bench database.
     os.environ["DATABASE_URL"] = database_url(server, BENCH_DATABASE)
+    # Likewise Redis and the soul reports, for this process and the bench's Celery worker alike.
+    os.environ["REDIS_URL"] = urlsplit(os.environ["REDIS_URL"])._replace(path=f"/{BENCH_REDIS_DB}").geturl()
+    souls = tempfile.mkdtemp(prefix="luxos-bench-souls-")
+    os.environ["LUXOS_SOUL_LOG_DIR"] = souls
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "luxsite.settings")
     # whitenoise warns about STATIC_ROOT before collectstatic; the API requests here serve no static files.
     warnings.filterwarnings("ignore", message="No directory at")
@@ -69,7 +77,7 @@ def main(argv: list[str]) -> int:
     from django.core.management import call_command
     from django.db import connection, connections
 
-    from bench import bench_beings
+    from bench import bench_beings, runtime
     from bench.runner import table_markdown, table_text
 
     if settings.DATABASES["default"]["NAME"] != BENCH_DATABASE:
@@ -77,7 +85,10 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     try:
         call_command("migrate", verbosity=0)
-        results = []
+        print("== runtime", flush=True)
+        runtime_started = time.perf_counter()
+        results = runtime.run(scale_name)
+        print(f"== runtime took {time.perf_counter() - runtime_started:.0f} s", flush=True)
         for scale in SCALES[scale_name]:
             print(f"== {scale:,} beings", flush=True)
             scale_started = time.perf_counter()
@@ -88,6 +99,7 @@ def main(argv: list[str]) -> int:
             server_version = cursor.fetchone()[0]
     finally:
         connections.close_all()
+        shutil.rmtree(souls, ignore_errors=True)
         if not arguments.keep:
             database_recreate(server, BENCH_DATABASE, create=False)
     elapsed = time.perf_counter() - started
