@@ -127,6 +127,22 @@ def test_wait_0_only_queues_the_run(adder: BaseBeing, admin_user: User) -> None:
     assert execution.kwargs == {"x": 5} and execution.actor_id == admin_user.pk
 
 
+@pytest.mark.django_db
+def test_a_run_unfinished_after_wait_exits_3(adder: BaseBeing) -> None:
+    """No worker takes the run here: after --wait the command says it is still queued and exits 3, not 0 or 1."""
+    out = io.StringIO()
+
+    with pytest.raises(CommandError) as error:
+        call_command("beings", "execute", "adder", "--wait", "0.2", stdout=out, stderr=io.StringIO())
+
+    execution = Execution.objects.get()
+    assert error.value.returncode == 3
+    assert str(error.value) == (
+        f"execution {execution.id} is still queued after 0.2 s; follow it at /executions/{execution.id}/"
+    )
+    assert out.getvalue().startswith(f"execution {execution.id}: queued")
+
+
 # Through a real worker
 
 
@@ -198,3 +214,18 @@ def test_exit_status_of_manage_py(
     assert "ZeroDivisionError" in failed.stderr and "failed" in failed.stderr
     assert bad.returncode == 1
     assert "--kwargs is not valid JSON" in bad.stderr
+
+
+@pytest.mark.usefixtures("transactional_db")
+def test_a_run_that_times_out_exits_1(
+    celery_worker: Any, settings: Any, admin_user: User, make_being: Callable[..., BaseBeing]
+) -> None:
+    """A being that loops forever is stopped by the wall clock the run was queued with; the command exits 1."""
+    settings.LUXOS_SANDBOX_WALL_SECONDS = 1.0  # the run keeps the limits of the settings it was queued under
+    looper = make_being("looper", genesis={"source": "def run():\n    while True:\n        pass\n"}, actor=admin_user)
+
+    error = refused(str(looper.soul))
+
+    assert error.returncode == 1
+    assert str(error).startswith(f"execution {Execution.objects.get().id} timeout: ")
+    assert Execution.objects.get().status == Execution.Status.TIMEOUT
