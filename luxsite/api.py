@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import connection
@@ -11,7 +12,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
+from pydantic import Field
 
+from beings.executions import sandbox_layers
+from beings.runtime.sandbox import SandboxUnavailable
 from luxsite.errors import DomainError
 from luxsite.tokens import token_authenticate
 
@@ -38,6 +42,8 @@ api.add_router("/relationships/", "relations.api.router")
 api.add_router("/souls/", "beings.registry_api.souls_router")
 api.add_router("/aliases/", "beings.registry_api.aliases_router")
 api.add_router("/environments/", "beings.registry_api.environments_router")
+# Run routes under /beings/, /souls/ and /aliases/, and /executions: one router at the root.
+api.add_router("/", "beings.executions_api.router")
 
 HTTP_CODES = {
     400: "bad_request",
@@ -93,15 +99,36 @@ def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     return error(request, 413, "too_large", "the request body is larger than LUXOS_MAX_REQUEST_BYTES")
 
 
+class SandboxLayerOut(Schema):
+    in_force: bool
+    detail: str
+
+
 class HealthOut(Schema):
     status: str
     database: bool
+    sandbox: dict[str, SandboxLayerOut] = Field(
+        description="The layers of the being sandbox on this host (rlimits, network, user, landlock, seccomp)."
+    )
+    sandbox_strict: bool = Field(description="LUXOS_SANDBOX_STRICT: being code is refused while a layer is missing.")
+    sandbox_error: str | None = Field(None, description="Why the sandbox could not be checked, when it could not.")
 
 
 @api.get("/health", auth=None, response=HealthOut, tags=["health"])
 def health(request: HttpRequest) -> dict[str, Any]:
-    """Liveness: the web process answers and reaches the database."""
+    """Liveness: the web process answers and reaches the database; which sandbox layers are in force here.
+
+    Degraded when the database is unreachable, the sandbox cannot start, or a layer is missing under the
+    strict setting (runs would be refused).
+    """
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         database = cursor.fetchone() == (1,)
-    return {"status": "ok" if database else "degraded", "database": database}
+    strict = bool(settings.LUXOS_SANDBOX_STRICT)
+    try:
+        layers, problem = sandbox_layers(), None
+    except SandboxUnavailable as error:
+        layers, problem = {}, str(error)
+    healthy = database and problem is None and not (strict and not all(layer["in_force"] for layer in layers.values()))
+    return {"status": "ok" if healthy else "degraded", "database": database, "sandbox": layers,
+            "sandbox_strict": strict, "sandbox_error": problem}

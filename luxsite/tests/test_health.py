@@ -36,8 +36,10 @@ def test_health_command_reports_database_redis_and_worker(celery_worker, transac
     call_command("health", "--task", "--timeout", "30", stdout=out)
 
     lines = out.getvalue().splitlines()
-    assert [line.split()[:2] for line in lines] == [["database", "ok"], ["redis", "ok"], ["task:io", "ok"]]
-    assert celery_worker.name in lines[2]
+    assert [line.split()[:2] for line in lines] == [
+        ["database", "ok"], ["redis", "ok"], ["sandbox", "ok"], ["task:io", "ok"]
+    ]
+    assert celery_worker.name in lines[3]
 
 
 def test_health_command_fails_when_redis_is_unreachable(transactional_db):

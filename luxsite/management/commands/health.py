@@ -1,4 +1,4 @@
-"""Check that LuxOS can reach its database and Redis and, with ``--task``, that a worker answers."""
+"""Check the database, Redis and the sandbox layers in force and, with ``--task``, that a worker answers."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from django.db import Error as DatabaseError
 from django.db import connection
 from kombu.exceptions import OperationalError as BrokerError
 
+from beings.executions import sandbox_layers
+from beings.runtime.sandbox import SandboxUnavailable
 from luxsite.tasks import health
 
 
 class Command(BaseCommand):
-    help = "Check the database and Redis; with --task, run the health task on a worker and wait for its answer."
+    help = "Check the database, Redis and the sandbox; with --task, run the health task on a worker and await it."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--task", action="store_true", help="also send luxsite.tasks.health to a worker")
@@ -25,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the task (default 30)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        rows = [_check_database(), _check_redis()]
+        rows = [_check_database(), _check_redis(), _check_sandbox()]
         if options["task"]:
             if rows[1][1] == "ok":
                 rows.append(_check_task(options["queue"], options["timeout"]))
@@ -62,6 +64,22 @@ def _check_redis() -> tuple[str, str, str]:
         client.close()
     options = client.connection_pool.connection_kwargs
     return ("redis", "ok", f"PONG from {options.get('host', options.get('path'))}:{options.get('port', '')}")
+
+
+def _check_sandbox() -> tuple[str, str, str]:
+    """The being sandbox's layers on this host; a missing one fails only under LUXOS_SANDBOX_STRICT."""
+    try:
+        layers = sandbox_layers()
+    except SandboxUnavailable as error:
+        return ("sandbox", "FAILED", _one_line(error))
+    in_force = [name for name, layer in layers.items() if layer["in_force"]]
+    missing = [name for name, layer in layers.items() if not layer["in_force"]]
+    if not missing:
+        return ("sandbox", "ok", f"in force: {', '.join(in_force)}")
+    detail = f"in force: {', '.join(in_force) or 'none'}; MISSING: {', '.join(missing)}"
+    if settings.LUXOS_SANDBOX_STRICT:
+        return ("sandbox", "FAILED", f"{detail} (LUXOS_SANDBOX_STRICT refuses to run being code)")
+    return ("sandbox", "ok", f"{detail} (LUXOS_SANDBOX_STRICT is off)")
 
 
 def _check_task(queue: str, timeout: float) -> tuple[str, str, str]:
