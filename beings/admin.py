@@ -348,6 +348,7 @@ class BaseBeingAdmin(GuardedServiceAdmin):
     def evolve(self, request: HttpRequest, being: BaseBeing, source: str, cleaned: dict[str, Any]) -> None:
         reason = cleaned.get("reason", "")
         if cleaned.get("evolve_async"):
+            services.being_evolve_check(being=being, source=source, actor=request.user)
             # delay_on_commit comes from Celery's Django task class, which the type stubs do not know.
             being_evolve_task.delay_on_commit(  # type: ignore[attr-defined]
                 str(being.soul), source, reason, request.user.pk

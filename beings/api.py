@@ -11,8 +11,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from beings import genotype, selectors, services, validation
-from beings.exceptions import CoreBeingError, NothingChangedError
+from beings import selectors, services
 from beings.models import BaseBeing
 from beings.schemas import (
     BeingIn,
@@ -30,7 +29,6 @@ from beings.schemas import (
 from beings.tasks import being_evolve_task
 from luxsite.api_schemas import ERRORS
 from luxsite.errors import BadRequest
-from luxsite.permissions import require
 from relations.schemas import RelationshipPageOut
 from relations.selectors import relationship_list
 
@@ -187,12 +185,7 @@ def being_evolve(request: HttpRequest, soul: uuid.UUID, payload: EvolveIn) -> St
 
 def evolve_enqueue(*, request: HttpRequest, being: BaseBeing, payload: EvolveIn) -> dict[str, str]:
     """Check what can be checked at once (permission, core, source, a change at all), then queue the evolution."""
-    require(user=request.user, action="change", obj=being)
-    if being.is_core:
-        raise CoreBeingError(f"{being.name} is a core being and never evolves")
-    validation.source_parse(payload.source)
-    if genotype.soul_hash(genotype.with_source(being.genesis, payload.source)) == being.hash:
-        raise NothingChangedError("nothing changed: the new source has the genotype of the current version")
+    services.being_evolve_check(being=being, source=payload.source, actor=request.user)
     task_id = str(uuid.uuid4())
     # apply_async_on_commit comes from Celery's Django task class, which the type stubs do not know.
     being_evolve_task.apply_async_on_commit(  # type: ignore[attr-defined]

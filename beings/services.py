@@ -243,13 +243,10 @@ class Evolution:
         return self.change.kind
 
 
-def being_evolve(*, being: BaseBeing, source: str, reason: str = "", actor: User | None) -> Evolution:
-    """Give a being a new source: an evolution (same soul, next version) or a mutation (a new being).
+def being_evolve_check(*, being: BaseBeing, source: str, actor: User | None) -> None:
+    """Refuse an evolution that cannot succeed: no permission, a core being, bad source, no change.
 
-    Only added lines, and no more than ``LUXOS_EVOLUTION_MAX_ADDED_RATIO`` of the current line
-    count, make an evolution; a change of whitespace or comments only (the same AST) is an
-    evolution marked cosmetic; anything else is a mutation. The version replaced is kept in
-    ``genesis.ancestors`` as a reverse diff, so every version can be rebuilt from the lineage.
+    Doors that queue an evolution for a worker call it first, so the caller hears at once.
     """
     if actor is not None:
         require(user=actor, action="change", obj=being)
@@ -258,6 +255,19 @@ def being_evolve(*, being: BaseBeing, source: str, reason: str = "", actor: User
     if not isinstance(source, str):
         raise GenesisInvalidError("source must be a string")
     validation.source_parse(source)
+    if genotype.soul_hash(genotype.with_source(being.genesis, source)) == being.hash:
+        raise NothingChangedError("nothing changed: the new source has the genotype of the current version")
+
+
+def being_evolve(*, being: BaseBeing, source: str, reason: str = "", actor: User | None) -> Evolution:
+    """Give a being a new source: an evolution (same soul, next version) or a mutation (a new being).
+
+    Only added lines, and no more than ``LUXOS_EVOLUTION_MAX_ADDED_RATIO`` of the current line
+    count, make an evolution; a change of whitespace or comments only (the same AST) is an
+    evolution marked cosmetic; anything else is a mutation. The version replaced is kept in
+    ``genesis.ancestors`` as a reverse diff, so every version can be rebuilt from the lineage.
+    """
+    being_evolve_check(being=being, source=source, actor=actor)
     with transaction.atomic():
         # The row lock makes concurrent evolutions of one being take turns instead of losing a version.
         current = BaseBeing.objects.select_for_update().filter(soul=being.soul).first()
