@@ -134,6 +134,8 @@ class RuntimeBench:
     def __init__(self) -> None:
         self.actor, _ = User.objects.get_or_create(username="bench-runtime", defaults={"is_superuser": True})
         self.queue = genotype.CPU
+        # (execution id, wall-clock seconds before execution_start, after execution_wait) of each round trip.
+        self.trips: list[tuple[uuid.UUID, float, float]] = []
 
     def being_new(self, name: str) -> Target:
         """A trivial being of its own (so its memories start empty), ready to run."""
@@ -153,7 +155,10 @@ class RuntimeBench:
         return execution_start(target=target, kwargs={"value": 41}, actor=self.actor).pk
 
     def service_round_trip(self, target: Target) -> None:
-        executions_wait([self.service_start(target)])
+        began = time.time()
+        execution_id = self.service_start(target)
+        executions_wait([execution_id])
+        self.trips.append((execution_id, began, time.time()))
 
     def service_burst(self, target: Target, count: int) -> None:
         executions_wait([self.service_start(target) for _ in range(count)])
@@ -214,9 +219,10 @@ def _celery_measure(bench: RuntimeBench, *, round_trips: int, burst: int, concur
 
 
 def _round_trips(bench: RuntimeBench, target: Target, *, runs: int, what: str, setup: str) -> list[Result]:
+    bench.trips.clear()
     service_ms = latencies(partial(bench.service_round_trip, target), runs=runs, budget=BUDGET)
     raw_ms = latencies(bench.raw_round_trip, runs=runs, budget=BUDGET)
-    notes = f"{len(service_ms)} round trips, baseline {len(raw_ms)}; {setup}"
+    notes = f"{len(service_ms)} round trips, baseline {len(raw_ms)}; {setup}; {_phases(bench.trips)}"
     name = f"runtime: execution round trip vs raw no-op, {what}"
     ratio = median(service_ms) / median(raw_ms)
     return [
@@ -224,6 +230,25 @@ def _round_trips(bench: RuntimeBench, target: Target, *, runs: int, what: str, s
                passed=ratio <= 2.5, notes=notes),
         Result(f"{name} (p95)", len(service_ms), p95(service_ms), "ms", p95(raw_ms), notes=notes),
     ]
+
+
+def _phases(trips: list[tuple[uuid.UUID, float, float]]) -> str:
+    """Where a round trip's time goes (medians), from the client's clock and the execution's own timestamps."""
+    rows = Execution.objects.in_bulk([execution_id for execution_id, _began, _ended in trips])
+    phases: dict[str, list[float]] = {"start to running": [], "running to finished": [], "of which sandbox": [],
+                                      "finished to the wait's return": []}
+    for execution_id, began, ended in trips:
+        execution = rows[execution_id]
+        if execution.started_at is None or execution.finished_at is None or execution.duration_ms is None:
+            continue
+        started, finished = execution.started_at.timestamp(), execution.finished_at.timestamp()
+        phases["start to running"].append((started - began) * 1000)
+        phases["running to finished"].append((finished - started) * 1000)
+        phases["of which sandbox"].append(execution.duration_ms)
+        phases["finished to the wait's return"].append((ended - finished) * 1000)
+    if not phases["of which sandbox"]:
+        return "no phases recorded"
+    return "phases, median ms: " + ", ".join(f"{name} {median(values):.1f}" for name, values in phases.items())
 
 
 def _throughput(burst: int, seconds: dict[str, list[float]], *, what: str, setup: str) -> Result:
