@@ -90,6 +90,7 @@ logger = logging.getLogger(__name__)
 User = AbstractBaseUser | AnonymousUser
 
 RUNNABLE = (kinds.FUNCTION, kinds.CLASS)
+MAX_REF_CHARS = 200  # the longest alias; a soul or a hash is shorter
 # A run is tried at most this often: once, and once more after its worker died.
 MAX_ATTEMPTS = 2
 ENERGY_MIN, ENERGY_MAX = 0, 100
@@ -132,6 +133,8 @@ def target_resolve(*, ref: str, user: User, environment: str | None = None, hash
     ref = str(ref).strip()
     if not ref:
         raise TargetInvalidError("name the being to run: its soul, alias or hash")
+    if len(ref) > MAX_REF_CHARS:
+        raise TargetInvalidError(f"no soul, alias or hash is longer than {MAX_REF_CHARS} characters")
     if environment and hash is not None:
         raise TargetInvalidError("give a hash or an environment, not both: an environment runs the hash promoted there")
     environment = registry.environment_clean(environment) if environment else ""

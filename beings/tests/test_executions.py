@@ -57,6 +57,15 @@ BUSY = (
 )
 GREET = "VERSION = 'v1'\n\ndef run():\n    return VERSION\n"
 GREET_V2 = GREET.replace("VERSION = 'v1'\n", "VERSION = 'v1'\nVERSION = 'v2'\n")  # one line added: an evolution
+CALLS_GREET = (
+    "def attempt(ref):\n"
+    "    try:\n"
+    "        return execution(ref)\n"
+    "    except BeingCallError as error:\n"
+    "        return str(error)\n"
+    "def run():\n"
+    "    return [attempt('greet'), attempt('unpromoted')]\n"
+)
 # Short limits for runs that must hit one: a run keeps the limits of the settings it was queued under.
 SHORT = {"LUXOS_SANDBOX_CPU_SECONDS": 2, "LUXOS_SANDBOX_WALL_SECONDS": 3.0}
 SANDBOX_PATHS = ("/work", "site-packages", "runtime", "zygote", "restricted", ".py")
@@ -159,6 +168,7 @@ def test_production_runs_the_promoted_hash_from_its_stored_genotype(make_being, 
     ("ref", "options", "code"),
     [
         ("", {}, "target_invalid"),
+        ("x" * 201, {}, "target_invalid"),
         (str(uuid.uuid4()), {}, "being_not_found"),
         ("nobody-has-this-alias", {}, "alias_not_found"),
         ("0123456789abcdef", {}, "soul_not_found"),
@@ -561,6 +571,29 @@ def test_summon_refusals_reach_the_being(celery_worker, make_being, alice):
 
 
 @worker_test
+def test_call_budget_and_summon_quota_hold_per_run(celery_worker, make_being, alice):
+    """Calls beyond LUXOS_SANDBOX_CALLS and summons beyond LUXOS_SANDBOX_SUMMONS are refused to the being."""
+    function(make_being, "one", "def run():\n    return 1\n")
+    greedy = function(make_being, "greedy", (
+        "def attempt(call):\n"
+        "    try:\n"
+        "        return call()\n"
+        "    except BeingCallError as error:\n"
+        "        return error.error_type\n"
+        "def run():\n"
+        "    calls = [attempt(lambda: execution('one')) for _ in range(3)]\n"
+        "    summons = [attempt(lambda: summon(name='spawn', source='def run():\\n    return ' + str(n) + '\\n'))\n"
+        "               for n in range(3)]\n"
+        "    return {'calls': calls, 'summons': [s if s == 'SummonQuotaExceeded' else 'soul' for s in summons]}\n"
+    ))
+    with override_settings(LUXOS_SANDBOX_CALLS=2, LUXOS_SANDBOX_SUMMONS=2):
+        done = finished(start(greedy, alice))
+    assert done.result == {"calls": [1, 1, "CallBudgetExceeded"], "summons": ["soul", "soul", "SummonQuotaExceeded"]}
+    assert BaseBeing.objects.filter(genesis__name="spawn").count() == 2
+    assert Execution.objects.filter(parent=done).count() == 4
+
+
+@worker_test
 def test_execution_inside_a_run_has_only_the_starters_permissions(celery_worker, make_being, alice, bob):
     """A being run by bob cannot reach alice's being through execution(): refused, nothing run, no link."""
     secret = function(make_being, "secret", "def run():\n    return 'alice only'\n")
@@ -587,19 +620,30 @@ def test_execution_inside_a_run_has_only_the_starters_permissions(celery_worker,
 
 @worker_test
 def test_production_alias_runs_the_pinned_hash_after_an_evolution(celery_worker, make_being, alice):
-    """The alias in production keeps running the promoted version; in development the newest."""
+    """The alias in production keeps running the promoted version, and so do execution() calls made by a
+    production run; in development the newest. A callee not promoted there is refused in production."""
     alice.user_permissions.add(Permission.objects.get(codename="promote_soul"))
     alice = fresh(alice)
     being = function(make_being, "greet", GREET)
-    registry.soul_promote(hash=being.hash, actor=alice)
+    caller = function(make_being, "caller", CALLS_GREET)
+    function(make_being, "unpromoted", "def run():\n    return 'dev only'\n")
+    for promoted in (being, caller):
+        registry.soul_promote(hash=promoted.hash, actor=alice)
     evolved = services.being_evolve(being=being, source=GREET_V2, actor=alice).being
     assert evolved.soul == being.soul
-    production = finished(execution_start(target=target_resolve(ref="greet", user=alice, environment="production"),
-                                          actor=alice))
-    development = finished(start(evolved, alice))
+
+    def run(ref: str, environment: str | None) -> Execution:
+        return execution_start(target=target_resolve(ref=ref, user=alice, environment=environment), actor=alice)
+
+    runs = [run("greet", "production"), run("greet", None), run("caller", "production"), run("caller", None)]
+    production, development, nested_production, nested_development = (finished(r) for r in runs)
     assert (production.result, production.hash, production.version, production.environment) == (
         "v1", being.hash, 1, "production")
     assert (development.result, development.version, development.environment) == ("v2", 2, "")
+    assert nested_production.result == ["v1", "not_promoted: no hash of 'unpromoted' is promoted to production"]
+    assert nested_development.result == ["v2", "dev only"]
+    child = Execution.objects.get(parent=nested_production)
+    assert (child.hash, child.environment) == (being.hash, "production")
 
 
 @worker_test

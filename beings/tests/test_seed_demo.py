@@ -114,7 +114,8 @@ def test_seed_demo_writes_as_the_user_through_the_command_door(root: User) -> No
     greet = BaseBeing.objects.get(soul=demo_soul("greet"))
     assert greet.genesis["author"] == "root"
     assert "def run(" in greet.genesis["source"]
-    assert set(get_user_perms(root, greet)) == {"view_basebeing", "change_basebeing", "delete_basebeing"}
+    owner = {"view_basebeing", "change_basebeing", "delete_basebeing", "execute_being"}
+    assert set(get_user_perms(root, greet)) == owner
 
 
 def test_seed_demo_refuses_an_unknown_user(unchanged: Callable[[], AbstractContextManager[None]]) -> None:

@@ -41,7 +41,7 @@ def test_create_stores_fields_and_grants_owner(alice):
     assert (stored.energy_level, stored.attributes) == (7, {"team": "x"})
     assert (stored.memories, stored.self_awareness) == ([], {})
     assert stored.created_at is not None
-    assert set(get_perms(alice, stored)) == {"view_basebeing", "change_basebeing", "delete_basebeing"}
+    assert set(get_perms(alice, stored)) == {"view_basebeing", "change_basebeing", "delete_basebeing", "execute_being"}
 
 
 @pytest.mark.parametrize(
