@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import threading
@@ -43,8 +44,8 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Permission, PermissionsMixin
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission, PermissionsMixin
+from django.contrib.auth.models import User as AuthUser
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import DataError, connection, transaction
@@ -52,6 +53,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
+from psycopg.types.json import Jsonb
 
 from beings import genotype, kinds, registry, selectors, services, validation
 from beings.exceptions import (
@@ -81,7 +83,7 @@ from beings.runtime.sandbox import (
 from chronos.context import context_apply
 from luxsite.errors import BadRequest, DomainError, PermissionDenied
 from luxsite.pagination import Page, cursor_decode, keyset_page
-from luxsite.permissions import codename, require
+from luxsite.permissions import codename
 from relations.models import Relationship
 from relations.services import relationship_link
 
@@ -214,11 +216,57 @@ def _admit(
     *, target: Target, args: list[Any] | None, kwargs: dict[str, Any] | None, actor: User
 ) -> tuple[list[Any], dict[str, Any]]:
     """The checks every run passes before it is recorded: permission, a runnable kind, clean inputs."""
-    require(user=actor, action="execute_being", obj=target.being)
+    if not execution_allowed(user_id=actor.pk if actor.is_authenticated else None, soul=target.being.pk):
+        raise PermissionDenied("you may not execute this being")
     kind = target.genotype.get("type", "")
     if kind not in RUNNABLE:
         raise BeingNotRunnableError(f"a {kind or 'typeless'} being has no code to run: only {' and '.join(RUNNABLE)}")
     return inputs_clean(args=args, kwargs=kwargs)
+
+
+def execution_allowed(*, user_id: int | None, soul: uuid.UUID) -> bool:
+    """Whether the user may run the being: ``may(user, "execute_being", being)`` in one query.
+
+    The same rule (an active user; superuser, or the permission globally or on the being, directly or
+    through a group) without loading the user: a worker holds no user object, and a fresh one costs
+    Django's and guardian's permission caches four queries on every run.
+    """
+    if user_id is None:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(_allowed_sql(), {"user": user_id, "soul": soul})
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+@functools.cache
+def _allowed_sql() -> str:
+    tables = {
+        "user": AuthUser._meta.db_table,
+        "member": AuthUser.groups.through._meta.db_table,
+        "user_global": AuthUser.user_permissions.through._meta.db_table,
+        "group_global": Group.permissions.through._meta.db_table,
+        "user_grant": BeingUserObjectPermission._meta.db_table,
+        "group_grant": BeingGroupObjectPermission._meta.db_table,
+    }
+    return """
+WITH permission AS (
+    SELECT permission.id FROM auth_permission permission
+    JOIN django_content_type kind ON kind.id = permission.content_type_id
+    WHERE kind.app_label = 'beings' AND permission.codename = 'execute_being'
+), member AS (SELECT group_id FROM {member} WHERE user_id = %(user)s)
+SELECT EXISTS (SELECT 1 FROM {user} person WHERE person.id = %(user)s AND person.is_active AND (
+    person.is_superuser
+    OR EXISTS (SELECT 1 FROM {user_grant} grant_row JOIN permission ON permission.id = grant_row.permission_id
+               WHERE grant_row.user_id = %(user)s AND grant_row.content_object_id = %(soul)s)
+    OR EXISTS (SELECT 1 FROM {group_grant} grant_row JOIN permission ON permission.id = grant_row.permission_id
+               JOIN member ON member.group_id = grant_row.group_id WHERE grant_row.content_object_id = %(soul)s)
+    OR EXISTS (SELECT 1 FROM {user_global} grant_row JOIN permission ON permission.id = grant_row.permission_id
+               WHERE grant_row.user_id = %(user)s)
+    OR EXISTS (SELECT 1 FROM {group_global} grant_row JOIN permission ON permission.id = grant_row.permission_id
+               JOIN member ON member.group_id = grant_row.group_id)
+))
+""".format(**tables)
 
 
 def inputs_clean(*, args: Any, kwargs: Any) -> tuple[list[Any], dict[str, Any]]:
@@ -479,12 +527,12 @@ def execution_run(*, execution_id: uuid.UUID, worker: str, queue: str) -> Execut
     worker is running, is returned untouched. A run whose worker died is claimed again only once
     it is stale (past its wall-clock limit and the grace), and the third attempt marks it killed.
     """
-    status = _claim(execution_id=execution_id, worker=worker, queue=queue)
-    execution = _fetch(execution_id)
-    if status == RUNNING:
+    execution = _claim(execution_id=execution_id, worker=worker, queue=queue)
+    if execution is None:
+        return _fetch(execution_id)
+    if execution.status == RUNNING:
         return _perform(execution)
-    if status == KILLED:
-        _run_record(execution, actor=None)
+    _run_record(execution)
     return execution
 
 
@@ -502,30 +550,30 @@ WHERE id = %(id)s AND (
     OR (status = 'running' AND started_at < now() - make_interval(
         secs => coalesce((limits ->> 'wall_seconds')::float8, %(wall)s) + %(grace)s))
 )
-RETURNING status
+RETURNING *
 """
 
 
-def _claim(*, execution_id: uuid.UUID, worker: str, queue: str) -> str | None:
-    """Take the run for this worker: 'running', 'killed' (out of attempts), or None when it is not ours to run."""
+def _claim(*, execution_id: uuid.UUID, worker: str, queue: str) -> Execution | None:
+    """Take the run for this worker: the row, now running (or killed, out of attempts); None when it is not ours."""
     error = _error("WorkerLost", f"its worker stopped during each of {MAX_ATTEMPTS} attempts")
-    with connection.cursor() as cursor:
-        cursor.execute(CLAIM_SQL, {
-            "max": MAX_ATTEMPTS, "error": json.dumps(error), "worker": worker[:200], "queue": queue[:8],
-            "id": execution_id, "wall": settings.LUXOS_SANDBOX_WALL_SECONDS,
-            "grace": settings.LUXOS_EXECUTION_REAP_GRACE_SECONDS,
-        })
-        row = cursor.fetchone()
-    return str(row[0]) if row else None
+    claimed = Execution.objects.raw(CLAIM_SQL, {
+        "max": MAX_ATTEMPTS, "error": json.dumps(error), "worker": worker[:200], "queue": queue[:8],
+        "id": execution_id, "wall": settings.LUXOS_SANDBOX_WALL_SECONDS,
+        "grace": settings.LUXOS_EXECUTION_REAP_GRACE_SECONDS,
+    })
+    return next(iter(claimed), None)
 
 
-def _perform(execution: Execution) -> Execution:
-    """Run a claimed execution in a sandbox child and record the outcome; nothing raised leaves it running."""
-    actor = get_user_model().objects.filter(pk=execution.actor_id).first() if execution.actor_id else None
+def _perform(execution: Execution, *, actor: Any = None) -> Execution:
+    """Run a claimed execution in a sandbox child and record the outcome; nothing raised leaves it running.
+
+    ``actor``, the user who started the run, is loaded only when the being calls or summons.
+    """
     try:
         limits = _limits(execution.limits)
         deadline = time.monotonic() + limits.wall_seconds
-        job = _job(execution, actor=actor)
+        job = _job(execution)
         requests = _Requests(execution=execution, actor=actor, limits=limits, deadline=deadline)
         outcome = sandbox_default().run(job, limits, requests)
     except DomainError as refusal:
@@ -537,7 +585,7 @@ def _perform(execution: Execution) -> Execution:
     except Exception:  # the one place that keeps "no run stays running": a bug or a lost database
         logger.exception("execution %s failed in the worker", execution.pk)
         outcome = _outcome(RunStatus.FAILED, "WorkerError", "the worker failed while running it; see its log")
-    return _finish(execution, outcome, actor=actor)
+    return _finish(execution, outcome)
 
 
 def _limits(snapshot: dict[str, Any]) -> SandboxLimits:
@@ -553,15 +601,15 @@ def _error(error_type: str, message: str) -> dict[str, str]:
     return {"type": error_type, "message": message, "traceback": ""}
 
 
-def _job(execution: Execution, *, actor: Any) -> dict[str, Any]:
+def _job(execution: Execution) -> dict[str, Any]:
     """The sandbox job: the pinned source, the being's snapshot as ``self``, its attributes, the inputs."""
-    being = BaseBeing.objects.filter(soul=execution.being_id).first()
+    # Not its memories: the run does not see them, and they are the largest part of the row.
+    being = BaseBeing.objects.defer("memories").filter(soul=execution.being_id).first()
     if being is None:
         raise BeingNotFoundError(f"the being {execution.being_id} no longer exists")
-    if actor is None:
-        raise PermissionDenied("the user who started the run no longer exists")
     # Checked again here: a permission taken away while the run waited in the queue counts.
-    require(user=actor, action="execute_being", obj=being)
+    if not execution_allowed(user_id=execution.actor_id, soul=being.soul):
+        raise PermissionDenied("the user who started the run may no longer execute this being")
     genome = _genotype_pinned(execution, being)
     if genome.get("type") not in RUNNABLE:
         raise BeingNotRunnableError(f"a {genome.get('type')} being has no code to run")
@@ -599,8 +647,17 @@ def _genotype_pinned(execution: Execution, being: BaseBeing) -> dict[str, str]:
     return genome
 
 
-def _finish(execution: Execution, outcome: RunResult, *, actor: Any) -> Execution:
-    """Store the outcome unless the run was cancelled or reaped meanwhile, then write it to the being."""
+FINISH_SQL = """
+UPDATE executions SET status = %(status)s, result = %(result)s, error = %(error)s, output = %(output)s,
+    output_truncated = %(output_truncated)s, layers = %(layers)s, calls = %(calls)s, summons = %(summons)s,
+    finished_at = clock_timestamp(), duration_ms = %(duration_ms)s
+WHERE id = %(id)s AND status = 'running'
+RETURNING finished_at
+"""
+
+
+def _finish(execution: Execution, outcome: RunResult) -> Execution:
+    """Store the outcome unless the run was cancelled or reaped meanwhile, and write it to the being: one commit."""
     status, result, error = str(outcome.status), outcome.result, outcome.error
     problem = unstorable(result) if status == SUCCEEDED else None
     if problem:
@@ -608,18 +665,29 @@ def _finish(execution: Execution, outcome: RunResult, *, actor: Any) -> Executio
     fields = {
         "status": status, "result": result, "error": error, "output": outcome.output,
         "output_truncated": outcome.output_truncated, "layers": outcome.layers, "calls": outcome.calls,
-        "summons": outcome.summons, "finished_at": ClockTimestamp(), "duration_ms": round(outcome.duration * 1000, 3),
+        "summons": outcome.summons, "duration_ms": round(outcome.duration * 1000, 3),
     }
-    running = Execution.objects.filter(pk=execution.pk, status=RUNNING)
     try:
-        with transaction.atomic():
-            updated = running.update(**fields)
+        return _outcome_store(execution, fields)
     except DataError as refused:  # whatever else PostgreSQL will not store: the run still ends
         failure = _error("ResultError", f"the outcome could not be stored: {str(refused).splitlines()[0][:300]}")
-        updated = running.update(**{**fields, "status": STATUS.FAILED, "result": None, "error": failure})
-    execution = _fetch(execution.pk)
-    if updated:
-        _run_record(execution, actor=actor)
+        return _outcome_store(execution, {**fields, "status": STATUS.FAILED, "result": None, "error": failure})
+
+
+def _outcome_store(execution: Execution, fields: dict[str, Any]) -> Execution:
+    """One transaction: the outcome on the run (the row comes back with it) and the run in its being."""
+    params = {**fields, "id": execution.pk, "layers": Jsonb(fields["layers"]),
+              "result": None if fields["result"] is None else Jsonb(fields["result"]),
+              "error": None if fields["error"] is None else Jsonb(fields["error"])}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(FINISH_SQL, params)
+        row = cursor.fetchone()
+        if row is None:  # cancelled or reaped meanwhile: what they wrote stands
+            return _fetch(execution.pk)
+        for name, value in fields.items():
+            setattr(execution, name, value)
+        execution.finished_at = row[0]
+        _run_record(execution)
     return execution
 
 
@@ -631,9 +699,18 @@ class _Requests:
 
     def __init__(self, *, execution: Execution, actor: Any, limits: SandboxLimits, deadline: float) -> None:
         self.execution = execution
-        self.actor = actor
+        self._actor = actor
         self.limits = limits
         self.deadline = deadline
+
+    @property
+    def actor(self) -> Any:
+        if self._actor is None:
+            starter = self.execution.actor_id
+            self._actor = None if starter is None else AuthUser.objects.filter(pk=starter, is_active=True).first()
+            if self._actor is None:
+                raise PermissionDenied("the user who started the run no longer exists")
+        return self._actor
 
     def __call__(self, request: dict[str, Any]) -> Any:
         try:
@@ -659,9 +736,10 @@ class _Requests:
             limits={**self.execution.limits, "wall_seconds": round(left, 3)},
         )
         _invokes_record(caller=self.execution.being_id, callee=target.being, actor=self.actor, child=child)
-        if _claim(execution_id=child.pk, worker=self.execution.worker, queue=self.execution.queue) != RUNNING:
+        claimed = _claim(execution_id=child.pk, worker=self.execution.worker, queue=self.execution.queue)
+        if claimed is None or claimed.status != RUNNING:
             raise RequestRefused(CANCELLED, "the nested execution was cancelled before it started")
-        child = _perform(_fetch(child.pk))
+        child = _perform(claimed, actor=self.actor)
         if child.status == SUCCEEDED:
             return child.result
         error = child.error or {}
@@ -738,15 +816,29 @@ def _invokes_record(*, caller: uuid.UUID, callee: BaseBeing, actor: Any, child: 
 # --- what a run leaves in its being ----------------------------------------------------------------
 
 
-def _run_record(execution: Execution, *, actor: Any) -> None:
+@dataclass(frozen=True)
+class _Starter:
+    """Who started a run, as the change log names them, without loading the user."""
+
+    pk: int | None
+    username: str
+
+
+def _run_record(execution: Execution, *, actor: Any = None) -> None:
     """Write a finished run to its being: a memories event, run statistics, energy; one locked update.
 
     Energy rises by one on success and falls by one on failure, never beyond 0..100 (a value set
     outside by hand is left where it is); a run cancelled by a user or refused by the host
-    (rejected) leaves it alone: neither says anything about the being.
+    (rejected) leaves it alone: neither says anything about the being. The change is made in the
+    name of ``actor``, by default the user who started the run.
     """
-    with transaction.atomic():
-        being = BaseBeing.objects.select_for_update().filter(soul=execution.being_id).first()
+    actor = actor or _Starter(pk=execution.actor_id, username=execution.actor_name)
+    with transaction.atomic(savepoint=False):
+        # Not the memories: appended in SQL below, they are never decoded here, however many events they hold.
+        being = (
+            BaseBeing.objects.select_for_update().only("soul", "self_awareness", "energy_level")
+            .filter(soul=execution.being_id).first()
+        )
         if being is None:
             return
         error = execution.error or {}
@@ -768,11 +860,11 @@ def _run_record(execution: Execution, *, actor: Any) -> None:
         if not succeeded:
             awareness["last_error"] = {"type": error.get("type", execution.status), "message": error.get("message", ""),
                                        "execution": str(execution.pk), "at": at}
-        event: dict[str, Any] = {
-            "event": "run", "at": at, "execution": str(execution.pk), "status": execution.status,
-            "hash": execution.hash, "version": execution.version, "environment": execution.environment,
-            "duration_ms": execution.duration_ms, "depth": execution.depth,
-        }
+        # Small: every run rewrites the memories, and the change log keeps them before and after.
+        event: dict[str, Any] = {"event": "run", "at": at, "execution": str(execution.pk), "status": execution.status,
+                                 "version": execution.version, "duration_ms": execution.duration_ms}
+        if execution.environment:
+            event["environment"] = execution.environment
         if not succeeded:
             event["error"] = error.get("type", execution.status)
         energy = being.energy_level or 0
@@ -780,11 +872,33 @@ def _run_record(execution: Execution, *, actor: Any) -> None:
             energy += 1
         elif not succeeded and not neutral and energy > ENERGY_MIN:
             energy -= 1
-        being.memories = services.memories_append(being.memories, event)
-        being.self_awareness = awareness
-        being.energy_level = energy
         context_apply(actor=actor, operation="being_run")
-        being.save(update_fields=["memories", "self_awareness", "energy_level"])
+        params: dict[str, Any] = {"soul": being.soul, "event": Jsonb([event]), "awareness": Jsonb(awareness),
+                                  "energy": energy, "limit": Jsonb({"n": max(0, settings.LUXOS_MEMORY_LIMIT)})}
+        with connection.cursor() as cursor:
+            cursor.execute(RECORD_SQL, params)
+
+
+def _memories_tail(events: str) -> str:
+    """SQL for ``events`` (a jsonb array) with the run's event appended, the newest ``limit`` kept.
+
+    A JSON path slice reads the array once; a subquery over its elements would detoast it for each.
+    """
+    return f"jsonb_path_query_array({events} || %(event)s, 'lax $[last - $n + 1 to last]', %(limit)s)"
+
+
+# services.memories_append's rule, in SQL: memories kept as an object take the event under "events".
+RECORD_SQL = f"""
+UPDATE base_beings SET
+    memories = CASE
+        WHEN jsonb_typeof(memories) = 'object' THEN jsonb_set(memories, '{{events}}', {_memories_tail(
+            "(CASE WHEN jsonb_typeof(memories -> 'events') = 'array' THEN memories -> 'events' ELSE '[]'::jsonb END)")})
+        ELSE {_memories_tail("(CASE WHEN jsonb_typeof(memories) = 'array' THEN memories ELSE '[]'::jsonb END)")}
+    END,
+    self_awareness = %(awareness)s,
+    energy_level = %(energy)s
+WHERE soul = %(soul)s
+"""
 
 
 def _count(awareness: dict[str, Any], key: str) -> int:
@@ -837,7 +951,7 @@ def _reap(execution_id: uuid.UUID) -> bool:
                    else f"its worker{where} stopped while it ran nested in {row.parent_id}")
         lost = _error("WorkerLost", message)
         Execution.objects.filter(pk=row.pk).update(status=KILLED, finished_at=Now(), error=lost)
-    _run_record(_fetch(execution_id), actor=None)
+    _run_record(_fetch(execution_id))
     return True
 
 

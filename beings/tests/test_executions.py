@@ -287,6 +287,14 @@ def test_memories_stay_bounded(make_being, alice):
     being.refresh_from_db()
     assert [event["execution"] for event in being.memories] == [str(run.pk) for run in runs[1:]]
     assert being.self_awareness["runs"] == 3
+    # Memories kept by topic take the events under "events"; the topics stay.
+    BaseBeing.objects.filter(pk=being.pk).update(memories={"facts": ["sky is blue"], "events": "not a list"})
+    with override_settings(LUXOS_MEMORY_LIMIT=1):
+        last = execution_run(execution_id=start(being, alice, args=[9]).pk, worker="here", queue="cpu")
+    being.refresh_from_db()
+    assert being.memories["facts"] == ["sky is blue"]
+    assert [event["execution"] for event in being.memories["events"]] == [str(last.pk)]
+    assert being.memories["events"][0]["status"] == "succeeded"
 
 
 def test_a_finished_run_is_never_run_again(make_being, alice):
