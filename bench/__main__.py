@@ -53,6 +53,7 @@ def database_recreate(server: str, name: str, *, create: bool = True) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help=f"keep the {BENCH_DATABASE} database afterwards")
+    parser.add_argument("--only", choices=["runtime", "beings"], help="run one group of benchmarks, not both")
     arguments = parser.parse_args(argv)
     scale_name = os.environ.get("BENCH_SCALE") or "default"
     if scale_name not in SCALES:
@@ -85,11 +86,13 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     try:
         call_command("migrate", verbosity=0)
-        print("== runtime", flush=True)
-        runtime_started = time.perf_counter()
-        results = runtime.run(scale_name)
-        print(f"== runtime took {time.perf_counter() - runtime_started:.0f} s", flush=True)
-        for scale in SCALES[scale_name]:
+        results = []
+        if arguments.only in (None, "runtime"):
+            print("== runtime", flush=True)
+            runtime_started = time.perf_counter()
+            results += runtime.run(scale_name)
+            print(f"== runtime took {time.perf_counter() - runtime_started:.0f} s", flush=True)
+        for scale in SCALES[scale_name] if arguments.only in (None, "beings") else []:
             print(f"== {scale:,} beings", flush=True)
             scale_started = time.perf_counter()
             results += bench_beings.run(scale)

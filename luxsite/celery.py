@@ -1,11 +1,22 @@
 """The Celery app: Redis broker and result backend, JSON only, queues ``io`` and ``cpu``."""
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "luxsite.settings")
 
 app = Celery("luxsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def connections_tidy(**_: Any) -> None:
+    """What Django does around a request, around each task: drop connections that broke or outlived their age."""
+    from django.db import close_old_connections
+
+    close_old_connections()

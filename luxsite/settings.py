@@ -117,7 +117,13 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=0)}
+# Connections outlive a request or a task (checked before reuse, closed after LUXOS_DB_CONN_MAX_AGE seconds):
+# opening one costs more than most of what a request or a run does with it.
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ["DATABASE_URL"], conn_max_age=env_int("LUXOS_DB_CONN_MAX_AGE", 60), conn_health_checks=True
+    )
+}
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("LUXOS_TEST_DB_NAME") or None}
@@ -218,6 +224,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"queue_order_strategy": "priority", "priority_steps": list(range(10)), "sep": ":"}
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes every connection around every task unless this is set; with it, a task's
+# connection is recycled after this many tasks, and luxsite.celery closes broken or aged ones before each.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BEAT_SCHEDULE_FILENAME = str(embedded.var_dir() / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "health-every-minute": {"task": "luxsite.tasks.health", "schedule": 60.0, "options": {"queue": "io"}},

@@ -295,11 +295,17 @@ class Sandbox:
             missing = sorted(name for name, layer in host.items() if not layer["in_force"])
             if missing:
                 return _rejected(missing, started, {name: bool(layer["in_force"]) for name, layer in host.items()})
-        child = self._spawn({"op": "fork", "mode": "run", "limits": limits.for_child(), "strict": limits.strict})
-        try:
-            return _Run(child, limits, on_request, started).converse(job_frame)
-        finally:
-            child.close()
+        request = {"op": "fork", "mode": "run", "limits": limits.for_child(), "strict": limits.strict}
+        for attempt in range(2):
+            child = self._spawn(request)
+            try:
+                return _Run(child, limits, on_request, started).converse(job_frame)
+            except _Stillborn:
+                if attempt:  # twice: the zygote cannot make a child that lives
+                    raise SandboxUnavailable("the sandbox child died before it was ready") from None
+            finally:
+                child.close()
+        raise AssertionError("unreachable")
 
     def check(self, limits: SandboxLimits | None = None, *, read_paths: Iterable[str] = ()) -> SandboxCheck:
         """Fork a confined child that tries, in plain Python, what the layers must refuse."""
@@ -348,24 +354,21 @@ class Sandbox:
             return self._zygote_ready().layers
 
     def _spawn(self, request: dict[str, Any]) -> _Child:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         status_read, status_write = os.pipe()
         try:
-            reply, fds = self._ask(request, [theirs.fileno(), status_write])
+            reply, fds = self._ask(request, [status_write])
         except BaseException:
-            ours.close()
             os.close(status_read)
             raise
         finally:
-            theirs.close()
             os.close(status_write)
-        if "pid" not in reply or len(fds) != 1:
-            ours.close()
+        if "pid" not in reply or len(fds) != 2:
             os.close(status_read)
             for fd in fds:
                 os.close(fd)
             raise SandboxUnavailable(f"the zygote could not fork: {reply.get('error', reply)}")
-        return _Child(pid=int(reply["pid"]), pidfd=fds[0], sock=ours, status_fd=status_read)
+        pidfd, channel = fds
+        return _Child(pid=int(reply["pid"]), pidfd=pidfd, sock=socket.socket(fileno=channel), status_fd=status_read)
 
     def _ask(self, request: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
         """One request to the zygote and its reply; a dead or mute zygote is replaced once."""
@@ -374,7 +377,7 @@ class Sandbox:
                 zygote = self._zygote_ready()
                 try:
                     socket.send_fds(zygote.sock, [json.dumps(request).encode()], fds)
-                    data, received, _flags, _address = socket.recv_fds(zygote.sock, MESSAGE_BYTES, 1)
+                    data, received, _flags, _address = socket.recv_fds(zygote.sock, MESSAGE_BYTES, 2)
                 except OSError:
                     data, received = b"", []
                 if data:
@@ -453,6 +456,10 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+class _Stillborn(Exception):
+    """The child ended before it acknowledged its job (a spare killed while it waited): nothing of the being ran."""
+
+
 class _Run:
     """One conversation with a child, from its ready frame to its done frame (or its end)."""
 
@@ -471,12 +478,18 @@ class _Run:
         deadline = time.monotonic() + self.limits.wall_seconds
         reader = FrameReader(self.child.sock, max_bytes=self.limits.frame_bytes)
         try:
-            ready, _size = reader.read(deadline)
-            self.layers = _ready_layers(ready)
-            missing = sorted(name for name, in_force in self.layers.items() if not in_force)
-            if self.limits.strict and missing:
-                return _rejected(missing, self.started, self.layers)
-            frame_send(self.child.sock, job_frame, deadline)
+            try:
+                ready, _size = reader.read(deadline)
+                self.layers = _ready_layers(ready)
+                missing = sorted(name for name, in_force in self.layers.items() if not in_force)
+                if self.limits.strict and missing:
+                    return _rejected(missing, self.started, self.layers)
+                frame_send(self.child.sock, job_frame, deadline)
+                # Sent by the child once it holds the job, before any of the being's code is compiled.
+                if reader.read(deadline)[0].get("op") != "started":
+                    raise ProtocolError("the child did not acknowledge its job")
+            except ChannelClosed:
+                raise _Stillborn from None
             while True:
                 message, size = reader.read(deadline)
                 op = message.get("op")

@@ -3,15 +3,20 @@
 ``Sandbox`` starts it with ``python -I`` in a minimal environment and talks to it over a
 SOCK_SEQPACKET socket: each request is one JSON message, with file descriptors attached.
 
-- ``{"op": "fork", "mode": "run"|"check", "limits": {...}, "strict": bool}`` with the child's end
-  of its channel and the write end of a status pipe: the zygote forks, answers ``{"pid": n}`` with
-  a pidfd of the child attached, and when the child exits writes its wait status (4 bytes) to the
-  status pipe, which only the zygote holds.
+- ``{"op": "fork", "mode": "run"|"check", "limits": {...}, "strict": bool}`` with the write end of
+  a status pipe attached: the zygote answers ``{"pid": n}`` with a pidfd of a confined child and the
+  worker's end of the child's channel attached, and when the child exits writes its wait status
+  (4 bytes) to the status pipe, which only the zygote holds.
 - ``{"op": "layers"}``: what the zygote prepared (``{"layers": {name: {"in_force", "detail"}}}``).
 
 At start the zygote leaves the network (its children inherit the empty namespace), compiles the
 seccomp filter and creates the Landlock ruleset, warms up by running a trivial being, and freezes
 the heap so that forks stay cheap. It exits when the worker closes the socket, killing its children.
+
+After each run it hands out, it forks a spare for the next: a child for the same request that
+confines itself and waits for its job while the worker is busy with the last one, so that a run
+does not wait for a fork and the layers. A spare has seen nothing but the zygote (jobs go from the
+worker to a child directly); one forked for other limits, or found dead, is discarded.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import mmap
 import os
 import re
 import resource
+import select
 import selectors
 import signal
 import socket
@@ -32,6 +38,7 @@ import struct
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from beings.runtime import layers, restricted
@@ -56,6 +63,16 @@ class Greeter:
 """
 
 
+@dataclass
+class Forked:
+    """A confined child as the zygote holds it: ``channel`` is the worker's end of its socket."""
+
+    pid: int
+    pidfd: int
+    channel: int
+    request: str  # the fork request it was made for, as sorted JSON
+
+
 class Zygote:
     def __init__(self, control: socket.socket) -> None:
         self.control = control
@@ -63,7 +80,9 @@ class Zygote:
         self.landlock = layers.landlock_prepare()
         self.seccomp = layers.seccomp_prepare()
         self.devnull = os.open(os.devnull, os.O_RDWR)
-        self.children: dict[int, tuple[int, int]] = {}  # pidfd -> (pid, status write end)
+        # pidfd -> (pid, status write end); a spare has no status pipe until it is handed out.
+        self.children: dict[int, tuple[int, int | None]] = {}
+        self.spare: Forked | None = None
         self.selector = selectors.DefaultSelector()
 
     def report(self) -> dict[str, dict[str, bool | str]]:
@@ -105,8 +124,8 @@ class Zygote:
                 os.close(fd)
             return False
         request = json.loads(data)
-        if request.get("op") == "fork" and len(fds) == 2:
-            self.fork(request, channel=fds[0], status=fds[1])
+        if request.get("op") == "fork" and len(fds) == 1:
+            self.fork(request, status=fds[0])
         elif request.get("op") == "layers":
             self.reply({"layers": self.report()})
         else:
@@ -118,32 +137,78 @@ class Zygote:
     def reply(self, message: Mapping[str, Any], fds: list[int] | None = None) -> None:
         socket.send_fds(self.control, [json_dumps(message).encode()], fds or [])
 
-    def fork(self, request: dict[str, Any], *, channel: int, status: int) -> None:
+    def fork(self, request: dict[str, Any], *, status: int) -> None:
+        """Hand the worker a child for ``request`` (the spare, if made for the same), then make the next spare."""
+        run = request.get("mode") == "run"
         try:
-            pid = os.fork()
+            child = (self.spare_take(request) if run else None) or self.child_fork(request)
         except OSError as error:
-            os.close(channel)
             os.close(status)
             self.reply({"error": f"fork failed: {error.strerror}"})
             return
+        self.children[child.pidfd] = (child.pid, status)
+        try:
+            self.reply({"pid": child.pid}, [child.pidfd, child.channel])
+        finally:
+            os.close(child.channel)
+        if run:
+            with contextlib.suppress(OSError):  # no spare: the next run forks its own child
+                self.spare = self.child_fork(request)
+
+    def child_fork(self, request: dict[str, Any]) -> Forked:
+        worker_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            pid = os.fork()
+        except OSError:
+            worker_end.close()
+            child_end.close()
+            raise
         if pid == 0:
-            child_main(self, request, channel)
-        os.close(channel)
+            child_main(self, request, child_end.fileno())
+        child_end.close()
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # the child does it too: whoever is first wins the race
         pidfd = os.pidfd_open(pid)
-        self.children[pidfd] = (pid, status)
+        self.children[pidfd] = (pid, None)
         self.selector.register(pidfd, selectors.EVENT_READ)
-        self.reply({"pid": pid}, [pidfd])
+        return Forked(pid=pid, pidfd=pidfd, channel=worker_end.detach(), request=_request_key(request))
+
+    def spare_take(self, request: dict[str, Any]) -> Forked | None:
+        """The spare, if it was made for this very request and still lives; otherwise it is discarded."""
+        spare, self.spare = self.spare, None
+        if spare is None:
+            return None
+        if spare.request == _request_key(request) and _alive(spare.pidfd):
+            return spare
+        with contextlib.suppress(OSError):  # reaped, as any child, when its pidfd turns readable
+            signal.pidfd_send_signal(spare.pidfd, signal.SIGKILL)
+        os.close(spare.channel)
+        return None
 
     def reap(self, pidfd: int) -> None:
         pid, status_fd = self.children.pop(pidfd)
         self.selector.unregister(pidfd)
+        if self.spare is not None and self.spare.pidfd == pidfd:  # died while it waited for a job
+            os.close(self.spare.channel)
+            self.spare = None
         os.close(pidfd)
         _pid, status = os.waitpid(pid, 0)
+        if status_fd is None:
+            return
         with contextlib.suppress(OSError):  # the worker may have stopped listening
             os.write(status_fd, STATUS.pack(status))
         os.close(status_fd)
+
+
+def _request_key(request: dict[str, Any]) -> str:
+    return json.dumps(request, sort_keys=True)
+
+
+def _alive(pidfd: int) -> bool:
+    """A pidfd turns readable when its process exits."""
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return not poller.poll(0)
 
 
 def warm_up() -> None:
@@ -286,6 +351,7 @@ def child_run(fd: int, confined: list[layers.Layer], request: dict[str, Any]) ->
     if request.get("strict") and not all(in_force.values()):
         return  # the worker refuses to send the job; this is belt and braces
     job = fd_read_frame(fd)
+    channel.send({"op": "started"})
     sink = restricted.OutputSink(limit=int(limits["output_bytes"]),
                                  send=lambda text: channel.send({"op": "output", "data": text}))
     channel.sink = sink

@@ -464,3 +464,46 @@ def test_strict_run_proceeds_when_every_layer_is_in_force(sandbox: Sandbox) -> N
         pytest.skip("a layer is missing on this host; see test_sandbox_security for the refusal")
     result = run(sandbox, "def run():\n    return 'strict'\n", SandboxLimits(strict=True))
     assert result.result == "strict"
+
+
+def test_each_run_gets_the_limits_it_asked_for() -> None:
+    """The zygote keeps a spare child confined for the last run's limits: a run with other limits gets its own."""
+    sandbox = Sandbox()
+    roomy = SandboxLimits(cpu_seconds=2, memory_bytes=768 * 2**20)
+    tight = SandboxLimits(cpu_seconds=2, memory_bytes=160 * 2**20)
+    source = "def run():\n    block = 'x' * (256 * 2**20)\n    return len(block)\n"
+    try:
+        outcomes = [sandbox.run({"source": source}, limits) for limits in (roomy, roomy, tight, tight, roomy)]
+    finally:
+        sandbox.close()
+    assert [outcome.status for outcome in outcomes] == [
+        RunStatus.SUCCEEDED, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.FAILED, RunStatus.SUCCEEDED
+    ]
+    assert {outcome.error["type"] for outcome in outcomes if outcome.error} == {"MemoryError"}
+
+
+def test_a_spare_child_that_died_is_never_handed_out() -> None:
+    """Kill the child the zygote holds ready for the next run: the next run still gets a live one."""
+    sandbox = Sandbox()
+    try:
+        assert sandbox.run({"source": "def run():\n    return 1\n"}).result == 1
+        zygote = sandbox.zygote_pid
+        assert zygote is not None
+        spares = _children_settled(zygote)
+        assert len(spares) == 1, "one confined child waits for the next run"
+        os.kill(spares[0], signal.SIGKILL)
+        assert [sandbox.run({"source": "def run():\n    return 2\n"}).result for _ in range(3)] == [2, 2, 2]
+        assert len(_children_settled(zygote)) == 1
+    finally:
+        sandbox.close()
+
+
+def _children_settled(pid: int) -> list[int]:
+    """The live children of ``pid`` once the last run's child has gone (or after 5 s, whatever is there)."""
+    deadline = time.monotonic() + 5
+    while True:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            found = [int(child) for child in children.read().split() if _alive(int(child))]
+        if len(found) == 1 or time.monotonic() > deadline:
+            return found
+        time.sleep(0.01)

@@ -35,6 +35,7 @@ from beings.runtime.sandbox import (
     SandboxLimits,
     _Child,
     _Run,
+    _Stillborn,
     job_encode,
 )
 
@@ -405,7 +406,8 @@ def fake() -> Iterator[FakeChild]:
         process.wait(timeout=10)
 
 
-READY = frame_encode({"op": "ready", "layers": {"rlimits": True, "seccomp": True}})
+# A child's first two frames: ready once confined, started once it holds its job.
+READY = frame_encode({"op": "ready", "layers": {"rlimits": True, "seccomp": True}}) + frame_encode({"op": "started"})
 PROTOCOL_LIMITS = SandboxLimits(wall_seconds=5, result_bytes=1000)
 
 
@@ -491,6 +493,23 @@ def test_strict_run_is_rejected_when_the_child_lacks_a_layer(fake: FakeChild) ->
         fake.theirs.recv(1)
 
 
+@pytest.mark.parametrize("frames", [[], [READY[: len(READY) // 2]], [READY.split(frame_encode({"op": "started"}))[0]]])
+def test_child_gone_before_it_holds_its_job_is_stillborn(fake: FakeChild, frames: list[bytes]) -> None:
+    """Nothing of the being ran, so the run is not judged by it: Sandbox.run asks the zygote for another child."""
+    fake.write(*frames)
+    fake.theirs.close()
+    with pytest.raises(_Stillborn):
+        converse(fake)
+
+
+def test_child_that_skips_the_job_acknowledgement_breaks_protocol(fake: FakeChild) -> None:
+    fake.write(READY.split(frame_encode({"op": "started"}))[0], frame_encode({"op": "done", "ok": True, "result": 1}))
+    result = converse(fake)
+    assert result.status == RunStatus.FAILED
+    assert result.error is not None
+    assert result.error["message"] == "the sandbox child broke protocol: the child did not acknowledge its job"
+
+
 @pytest.mark.parametrize(
     ("status", "outcome", "message"),
     [
@@ -503,9 +522,9 @@ def test_strict_run_is_rejected_when_the_child_lacks_a_layer(fake: FakeChild) ->
 def test_child_that_dies_is_reported_by_its_wait_status(
     fake: FakeChild, status: int | None, outcome: RunStatus, message: str
 ) -> None:
-    """A child that closes its channel early is judged by the wait status the zygote reports."""
+    """A child that closes its channel once it holds its job is judged by the wait status the zygote reports."""
     fake.write(READY)
-    fake.theirs.close()
+    fake.theirs.shutdown(socket.SHUT_WR)  # the job still fits in the socket's buffer
     if status is not None:
         os.write(fake.status_write, HEADER.pack(status))
     result = converse(fake, SandboxLimits())
