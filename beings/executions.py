@@ -369,16 +369,16 @@ def _enqueuer(execution: Execution) -> Callable[[], None]:
     return enqueue
 
 
-def execution_wait(*, execution_id: uuid.UUID, timeout: float) -> Execution:
-    """The execution once it has finished, or as it is when ``timeout`` seconds have passed.
+def execution_wait(*, execution: Execution, timeout: float) -> Execution:
+    """``execution`` read again once it has finished, or as it is when ``timeout`` seconds have passed.
 
     The task's result (published by Redis) wakes the wait the moment a worker is done; the row is
     then polled, 20 ms growing to 200 ms apart, for what ends a run without its task (a cancel).
     """
     deadline = time.monotonic() + max(0.0, timeout)
-    execution = _fetch(execution_id)
+    execution_id = execution.pk
     if execution.finished or timeout <= 0:
-        return execution
+        return _fetch(execution_id)
     if execution.task_id and execution.depth == 0:
         from celery.exceptions import TimeoutError as ResultTimeout
 

@@ -31,7 +31,7 @@ def _run(request: HttpRequest, target: executions.Target, payload: RunIn) -> Sta
         target=target, args=payload.args, kwargs=payload.kwargs, actor=request.user
     )
     if payload.wait > 0:
-        execution = executions.execution_wait(execution_id=execution.pk, timeout=payload.wait)
+        execution = executions.execution_wait(execution=execution, timeout=payload.wait)
     return Status(200 if execution.finished else 202, execution)
 
 

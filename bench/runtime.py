@@ -151,27 +151,27 @@ class RuntimeBench:
         for result in results:
             result.get(timeout=FINISH_SECONDS)
 
-    def service_start(self, target: Target) -> uuid.UUID:
-        return execution_start(target=target, kwargs={"value": 41}, actor=self.actor).pk
+    def service_start(self, target: Target) -> Execution:
+        return execution_start(target=target, kwargs={"value": 41}, actor=self.actor)
 
     def service_round_trip(self, target: Target) -> None:
         began = time.time()
-        execution_id = self.service_start(target)
-        executions_wait([execution_id])
-        self.trips.append((execution_id, began, time.time()))
+        execution = self.service_start(target)
+        executions_wait([execution])
+        self.trips.append((execution.pk, began, time.time()))
 
     def service_burst(self, target: Target, count: int) -> None:
         executions_wait([self.service_start(target) for _ in range(count)])
 
 
-def executions_wait(ids: list[uuid.UUID]) -> None:
-    """Wait as the API's ``wait`` does (``execution_wait``) for each of ``ids``; raise unless each returned 42."""
+def executions_wait(started: list[Execution]) -> None:
+    """Wait as the API's ``wait`` does (``execution_wait``) for each run; raise unless each returned 42."""
     deadline = time.monotonic() + FINISH_SECONDS
-    for execution_id in ids:
-        execution = execution_wait(execution_id=execution_id, timeout=max(0.0, deadline - time.monotonic()))
-        if execution.status != Execution.Status.SUCCEEDED or execution.result != 42:
-            raise RuntimeError(f"execution {execution_id} of the trivial being ended {execution.status}: "
-                               f"{execution.result!r} {execution.error!r}")
+    for execution in started:
+        done = execution_wait(execution=execution, timeout=max(0.0, deadline - time.monotonic()))
+        if done.status != Execution.Status.SUCCEEDED or done.result != 42:
+            raise RuntimeError(f"execution {done.pk} of the trivial being ended {done.status}: "
+                               f"{done.result!r} {done.error!r}")
 
 
 def celery_bench(*, round_trips: int, burst: int, concurrency: int) -> list[Result]:

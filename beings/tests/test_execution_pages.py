@@ -386,7 +386,7 @@ def test_a_run_from_the_form_finishes_on_the_worker_and_its_page_shows_the_resul
     execution = Execution.objects.get()
     assert response.status_code == 302
 
-    finished = execution_wait(execution_id=execution.id, timeout=WAIT_SECONDS)
+    finished = execution_wait(execution=execution, timeout=WAIT_SECONDS)
 
     assert finished.status == Execution.Status.SUCCEEDED, finished.error
     panel = client.get(reverse("execution_panel", args=[execution.id])).content.decode()
@@ -409,7 +409,7 @@ def test_a_failing_run_shows_its_error_and_traceback(
     client.post(run_url(being), {"kwargs": "{}"})
     execution = Execution.objects.get()
 
-    finished = execution_wait(execution_id=execution.id, timeout=WAIT_SECONDS)
+    finished = execution_wait(execution=execution, timeout=WAIT_SECONDS)
 
     assert finished.status == Execution.Status.FAILED
     panel = client.get(reverse("execution_panel", args=[execution.id])).content.decode()
@@ -429,7 +429,7 @@ def test_a_nested_call_is_linked_both_ways_on_the_pages_and_in_the_admin(
     client.post(run_url(caller), {"kwargs": "{}"})
     outer = Execution.objects.get(parent=None)
 
-    finished = execution_wait(execution_id=outer.id, timeout=WAIT_SECONDS)
+    finished = execution_wait(execution=outer, timeout=WAIT_SECONDS)
 
     assert (finished.status, finished.result) == (Execution.Status.SUCCEEDED, {"sum": 21}), finished.error
     inner = Execution.objects.get(parent=outer)

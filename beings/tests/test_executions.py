@@ -84,7 +84,7 @@ def start(being: BaseBeing, actor: User, **inputs: Any) -> Execution:
 
 def finished(execution: Execution, timeout: float = WAIT_SECONDS) -> Execution:
     """The execution once a worker has finished it; the test fails if none does in time."""
-    done = execution_wait(execution_id=execution.pk, timeout=timeout)
+    done = execution_wait(execution=execution, timeout=timeout)
     assert done.finished, f"execution {done.pk} still {done.status} after {timeout:g} s"
     return done
 

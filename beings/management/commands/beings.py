@@ -118,7 +118,7 @@ class Command(BaseCommand):
         target = target_resolve(ref=options["ref"], user=user, environment=options["env"], hash=options["hash"])
         execution = execution_start(target=target, args=args, kwargs=kwargs, actor=user)
         if wait:
-            execution = execution_wait(execution_id=execution.id, timeout=wait)
+            execution = execution_wait(execution=execution, timeout=wait)
         self.execution_print(execution, as_json=options["json"])
         if execution.status in (Execution.Status.QUEUED, Execution.Status.RUNNING):
             if wait:
