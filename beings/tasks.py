@@ -19,7 +19,7 @@ from chronos.context import change_context
 from luxsite.errors import DomainError
 
 
-@shared_task(name="beings.tasks.being_evolve", queue="io")
+@shared_task(name="beings.tasks.being_evolve")
 def being_evolve_task(soul: str, source: str, reason: str, actor_id: int | None) -> dict[str, Any]:
     """Evolve (or mutate) a being on a worker, through ``being_evolve``, as the actor who asked.
 
@@ -52,7 +52,7 @@ def being_evolve_task(soul: str, source: str, reason: str, actor_id: int | None)
     }
 
 
-@shared_task(name="beings.tasks.souls_validate", queue="io")
+@shared_task(name="beings.tasks.souls_validate")
 def souls_validate_task(environment: str = "production") -> dict[str, Any]:
     """Validate an environment's promoted hashes (beat runs it daily for production); the result is stored.
 

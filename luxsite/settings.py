@@ -216,6 +216,11 @@ CELERY_TASK_QUEUES = (
     Queue("io", Exchange("io"), routing_key="io"),
 )
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
+# Work that waits on the database rather than computing; executions choose their queue per run.
+CELERY_TASK_ROUTES = {
+    "beings.tasks.being_evolve": {"queue": "io"},
+    "beings.tasks.souls_validate": {"queue": "io"},
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -1,6 +1,6 @@
 """Running a being from its page in a real browser, and watching the run finish without reloading.
 
-As in luxsite/tests/test_browser.py: the site runs on pytest-django's ``live_server`` and Chromium is
+The site runs on pytest-django's ``live_server`` and Chromium is
 driven through Playwright's sync API, whose event loop forbids ORM calls in this thread, so the being
 is made in the fixtures before the browser starts and the run is followed through the pages only.
 A real Celery worker (the ``celery_worker`` fixture) runs it.
@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from beings import services
 from beings.models import BaseBeing
-from luxsite.tests.test_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, screenshot_on_failure
+from luxsite.tests.browser import chromium_page, screenshot_on_failure
 
 USERNAME, PASSWORD = "runner-admin", "runner-password-1"
 # Slow enough that the page shows the run unfinished first, well within the sandbox's CPU and wall limits.
@@ -50,17 +50,8 @@ def counter(admin_user: User) -> BaseBeing:
 @pytest.fixture
 def page(live_server: LiveServer, celery_worker: Any, admin_user: User, counter: BaseBeing) -> Iterator[Page]:
     """A Chromium page on the live site, once the data exists and a worker consumes the queues."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run bin/ensure-system-packages to install Chromium for the browser tests")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-            page = context.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            yield page
-        finally:
-            browser.close()
+    with chromium_page(live_server.url) as page:
+        yield page
 
 
 def test_run_a_being_from_its_page_and_watch_the_run_finish_live(page: Page, counter: BaseBeing) -> None:

@@ -1,6 +1,6 @@
 """The promotion board in a real browser: promote a hash, see it in production, demote it.
 
-As in luxsite/tests/test_browser.py: the site runs on pytest-django's ``live_server`` and Chromium
+The site runs on pytest-django's ``live_server`` and Chromium
 is driven through Playwright's sync API, whose event loop forbids ORM calls in this thread, so the
 beings are made in the fixtures before the browser starts and checked through the pages only.
 """
@@ -11,12 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.models import User
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from beings import services
 from beings.models import BaseBeing
-from luxsite.tests.test_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, screenshot_on_failure
+from luxsite.tests.browser import chromium_page, screenshot_on_failure
 
 USERNAME, PASSWORD = "board-admin", "board-password-1"
 SOURCE = "def run(x):\n    doubled = x * 2\n    return doubled\n"
@@ -41,17 +41,8 @@ def doubler(admin_user: User) -> BaseBeing:
 @pytest.fixture
 def page(live_server: LiveServer, admin_user: User, doubler: BaseBeing) -> Iterator[Page]:
     """A Chromium page on the live site, once the data exists."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run bin/ensure-system-packages to install Chromium for the browser tests")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-            page = context.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            yield page
-        finally:
-            browser.close()
+    with chromium_page(live_server.url) as page:
+        yield page
 
 
 def test_promote_a_hash_from_the_board_see_it_in_production_then_demote_it(page: Page, doubler: BaseBeing) -> None:

@@ -435,3 +435,11 @@ def test_the_task_refuses_what_the_service_would_and_writes_nothing(
         result = being_evolve_task(souls[soul], SMALL, "", actors[actor])
 
     assert (result["status"], result["code"]) == ("refused", code)
+
+
+@pytest.mark.parametrize("task", ["beings.tasks.being_evolve", "beings.tasks.souls_validate"])
+def test_database_bound_tasks_are_routed_to_the_io_queue(task: str) -> None:
+    """Evolutions and validations wait on the database: they must not hold a cpu worker's process."""
+    from luxsite.celery import app
+
+    assert app.amqp.router.route({}, task)["queue"].name == "io"

@@ -9,27 +9,15 @@ fixtures before the browser starts.
 
 from __future__ import annotations
 
-import contextlib
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 15_000
+from luxsite.tests.browser import chromium_page, screenshot_on_failure
+
 USERNAME, PASSWORD = "browser-admin", "browser-password-1"
 
 
@@ -41,30 +29,8 @@ def admin_user(transactional_db: None, django_user_model: type[User]) -> User:
 @pytest.fixture
 def page(live_server: LiveServer, admin_user: User) -> Iterator[Page]:
     """A Chromium page on the live site; the admin user exists before the browser (and its event loop) starts."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run bin/ensure-system-packages to install Chromium for the browser tests")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-            page = context.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            yield page
-        finally:
-            browser.close()
-
-
-@contextlib.contextmanager
-def screenshot_on_failure(page: Page) -> Iterator[None]:
-    """Keep a screenshot of the page when the block fails, and say where it is."""
-    try:
-        yield
-    except BaseException:
-        path = Path(tempfile.mkdtemp(prefix="luxos-browser-")) / "failure.png"
-        with contextlib.suppress(Exception):
-            page.screenshot(path=str(path), full_page=True)
-            print(f"screenshot of the failing page: {path}")
-        raise
+    with chromium_page(live_server.url) as page:
+        yield page
 
 
 def test_admin_user_adds_a_being_and_finds_it_in_the_list_and_on_the_dashboard(page: Page) -> None:
