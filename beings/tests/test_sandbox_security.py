@@ -529,3 +529,47 @@ def test_child_that_dies_is_reported_by_its_wait_status(
         os.write(fake.status_write, HEADER.pack(status))
     result = converse(fake, SandboxLimits())
     assert (result.status, result.error and result.error["message"]) == (outcome, message)
+
+
+# --- a host that lacks a layer -----------------------------------------------------------------------
+
+# Root without CAP_SYS_ADMIN: the zygote cannot make a network namespace, every other layer still holds.
+WITHOUT_SYS_ADMIN = ["setpriv", "--bounding-set=-sys_admin", "--inh-caps=-sys_admin"]
+STRICT_AND_LAX = """
+import json
+from beings.runtime.sandbox import Sandbox, SandboxLimits
+sandbox = Sandbox()
+try:
+    outcomes = [sandbox.run({"source": "def run():\\n    return 1\\n"}, SandboxLimits(strict=strict))
+                for strict in (True, False)]
+finally:
+    sandbox.close()
+print(json.dumps([outcome.as_dict() for outcome in outcomes]))
+"""
+
+
+def test_strict_sandbox_refuses_to_run_on_a_host_missing_a_layer() -> None:
+    """LUXOS_SANDBOX_STRICT's promise: no being code runs with less; without strict it runs and says what is missing."""
+    completed = subprocess.run([*WITHOUT_SYS_ADMIN, sys.executable, "-c", STRICT_AND_LAX], cwd=PROJECT_ROOT,
+                               capture_output=True, text=True, timeout=60, check=True)
+    strict, lax = json.loads(completed.stdout)
+    assert strict["status"] == "rejected"
+    assert strict["result"] is None
+    assert strict["error"]["message"] == "strict sandbox: refusing to run without these layers in force: network"
+    assert lax["status"] == "succeeded"
+    assert lax["result"] == 1
+    assert lax["layers"] == {"rlimits": True, "network": False, "user": True, "landlock": True, "seccomp": True}
+
+
+@pytest.mark.parametrize(("strict", "code"), [("true", 1), ("false", 0)])
+def test_sandbox_check_command_names_the_missing_layer(strict: str, code: int) -> None:
+    """``manage.py sandbox check`` reports the network layer MISSING and, when strict, exits 1 saying so."""
+    environment = {**os.environ, "LUXOS_SANDBOX_STRICT": strict}
+    completed = subprocess.run([*WITHOUT_SYS_ADMIN, sys.executable, "manage.py", "sandbox", "check"],
+                               cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == code, completed.stderr
+    assert [line.split()[:2] for line in completed.stdout.splitlines()] == [
+        ["rlimits", "in"], ["network", "MISSING"], ["user", "in"], ["landlock", "in"], ["seccomp", "in"]
+    ]
+    if strict == "true":
+        assert "LUXOS_SANDBOX_STRICT is on and layers are missing: network" in completed.stderr
