@@ -30,11 +30,29 @@ class BearerTokenAuth(HttpBearer):
         return user
 
 
+class SessionCookieAuth(SessionAuth):
+    """Django's session, with its CSRF check, for requests that carry a session cookie; others are not its business.
+
+    ninja's SessionAuth checks CSRF on every unsafe request, with or without a session, and its
+    refusal ends the chain: a script's POST with a valid token would be refused for lack of a
+    CSRF token it has no reason to hold.
+    """
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        if self.param_name not in request.COOKIES:
+            return None
+        return super()._get_key(request)
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        return super().authenticate(request, key) if key is not None else None
+
+
 api = NinjaAPI(
     title="LuxOS API",
     version="1.0",
     description="Beings, relationships and their history. Every error is `{code, detail}`.",
-    auth=[SessionAuth(), BearerTokenAuth()],
+    # The token first: a request that carries one is a script's, whatever cookies come with it.
+    auth=[BearerTokenAuth(), SessionCookieAuth()],
     urls_namespace="api",
 )
 api.add_router("/beings/", "beings.api.router")
