@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -81,7 +81,14 @@ class ExecutionAdmin(ReadOnlyAdmin):
     readonly_fields = tuple(str(field) for _, options in fieldsets for field in options["fields"])
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Execution]:
-        queryset = super().get_queryset(request).select_related("parent", "root")
+        # The runs it links to only as far as the user may see them, as on the run's page.
+        visible = executions_visible(user=request.user, queryset=Execution.objects.all())
+        queryset = super().get_queryset(request).select_related("parent", "root").annotate(
+            parent_visible=Exists(visible.filter(pk=OuterRef("parent_id"))),
+            root_visible=Exists(visible.filter(pk=OuterRef("root_id"))),
+        ).prefetch_related(Prefetch(
+            "children", queryset=visible.order_by("queued_at", "id")[:CHILDREN_LIMIT], to_attr="children_visible",
+        ))
         return executions_visible(user=request.user, queryset=queryset)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
@@ -167,15 +174,15 @@ class ExecutionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="called by")
     def parent_link(self, execution: Execution) -> SafeString | str:
-        return execution_link(execution.parent)
+        return execution_link(execution.parent if getattr(execution, "parent_visible", False) else None)
 
     @admin.display(description="root run")
     def root_link(self, execution: Execution) -> SafeString | str:
-        return execution_link(execution.root)
+        return execution_link(execution.root if getattr(execution, "root_visible", False) else None)
 
     @admin.display(description="calls and summons it made")
     def children_links(self, execution: Execution) -> SafeString | str:
-        children = list(execution.children.order_by("queued_at", "id")[:CHILDREN_LIMIT])
+        children: list[Execution] = getattr(execution, "children_visible", [])
         if not children:
             return "—"
         return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((execution_link(c),) for c in children)))

@@ -35,6 +35,7 @@ import dataclasses
 import functools
 import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -286,7 +287,7 @@ def inputs_clean(*, args: Any, kwargs: Any) -> tuple[list[Any], dict[str, Any]]:
 
 
 def unstorable(value: Any) -> str | None:
-    """Why PostgreSQL's jsonb cannot hold ``value`` (NUL characters, lone surrogates), or None."""
+    """Why PostgreSQL's jsonb cannot hold ``value`` (NUL characters, lone surrogates, NaN, infinities), or None."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -302,6 +303,8 @@ def unstorable(value: Any) -> str | None:
                 item.encode("utf-8")
             except UnicodeEncodeError:
                 return "contains lone surrogates (not UTF-8), which PostgreSQL cannot store"
+        elif isinstance(item, float) and not math.isfinite(item):
+            return "contains NaN or an infinity, which JSON cannot hold"
     return None
 
 

@@ -358,6 +358,24 @@ def test_admin_shows_others_only_runs_they_may_see(staff: User, bob: User, root:
     assert page.status_code == 302  # Django's "does not exist" redirect to the admin index
 
 
+def test_admin_links_only_the_nested_runs_one_may_see(
+    staff: User, bob: User, adder: BaseBeing, make_being: Callable[..., BaseBeing]
+) -> None:
+    """bob's hidden being called alice's, which called it back: on the run of hers alice sees neither of his."""
+    hidden = make_being("bobs-secret", genesis={"source": SOURCE}, actor=bob)
+    caller, child, callee = started(bob, hidden), started(staff, adder), started(bob, hidden)
+    Execution.objects.filter(pk=child.pk).update(parent=caller, root=caller, depth=1, actor=bob, actor_name="bob")
+    Execution.objects.filter(pk=callee.pk).update(parent=child, root=caller, depth=2)
+
+    page = logged_in(staff).get(reverse("admin:beings_execution_change", args=[child.id]))
+
+    content = page.content.decode()
+    assert page.status_code == 200
+    assert "bobs-secret" not in content
+    for hers_not in (caller, callee):
+        assert reverse("admin:beings_execution_change", args=[hers_not.id]) not in content
+
+
 def test_admin_search_by_hash_prefix_and_alias(root: User, alice: User, adder: BaseBeing) -> None:
     """A hash prefix of 12 finds the run of that hash; an alias fragment finds it too; a wrong one does not."""
     execution = started(alice, adder)

@@ -238,6 +238,8 @@ def test_energy_orders_the_queue(energy, priority, broker):
         ({"kwargs": {"a": "nul\x00"}}, "execution_input_invalid"),
         ({"args": [{"k\x00": 1}]}, "execution_input_invalid"),
         ({"args": ["\ud800"]}, "execution_input_invalid"),
+        ({"args": [float("nan")]}, "execution_input_invalid"),
+        ({"kwargs": {"a": {"b": float("-inf")}}}, "execution_input_invalid"),
         ({"kwargs": {"a": "x" * 300_000}}, "document_too_large"),
     ],
 )

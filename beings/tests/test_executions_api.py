@@ -144,6 +144,8 @@ def test_execute_an_alias_in_production_runs_the_promoted_hash(api, alice, make_
         ("ECHO", {"unknown": 1}, 422, "invalid"),
         ("ECHO", "{not json", 400, "malformed_json"),
         ("ECHO", {"kwargs": {"a": "\u0000"}}, 422, "execution_input_invalid"),
+        ("ECHO", '{"args": [NaN]}', 422, "execution_input_invalid"),
+        ("ECHO", '{"kwargs": {"a": [Infinity]}}', 422, "execution_input_invalid"),
         ("ECHO", {"kwargs": {"a": "x" * 300_000}}, 413, "document_too_large"),
         ("ECHO", {"hash": "123"}, 422, "hash_invalid"),
         ("ECHO", {"hash": "0" * 64}, 404, "soul_not_found"),
