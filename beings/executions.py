@@ -568,16 +568,18 @@ def _claim(*, execution_id: uuid.UUID, worker: str, queue: str) -> Execution | N
     return next(iter(claimed), None)
 
 
-def _perform(execution: Execution, *, actor: Any = None) -> Execution:
+def _perform(execution: Execution, *, actor: Any = None, spent: _Spent | None = None) -> Execution:
     """Run a claimed execution in a sandbox child and record the outcome; nothing raised leaves it running.
 
-    ``actor``, the user who started the run, is loaded only when the being calls or summons.
+    ``actor``, the user who started the run, is loaded only when the being calls or summons;
+    ``spent`` is what the top-level run and the runs nested in it have called and summoned so far.
     """
     try:
         limits = _limits(execution.limits)
         deadline = time.monotonic() + limits.wall_seconds
         job = _job(execution)
-        requests = _Requests(execution=execution, actor=actor, limits=limits, deadline=deadline)
+        requests = _Requests(execution=execution, actor=actor, limits=limits, deadline=deadline,
+                             spent=spent or _Spent())
         outcome = sandbox_default().run(job, limits, requests)
     except DomainError as refusal:
         outcome = _outcome(RunStatus.REJECTED, type(refusal).__name__, refusal.detail)
@@ -697,14 +699,25 @@ def _outcome_store(execution: Execution, fields: dict[str, Any]) -> Execution:
 # --- execution() and summon() from being code ------------------------------------------------------
 
 
+@dataclasses.dataclass
+class _Spent:
+    """The calls and summons of a top-level run and of every run nested in it: the budget is the whole run's."""
+
+    calls: int = 0
+    summons: int = 0
+
+
 class _Requests:
     """The worker's answers to one run's ``execution()`` and ``summon()``, as the user who started it."""
 
-    def __init__(self, *, execution: Execution, actor: Any, limits: SandboxLimits, deadline: float) -> None:
+    def __init__(
+        self, *, execution: Execution, actor: Any, limits: SandboxLimits, deadline: float, spent: _Spent
+    ) -> None:
         self.execution = execution
         self._actor = actor
         self.limits = limits
         self.deadline = deadline
+        self.spent = spent
 
     @property
     def actor(self) -> Any:
@@ -720,7 +733,15 @@ class _Requests:
             if not Execution.objects.filter(pk=self.execution.pk, status=RUNNING).exists():
                 raise RequestRefused(CANCELLED, "the run was cancelled: it may not call or summon")
             if request["op"] == "execution":
+                self.spent.calls += 1
+                if self.spent.calls > self.limits.calls:
+                    raise RequestRefused("CallBudgetExceeded", f"a run may make at most {self.limits.calls} "
+                                         "execution() calls, those of the runs it calls included")
                 return self.call(request)
+            self.spent.summons += 1
+            if self.spent.summons > self.limits.summons:
+                raise RequestRefused("SummonQuotaExceeded", f"a run may make at most {self.limits.summons} "
+                                     "summon() calls, those of the runs it calls included")
             return self.summon(request)
         except DomainError as error:
             raise RequestRefused(error.code, error.detail) from None
@@ -742,7 +763,7 @@ class _Requests:
         claimed = _claim(execution_id=child.pk, worker=self.execution.worker, queue=self.execution.queue)
         if claimed is None or claimed.status != RUNNING:
             raise RequestRefused(CANCELLED, "the nested execution was cancelled before it started")
-        child = _perform(claimed, actor=self.actor)
+        child = _perform(claimed, actor=self.actor, spent=self.spent)
         if child.status == SUCCEEDED:
             return child.result
         error = child.error or {}

@@ -604,6 +604,27 @@ def test_call_budget_and_summon_quota_hold_per_run(celery_worker, make_being, al
 
 
 @worker_test
+def test_summon_quota_and_call_budget_count_the_nested_runs_too(celery_worker, make_being, alice):
+    """A being cannot multiply its allowance by calling itself: summons and calls are counted for the whole run."""
+    spawner = function(make_being, "spawner", (
+        "def run(level=0):\n"
+        "    souls = [summon(name='spawned_%d_%d' % (level, n)) for n in range(2)]\n"
+        "    if level < 3:\n"
+        "        souls += execution('spawner', level=level + 1)\n"
+        "    return souls\n"
+    ))
+    with override_settings(LUXOS_SANDBOX_SUMMONS=3, LUXOS_SANDBOX_CALLS=5):
+        done = finished(start(spawner, alice))
+    assert done.status == Execution.Status.FAILED
+    assert done.error is not None
+    assert done.error["type"] == "BeingCallError", done.error
+    assert done.error["message"] == (
+        "SummonQuotaExceeded: a run may make at most 3 summon() calls, those of the runs it calls included"
+    )
+    assert BaseBeing.objects.filter(genesis__name__startswith="spawned_").count() == 3
+
+
+@worker_test
 def test_execution_inside_a_run_has_only_the_starters_permissions(celery_worker, make_being, alice, bob):
     """A being run by bob cannot reach alice's being through execution(): refused, nothing run, no link."""
     secret = function(make_being, "secret", "def run():\n    return 'alice only'\n")
