@@ -197,19 +197,17 @@ def _pinned(being: BaseBeing, hash: str, version: int, genome: dict[str, str], e
 
 
 def execution_start(
-    *, target: Target, args: list[Any] | None = None, kwargs: dict[str, Any] | None = None, actor: User,
-    parent: Execution | None = None,
+    *, target: Target, args: list[Any] | None = None, kwargs: dict[str, Any] | None = None, actor: User
 ) -> Execution:
     """Record a run of ``target`` by ``actor`` (who needs ``beings.execute_being``) and queue it on commit.
 
-    With a ``parent`` the run is a nested call that the parent's worker runs inline: it is
-    recorded under the parent, with the parent's limits, and not queued.
+    Runs nested in it (``execution()`` in being code) are recorded and run by its worker, inline.
     """
     args, kwargs = _admit(target=target, args=args, kwargs=kwargs, actor=actor)
-    limits = dict(parent.limits) if parent is not None else limits_snapshot()
-    execution = _execution_create(target=target, args=args, kwargs=kwargs, actor=actor, parent=parent, limits=limits)
-    if parent is None:
-        transaction.on_commit(_enqueuer(execution))
+    execution = _execution_create(
+        target=target, args=args, kwargs=kwargs, actor=actor, parent=None, limits=limits_snapshot()
+    )
+    transaction.on_commit(_enqueuer(execution))
     return execution
 
 
