@@ -348,8 +348,13 @@ def _lineage_problem(promotion: Promotion, owner: BaseBeing | None) -> str | Non
         holders = BaseBeing.objects.holding_hash(promotion.hash).order_by("created_at", "soul")
     mismatches = []
     for holder in holders:
-        for version in being_versions(holder):
-            if version.hash != promotion.hash or version.soul != promotion.soul:
+        try:
+            versions = being_versions(holder)
+        except LineageBrokenError as error:
+            mismatches.append(f"lineage broken in being {holder.soul}: {error.detail}")
+            continue
+        for version in versions:
+            if (version.hash, version.soul, version.version) != (promotion.hash, promotion.soul, promotion.version):
                 continue
             try:
                 rebuilt = genotype.soul_hash(version.genotype())

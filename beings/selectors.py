@@ -18,6 +18,7 @@ from beings.exceptions import (
     BeingNotFoundError,
     HashAmbiguousError,
     HashInvalidError,
+    LineageBrokenError,
     SoulNotFoundError,
 )
 from beings.models import BaseBeing, BeingQuerySet
@@ -139,19 +140,26 @@ class SoulVersion:
 
 
 def being_versions(being: BaseBeing) -> list[SoulVersion]:
-    """Every version a being's genesis holds, oldest first, the current one last."""
+    """Every version a being's genesis holds, oldest first, the current one last.
+
+    A lineage written behind LuxOS's back (entries that are not entries) is LineageBrokenError, not a crash.
+    """
     genesis = being.genesis
-    origin = genesis.get("origin") or {}
-    versions = [
-        SoulVersion(
-            hash=entry["hash"], soul=uuid.UUID(entry.get("soul", str(being.soul))), alias=being.name,
-            version=entry["version"], kind=entry.get("kind", "genesis"), created_at=entry.get("created_at"),
-            holder=being, index=index,
-        )
-        for index, entry in enumerate(genesis.get("ancestors", []))
-    ]
+    try:
+        origin = genesis.get("origin") or {}
+        versions = [
+            SoulVersion(
+                hash=entry["hash"], soul=uuid.UUID(entry.get("soul", str(being.soul))), alias=being.name,
+                version=entry["version"], kind=entry.get("kind", "genesis"), created_at=entry.get("created_at"),
+                holder=being, index=index,
+            )
+            for index, entry in enumerate(genesis.get("ancestors", []))
+        ]
+        kind = origin.get("kind", "genesis")
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
+        raise LineageBrokenError(f"the lineage of being {being.soul} is malformed ({error!r})") from None
     current = SoulVersion(
-        hash=being.hash, soul=being.soul, alias=being.name, version=being.version, kind=origin.get("kind", "genesis"),
+        hash=being.hash, soul=being.soul, alias=being.name, version=being.version, kind=kind,
         created_at=origin.get("at") or (being.created_at.isoformat() if being.created_at else None),
         holder=being, index=None,
     )

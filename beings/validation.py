@@ -8,11 +8,12 @@ from typing import Any
 
 from django.conf import settings
 
-from beings import genotype, kinds
+from beings import genotype, kinds, lineage
 from beings.exceptions import (
     DocumentTooLargeError,
     GenesisInvalidError,
     HashMismatchError,
+    LineageBrokenError,
     SourceSyntaxError,
     TagsInvalidError,
 )
@@ -117,6 +118,21 @@ def _lineage_check(genesis: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
             raise GenesisInvalidError(f"{where}.hash must be 64 lowercase hex characters")
         if not isinstance(entry.get("diff"), list) and not isinstance(entry.get("source"), str):
             raise GenesisInvalidError(f"{where} needs a reverse diff or a source snapshot")
+    # Each recorded version must rebuild to its hash: a lookup by that hash returns what the entry rebuilds.
+    for number, entry in enumerate(ancestors):
+        try:
+            rebuilt = genotype.soul_hash(lineage.genotype_rebuild(genesis, number))
+        except LineageBrokenError as broken:
+            raise GenesisInvalidError(f"genesis.ancestors[{number}] does not rebuild: {broken.detail}") from None
+        if rebuilt != entry["hash"]:
+            raise GenesisInvalidError(
+                f"genesis.ancestors[{number}] rebuilds to hash {rebuilt}, not its recorded {entry['hash']}"
+            )
+    origin = genesis.get("origin", {})
+    if not isinstance(origin, dict) or not all(
+        isinstance(origin.get(key, ""), str) for key in ("kind", "at", "actor", "reason")
+    ):
+        raise GenesisInvalidError("genesis.origin must be an object whose kind, at, actor and reason are strings")
     return version, ancestors
 
 

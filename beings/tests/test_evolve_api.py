@@ -76,6 +76,16 @@ def test_create_with_another_alias_is_a_new_being(api: Client) -> None:
     assert first.json()["hash"] == second.json()["hash"]
 
 
+def test_create_with_a_malformed_origin_is_refused(api: Client, unchanged: Callable[..., Any]) -> None:
+    """A genesis.origin that is no object makes the versions unreadable: a 4xx with code and detail, nothing stored."""
+    with unchanged():
+        response = post(api, "/api/beings/", {"genesis": {"name": "adder", "type": "function", "source": SOURCE,
+                                                          "origin": "forged"}})
+
+    assert 400 <= response.status_code < 500
+    assert set(response.json()) == {"code", "detail"}
+
+
 def test_create_does_not_return_a_being_the_caller_may_not_view(api: Client, bob_api: Client) -> None:
     """Bob creating what alice already has gets a being of his own, not alice's."""
     body = {"genesis": {"name": "adder", "type": "function", "source": SOURCE}}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 from guardian.shortcuts import assign_perm
 
 from beings import kinds
@@ -14,6 +16,7 @@ from beings.exceptions import (
     AliasNotFoundError,
     BeingNotFoundError,
     CoreBeingError,
+    GenesisInvalidError,
     HashAmbiguousError,
     HashInvalidError,
     NothingChangedError,
@@ -375,16 +378,26 @@ SHARED = "abcdef012345"
 
 
 def lineage_entry(version: int, tail: str, source: str) -> dict[str, Any]:
-    """A hand-made lineage entry whose hash starts with SHARED (ancestors are checked only for their shape)."""
+    """A hand-made lineage entry whose hash starts with SHARED (and so does not rebuild to its hash)."""
     return {"version": version, "hash": SHARED + tail * 52, "created_at": None, "kind": "genesis", "source": source}
+
+
+def forged(being: BaseBeing, *entries: dict[str, Any]) -> BaseBeing:
+    """``being`` with ``entries`` written as its ancestors behind the service's back, which refuses entries that
+    do not rebuild to their hash: 12 shared hex characters of two real hashes would take ~2^24 hashes to find."""
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE base_beings SET genesis = jsonb_set(genesis, '{ancestors}', %s::jsonb) WHERE soul = %s",
+                       [json.dumps(entries), being.soul])
+    being.refresh_from_db()
+    return being
 
 
 def test_an_ambiguous_prefix_is_a_conflict_listing_the_candidates(
     alice: User, make_being: Callable[..., BaseBeing]
 ) -> None:
     """Two hashes sharing their first 12 characters: the 12-character prefix is 409, a longer one finds each."""
-    make_being("one", genesis={"source": "X = 2\n", "version": 2, "ancestors": [lineage_entry(1, "a", "X = 1\n")]})
-    make_being("two", genesis={"source": "Y = 2\n", "version": 2, "ancestors": [lineage_entry(1, "b", "Y = 1\n")]})
+    forged(make_being("one", genesis={"source": "X = 2\n", "version": 2}), lineage_entry(1, "a", "X = 1\n"))
+    forged(make_being("two", genesis={"source": "Y = 2\n", "version": 2}), lineage_entry(1, "b", "Y = 1\n"))
 
     with pytest.raises(HashAmbiguousError) as refused:
         soul_get(hash=SHARED, user=alice)
@@ -398,10 +411,9 @@ def test_an_ambiguous_prefix_is_a_conflict_listing_the_candidates(
 
 def test_an_ambiguous_prefix_within_one_being(alice: User, make_being: Callable[..., BaseBeing]) -> None:
     """version_get refuses a prefix naming two versions of one being and finds each by a longer one."""
-    being = make_being(
-        "twice",
-        genesis={"source": "Z = 3\n", "version": 3,
-                 "ancestors": [lineage_entry(1, "c", "Z = 1\n"), lineage_entry(2, "d", "Z = 2\n")]},
+    being = forged(
+        make_being("twice", genesis={"source": "Z = 3\n", "version": 3}),
+        lineage_entry(1, "c", "Z = 1\n"), lineage_entry(2, "d", "Z = 2\n"),
     )
 
     with pytest.raises(HashAmbiguousError):
@@ -409,6 +421,19 @@ def test_an_ambiguous_prefix_within_one_being(alice: User, make_being: Callable[
     assert version_get(being=being, hash=SHARED + "d").version == 2
     with pytest.raises(SoulNotFoundError):
         version_get(being=being, hash=SHARED + "e")
+
+
+def test_ancestors_that_do_not_rebuild_to_their_hash_are_refused(
+    alice: User, make_being: Callable[..., BaseBeing], adder: BaseBeing
+) -> None:
+    """A creation may carry a lineage (an import, say), but one whose entry claims another version's hash, whose
+    genotype it is not, is refused: a lookup by that hash would return the forgery."""
+    stolen = {"version": 1, "hash": adder.hash, "created_at": None, "kind": "genesis", "source": "import os\n"}
+    with pytest.raises(GenesisInvalidError) as refused:
+        make_being("thief", genesis={"source": "B = 2\n", "version": 2, "ancestors": [stolen]})
+    assert refused.value.detail.startswith("genesis.ancestors[0] rebuilds to hash ")
+    assert refused.value.detail.endswith(f"not its recorded {adder.hash}")
+    assert soul_get(hash=adder.hash, user=alice).soul == adder.soul
 
 
 def test_an_alias_names_the_newest_being(alice: User, bob: User, adder: BaseBeing) -> None:

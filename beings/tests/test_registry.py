@@ -494,6 +494,34 @@ def test_validate_reports_a_lineage_that_lost_the_version(promoter, make_being):
     assert problem["reason"].startswith("missing lineage")
 
 
+@pytest.mark.parametrize("entry", ['"junk"', '{"version": 1}', '{"version": 1, "hash": "a", "soul": "not-a-uuid"}'])
+def test_validate_reports_a_malformed_lineage_entry(promoter, make_being, entry):
+    """An ancestor entry replaced by a raw UPDATE with something that is no entry: reported, not a crash."""
+    being = make_being("greeter", genesis={"source": SOURCE})
+    first_hash = being.hash
+    evolve(being, "A = 1\n", promoter)
+    registry.soul_promote(hash=first_hash, actor=promoter)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE base_beings SET genesis = jsonb_set(genesis, '{ancestors,0}', %s::jsonb) WHERE soul = %s",
+            [entry, being.soul],
+        )
+    validation = registry.environment_validate(environment="production", actor=promoter)
+    [problem] = validation.problems
+    assert (validation.ok, problem["hash"]) == (False, first_hash)
+    assert problem["reason"].startswith("lineage broken")
+
+
+def test_validate_reports_a_tampered_promoted_version(promoter, make_being):
+    """A promotion whose version number was rewritten names a version its being does not hold with that hash."""
+    being = make_being("greeter", genesis={"source": SOURCE})
+    promotion = registry.soul_promote(hash=being.hash, actor=promoter)
+    tamper("UPDATE soul_promotions SET version = 7 WHERE id = %s", [promotion.pk])
+    [problem] = registry.environment_validate(environment="production", actor=promoter).problems
+    assert (problem["hash"], problem["version"]) == (being.hash, 7)
+    assert problem["reason"].startswith("missing lineage")
+
+
 def test_validate_after_the_being_is_deleted(promoter, make_being):
     """A deleted being's promoted version is missing lineage, unless a mutant still carries it in its ancestors."""
     lonely = make_being("lonely", genesis={"source": SOURCE})
