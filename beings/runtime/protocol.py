@@ -1,8 +1,9 @@
 """Frames between the worker and a sandbox child: a 4-byte big-endian length, then a JSON object.
 
 The worker reads with a deadline and a size cap and trusts nothing it reads: a frame that is too
-large, not JSON, not an object, or carries NaN is a ``ProtocolError``. The child reads and writes
-blocking, since its peer is the worker. Messages from the child (``op``):
+large, not JSON, not an object, or carries NaN or a number too large for a float is a
+``ProtocolError``. The child reads and writes blocking, since its peer is the worker. Messages from
+the child (``op``):
 
 - ``ready``: ``{"layers": {name: bool}}``, first, after the layers and before the job;
 - ``output``: ``{"data": str}``, printed text, in chunks;
@@ -18,6 +19,7 @@ Replies to requests: ``{"ok": true, "value": any}`` or ``{"ok": false, "error": 
 from __future__ import annotations
 
 import json
+import math
 import os
 import select
 import socket
@@ -55,10 +57,18 @@ def _reject_constant(name: str) -> Any:
     raise ProtocolError(f"{name} is not JSON")
 
 
+def _finite_float(text: str) -> float:
+    # 1e400 is valid JSON that Python reads as infinity, which no JSON encoder (nor jsonb) takes back.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ProtocolError(f"{text[:40]} is not a finite number")
+    return value
+
+
 def frame_decode(body: bytes) -> dict[str, Any]:
     """The object in a frame's body; anything else is a ProtocolError."""
     try:
-        message = json.loads(body.decode(), parse_constant=_reject_constant)
+        message = json.loads(body.decode(), parse_constant=_reject_constant, parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise ProtocolError(f"a frame is not JSON: {str(error)[:200]}") from None
     if not isinstance(message, dict):

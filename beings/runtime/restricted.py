@@ -22,6 +22,7 @@ import operator
 import random
 import re
 import statistics
+import sys
 import time
 import types
 from collections.abc import Callable, Iterator, Mapping
@@ -204,15 +205,20 @@ def facades_build() -> dict[str, Facade]:
     return {name: Facade(name, chosen) for name, chosen in members.items()}
 
 
-def importer_build(facades: Mapping[str, Facade]) -> Callable[..., Facade]:
+def importer_build(facades: Mapping[str, Facade]) -> Callable[..., Facade | None]:
     """The ``__import__`` of a run: facades only, and only their members by name."""
     available = ", ".join(sorted(facades))
 
     def being_import(
         name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
-    ) -> Facade:
+    ) -> Facade | None:
         if level:
             raise ImportError("relative imports are not available in a being")
+        if type(fromlist) is list and not fromlist and name in sys.modules:
+            # C code the being calls (date.strftime imports time) imports through the being's
+            # __import__, with an empty list no import statement can give, and then reads
+            # sys.modules itself: it gets a module already loaded, the being nothing.
+            return None
         facade = facades.get(name)
         if facade is None:
             raise ImportError(f"module {name!r} is not available in a being; available: {available}")

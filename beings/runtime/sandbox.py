@@ -221,7 +221,7 @@ def job_encode(job: Mapping[str, Any]) -> bytes:
     }
     try:
         return frame_encode(normalized)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RecursionError) as error:
         raise InvalidJob(f"the job is not JSON: {error}") from None
 
 

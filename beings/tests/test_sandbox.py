@@ -190,6 +190,20 @@ def test_result_that_is_not_json_fails(sandbox: Sandbox, expression: str, reason
     assert result.error["message"] == f"result is not JSON: {reason}"
 
 
+def test_datetime_methods_that_import_in_c_work(sandbox: Sandbox) -> None:
+    """strftime, timetuple and today import time from C through the being's __import__: they work all the same."""
+    source = (
+        "import datetime\n"
+        "def run():\n"
+        "    day = datetime.date(2024, 2, 3)\n"
+        "    return [day.strftime('%d/%m/%Y'), datetime.datetime(2024, 2, 3, 4, 5).strftime('%H:%M'),\n"
+        "            datetime.time(6, 7).strftime('%H.%M'), day.timetuple()[7], datetime.date.today().year > 2000]\n"
+    )
+    result = run(sandbox, source)
+    assert result.error is None
+    assert result.result == ["03/02/2024", "04:05", "06.07", 34, True]
+
+
 def test_self_snapshot_is_readable_and_returnable(sandbox: Sandbox) -> None:
     """self is the snapshot, read with [] and get(), frozen all the way down, and JSON when returned."""
     snapshot = {"name": "hello", "tags": ["a", "b"], "attributes": {"colour": "red"}}
@@ -368,6 +382,13 @@ def test_argument_defaults_are_overridden_by_kwargs(
     assert result.result == expected
 
 
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 @pytest.mark.parametrize(
     "job",
     [
@@ -378,6 +399,7 @@ def test_argument_defaults_are_overridden_by_kwargs(
         {"source": "x", "args": "nope"},
         {"source": "x", "attributes": {"arguments": [1]}},
         {"source": "x", "kwargs": {"k": object()}},
+        {"source": "x", "kwargs": {"k": _nested(100000)}},
     ],
 )
 def test_malformed_job_is_refused_before_anything_runs(sandbox: Sandbox, job: dict[str, Any]) -> None:

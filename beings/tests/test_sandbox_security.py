@@ -110,7 +110,7 @@ def module(name: str, source: str, error: str | None = None, **expect: Any) -> E
 REFUSED_MODULES = (
     "os", "sys", "subprocess", "socket", "ctypes", "importlib", "gc", "inspect", "pickle", "io",
     "pathlib", "types", "code", "string", "operator", "functools", "signal", "threading", "posix", "shutil",
-    "marshal", "urllib", "multiprocessing", "resource",
+    "marshal", "urllib", "multiprocessing", "resource", "time",
 )
 
 ESCAPES = [
@@ -365,6 +365,7 @@ def test_facades_are_not_modules() -> None:
     """import gives objects holding chosen functions only; other names are an ImportError."""
     importer = restricted.importer_build(restricted.facades_build())
     json_facade = importer("json", None, None, ("dumps",), 0)
+    assert isinstance(json_facade, restricted.Facade)
     assert not isinstance(json_facade, types.ModuleType)
     assert dir(json_facade) == ["JSONDecodeError", "dumps", "loads"]
     with pytest.raises(ImportError):
@@ -428,6 +429,8 @@ def converse(fake: FakeChild, limits: SandboxLimits = PROTOCOL_LIMITS) -> RunRes
         ([READY, HEADER.pack(PROTOCOL_LIMITS.frame_bytes + 1)], "exceeds the limit"),
         ([READY, frame_encode([1, 2])], "a frame holds a list"),
         ([READY, raw(b'{"op":"output","data":NaN}')], "NaN is not JSON"),
+        ([READY, raw(b'{"op":"done","ok":true,"result":1e400}')], "1e400 is not a finite number"),
+        ([READY, raw(b'{"op":"execution","target":"x","args":[-1e999],"kwargs":{}}')], "-1e999 is not a finite"),
         ([READY, frame_encode({"op": "shell", "command": "id"})], "unexpected frame 'shell'"),
         ([READY, frame_encode({"op": "output", "data": 5})], "field 'data' is not a str"),
         ([frame_encode({"op": "done", "ok": True, "result": 1})], "the first frame is not ready"),
