@@ -38,7 +38,10 @@ def document_check(field: str, value: Any) -> None:
 def source_parse(source: str) -> ast.Module:
     """Parse being source, refusing oversize or invalid Python with the line that fails."""
     limit = settings.LUXOS_MAX_SOURCE_BYTES
-    size = len(source.encode("utf-8"))
+    try:
+        size = len(source.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate, which JSON can carry and PostgreSQL cannot store
+        raise SourceSyntaxError("genesis.source is not valid UTF-8 (it holds a lone surrogate)") from None
     if size > limit:
         raise DocumentTooLargeError(f"genesis.source is {size} bytes; the limit is {limit} bytes")
     try:

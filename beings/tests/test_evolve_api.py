@@ -176,6 +176,7 @@ def test_evolve_with_a_comment_only_is_cosmetic(api: Client, adder: BaseBeing) -
         ({"source": SOURCE}, 409, "nothing_changed"),
         ({"source": "def run(:\n    pass\n"}, 422, "source_syntax_error"),
         ({"source": "x = '\x00'\n"}, 422, "source_syntax_error"),
+        ({"source": "x = '\ud800'\n"}, 422, "source_syntax_error"),
         ({"source": "x = 1\n" * 20_000}, 413, "document_too_large"),
         ({"reason": "no source"}, 422, "invalid"),
         ({"source": 42}, 422, "invalid"),
