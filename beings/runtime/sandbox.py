@@ -296,16 +296,15 @@ class Sandbox:
             if missing:
                 return _rejected(missing, started, {name: bool(layer["in_force"]) for name, layer in host.items()})
         request = {"op": "fork", "mode": "run", "limits": limits.for_child(), "strict": limits.strict}
-        for attempt in range(2):
+        for _attempt in range(2):  # a second child when the first died before it held the job
             child = self._spawn(request)
             try:
                 return _Run(child, limits, on_request, started).converse(job_frame)
             except _Stillborn:
-                if attempt:  # twice: the zygote cannot make a child that lives
-                    raise SandboxUnavailable("the sandbox child died before it was ready") from None
+                continue
             finally:
                 child.close()
-        raise AssertionError("unreachable")
+        raise SandboxUnavailable("the sandbox child died before it was ready, twice")
 
     def check(self, limits: SandboxLimits | None = None, *, read_paths: Iterable[str] = ()) -> SandboxCheck:
         """Fork a confined child that tries, in plain Python, what the layers must refuse."""
