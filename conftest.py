@@ -8,6 +8,7 @@ consumes a test's task and a test never sees a task of ``make run``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -20,6 +21,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -46,6 +48,7 @@ def content_types_forget(**_):
 app.worker_main(["worker", *sys.argv[1:]])
 """
 SOUL_LOG_DIR = pytest.StashKey[str]()
+SESSION_LOCKS = pytest.StashKey[list[IO[str]]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -55,6 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from luxsite.celery import app
 
     url = _test_redis_url(settings.REDIS_URL, config)
+    _session_claim(config, url)
     settings.REDIS_URL = settings.CELERY_BROKER_URL = settings.CELERY_RESULT_BACKEND = url
     # Password hashing is deliberately slow; tests create many users and need none of its strength.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -67,6 +71,31 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SOUL_LOG_DIR] = souls
     os.environ["LUXOS_SOUL_LOG_DIR"] = souls
     settings.LUXOS_SOUL_LOG_DIR = Path(souls)
+
+
+def _session_claim(config: pytest.Config, redis_url: str) -> None:
+    """Refuse to start a second session on the test database or Redis database another session is using.
+
+    Two sessions on one name would drop each other's database and flush each other's queued tasks,
+    and fail in ways that look like bugs; a held lock file per name says what to do instead.
+    """
+    from django.db import connection
+
+    from luxsite.embedded import var_dir
+
+    database = connection.settings_dict["TEST"]["NAME"] or f"test_{connection.settings_dict['NAME']}"
+    directory = var_dir() / "run"
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in (f"test-database-{database}", f"test-redis-{urlsplit(redis_url).path.strip('/')}"):
+        handle = (directory / f"{name}.lock").open("w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise pytest.UsageError(
+                f"another test session on this machine holds {name}: give this one its own names with "
+                "LUXOS_TEST_DB_NAME=test_<something> and LUXOS_TEST_REDIS_DB=<1-14>"
+            ) from None
+        config.stash.setdefault(SESSION_LOCKS, []).append(handle)  # held until the process exits
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
