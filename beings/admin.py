@@ -98,24 +98,47 @@ class BeingForm(forms.ModelForm):
         # Browsers send textareas with CRLF; the stored source (and its hash) must not depend on that.
         return str(self.cleaned_data["source"]).replace("\r\n", "\n")
 
+    @property
+    def adding(self) -> bool:
+        return bool(self.instance._state.adding)
+
     def genesis_build(self) -> dict[str, Any]:
-        """The genesis these fields describe, keeping every key of the current one the form does not show."""
-        genesis: dict[str, Any] = {} if self.instance._state.adding else dict(self.instance.genesis or {})
+        """The genesis these fields describe, keeping every key of the current one the form does not show.
+
+        A being that exists keeps its current source here: its lineage (``ancestors``) rebuilds
+        from that source, and a new one reaches the being only through ``being_evolve``.
+        """
+        genesis: dict[str, Any] = {} if self.adding else dict(self.instance.genesis or {})
         genesis.pop("hash", None)  # recomputed from the genotype the form describes
         genesis["name"] = self.cleaned_data["name"]
         genesis["type"] = self.cleaned_data["kind"]
-        for key in ("source", "description"):
+        keys = ("source", "description") if self.adding else ("description",)
+        for key in keys:
             if self.cleaned_data.get(key):
                 genesis[key] = self.cleaned_data[key]
             else:
                 genesis.pop(key, None)
         return genesis
 
+    def source_new(self) -> str | None:
+        """The source typed into the change form when it differs from the being's current one."""
+        if self.adding or "source" not in self.cleaned_data:
+            return None
+        source = str(self.cleaned_data["source"])
+        return None if source == self.instance.genesis.get("source", "") else source
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         candidates: dict[str, Any] = {}
         if all(name in cleaned for name in GENESIS_FORM_FIELDS.values()):
             candidates["genesis"] = self.genesis_build()
+            source = self.source_new()
+            if source is not None:
+                # The refusals the evolution would meet, heard now; permission is the service's at save.
+                try:
+                    services.being_evolve_check(being=self.instance, source=source, actor=None)
+                except DomainError as error:
+                    self.add_error("source", self.error_words(error))
         for field in ("tags", "energy_level", "attributes", "memories", "self_awareness"):
             if field in cleaned:
                 candidates[field] = cleaned[field]
@@ -124,7 +147,7 @@ class BeingForm(forms.ModelForm):
             try:
                 self.being_data.update(services.being_clean({field: value}, partial=True))
             except DomainError as error:
-                self.add_error(self.error_field(field, error), error.detail)
+                self.add_error(self.error_field(field, error), self.error_words(error))
         return cleaned
 
     @staticmethod
@@ -134,10 +157,21 @@ class BeingForm(forms.ModelForm):
         match = GENESIS_ERROR_KEY.match(error.detail)
         return GENESIS_FORM_FIELDS.get(match.group(1)) if match else None
 
+    def error_words(self, error: DomainError) -> str:
+        """A service's refusal in the form's words: the field's label, not the genesis key behind it."""
+        match = GENESIS_ERROR_KEY.match(error.detail)
+        field = GENESIS_FORM_FIELDS.get(match.group(1)) if match else None
+        if match is None:
+            return error.detail
+        if field is None:
+            # Keys the form does not show (the lineage): the stored being, not what was typed, is at fault.
+            return "This being's stored history does not check out, so this form cannot save it."
+        return f"{self.fields[field].label or field.capitalize()}{error.detail[match.end():]}"
+
     def changed_being_data(self) -> dict[str, Any]:
-        """The validated fields the person changed (genesis as a whole when any of its parts changed)."""
+        """The validated fields the person changed (genesis when its metadata changed; a new source evolves)."""
         changed = set(self.changed_data)
-        if changed & set(GENESIS_FORM_FIELDS.values()):
+        if changed & (set(GENESIS_FORM_FIELDS.values()) - {"source"}):
             changed.add("genesis")
         return {field: value for field, value in self.being_data.items() if field in changed}
 
@@ -330,18 +364,11 @@ class BaseBeingAdmin(GuardedServiceAdmin):
     def save_model(self, request: HttpRequest, obj: BaseBeing, form: forms.ModelForm, change: bool) -> None:
         assert isinstance(form, BeingForm)
         if change:
-            data = form.changed_being_data()
-            current_source = obj.genesis.get("source", "")
-            new_source = data["genesis"].get("source", "") if "genesis" in data else current_source
-            if new_source != current_source:
-                # The code changes through the lineage; the rest of genesis through an update.
-                kept = {key: value for key, value in data["genesis"].items() if key not in ("source", "hash")}
-                data["genesis"] = kept
-                if current_source:
-                    kept["source"] = current_source
-            services.being_update(being=obj, data=data, actor=request.user)
-            if new_source != current_source:
-                self.evolve(request, obj, new_source, form.cleaned_data)
+            # The rest of genesis changes through an update, the code through the evolve service, as in the API.
+            services.being_update(being=obj, data=form.changed_being_data(), actor=request.user)
+            source = form.source_new()
+            if source is not None:
+                self.evolve(request, obj, source, form.cleaned_data)
         else:
             instance_adopt(obj, services.being_create(data=form.being_data, actor=request.user))
 

@@ -513,3 +513,51 @@ def test_change_form_evolves_in_the_background_through_a_worker(
         time.sleep(0.1)
     being.refresh_from_db()
     assert (being.version, being.genesis["source"], being.genesis["origin"]["actor"]) == (2, evolved, "alice")
+
+
+def test_change_form_evolves_a_being_version_after_version(
+    staff: User, staff_client: Client, make_being: Callable[..., BaseBeing]
+) -> None:
+    """Three source edits in a row, each a few added lines, make versions 2, 3 and 4 of the same being."""
+    being = form_being(make_being, staff)
+    source = ADDER
+    for version, line in ((2, "LIMIT = 10\n"), (3, "FLOOR = 0\n"), (4, "CEILING = 99\n")):
+        source += line
+        response = staff_client.post(
+            change_url(being), form_data(source=source, reason=f"add {line.split()[0]}"), follow=True
+        )
+        assert response.status_code == 200
+        assert f"Evolution: now version {version}." in messages_of(response)
+    being.refresh_from_db()
+    assert (being.version, being.genesis["source"]) == (4, source)
+    assert [entry["version"] for entry in being.genesis["ancestors"]] == [1, 2, 3]
+    assert being.genesis["origin"]["reason"] == "add CEILING"
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (ADDER + "def broken(:\n", "Source is not valid Python"),
+        ("x" * 70_000, "Source is"),
+    ],
+)
+def test_change_form_refuses_a_bad_source_in_the_users_words(
+    staff: User,
+    staff_client: Client,
+    make_being: Callable[..., BaseBeing],
+    unchanged: Callable[..., Any],
+    source: str,
+    message: str,
+) -> None:
+    """A source that cannot be stored is an error on the source field, worded without genesis keys."""
+    being = form_being(make_being, staff)
+    staff_client.post(change_url(being), form_data(source=ADDER + "LIMIT = 10\n"))  # version 2
+
+    with unchanged():
+        response = staff_client.post(change_url(being), form_data(source=source))
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == ["source"]
+    assert errors["source"][0].startswith(message)
+    assert "genesis" not in response.content.decode().split("errorlist", 1)[1].split("</ul>", 1)[0]
