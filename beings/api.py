@@ -27,7 +27,7 @@ from beings.schemas import (
     VersionOut,
 )
 from beings.tasks import being_evolve_task
-from luxsite.api_schemas import ERRORS
+from luxsite.api_schemas import ERRORS, described
 from luxsite.errors import BadRequest
 from relations.schemas import RelationshipPageOut
 from relations.selectors import relationship_list
@@ -83,12 +83,10 @@ def being_list(request: HttpRequest, query: Query[BeingQuery]) -> dict[str, Any]
 @router.post(
     "/",
     response={201: BeingOut, 200: BeingOut, **ERRORS},
-    openapi_extra={
-        "responses": {
-            "200": {"description": "A being you may view already has this genotype and alias: that being."},
-            "201": {"description": "Created; you get view, change and delete on it."},
-        }
-    },
+    openapi_extra=described({
+        200: "A being you may view already has this genotype and alias: that being.",
+        201: "Created; you get view, change and delete on it.",
+    }),
 )
 def being_create(request: HttpRequest, payload: BeingIn) -> Status[BaseBeing]:
     """Create a being, or get the one you may view with the same genotype (hash) and alias: creation is idempotent."""
@@ -153,13 +151,11 @@ def being_relationships(
 @router.post(
     "/{soul}/evolve",
     response={200: EvolutionOut, 201: EvolutionOut, 202: EvolveQueuedOut, **ERRORS},
-    openapi_extra={
-        "responses": {
-            "200": {"description": "An evolution (or a cosmetic one): the same being, the next version."},
-            "201": {"description": "A mutation: a new being, linked to its parent by a `mutation` relationship."},
-            "202": {"description": "`async` was true: the change was queued for a worker."},
-        }
-    },
+    openapi_extra=described({
+        200: "An evolution (or a cosmetic one): the same being, the next version.",
+        201: "A mutation: a new being, linked to its parent by a `mutation` relationship.",
+        202: "`async` was true: the change was queued for a worker.",
+    }),
 )
 def being_evolve(request: HttpRequest, soul: uuid.UUID, payload: EvolveIn) -> Status[Any]:
     """Give a being a new source: only a few added lines evolve it, anything else mutates it into a new being."""

@@ -16,14 +16,14 @@ from pydantic import Field
 from beings import executions, selectors
 from beings.executions_schemas import ExecuteIn, ExecutionOut, ExecutionPageOut, RunIn
 from beings.models import Execution
-from luxsite.api_schemas import ERRORS
+from luxsite.api_schemas import ERRORS, described
 
 router = Router(tags=["executions"])
 
-RUN_RESPONSES = {
-    "200": {"description": "The run finished within `wait` seconds: its outcome."},
-    "202": {"description": "The run is queued (or still running): follow it at `GET /api/executions/{id}`."},
-}
+RUN_RESPONSES = described({
+    200: "The run finished within `wait` seconds: its outcome.",
+    202: "The run is queued (or still running): follow it at `GET /api/executions/{id}`.",
+})
 
 
 def _run(request: HttpRequest, target: executions.Target, payload: RunIn) -> Status[Execution]:
@@ -37,7 +37,7 @@ def _run(request: HttpRequest, target: executions.Target, payload: RunIn) -> Sta
 
 @router.post(
     "/beings/{soul}/execute", response={200: ExecutionOut, 202: ExecutionOut, **ERRORS},
-    openapi_extra={"responses": RUN_RESPONSES},
+    openapi_extra=RUN_RESPONSES,
 )
 def being_execute(request: HttpRequest, soul: uuid.UUID, payload: ExecuteIn) -> Status[Execution]:
     """Run a being's current version, or the version `hash` names; needs `beings.execute_being` on it."""
@@ -47,7 +47,7 @@ def being_execute(request: HttpRequest, soul: uuid.UUID, payload: ExecuteIn) -> 
 
 @router.post(
     "/souls/{hash}/execute", response={200: ExecutionOut, 202: ExecutionOut, **ERRORS},
-    openapi_extra={"responses": RUN_RESPONSES},
+    openapi_extra=RUN_RESPONSES,
 )
 def soul_execute(request: HttpRequest, hash: str, payload: RunIn) -> Status[Execution]:
     """Run the exact version a hash (or a unique prefix of at least 12) names."""
@@ -58,7 +58,7 @@ def soul_execute(request: HttpRequest, hash: str, payload: RunIn) -> Status[Exec
 
 @router.post(
     "/aliases/{alias}/execute", response={200: ExecutionOut, 202: ExecutionOut, **ERRORS},
-    openapi_extra={"responses": RUN_RESPONSES},
+    openapi_extra=RUN_RESPONSES,
 )
 def alias_execute(
     request: HttpRequest, alias: str, payload: ExecuteIn,
