@@ -1,11 +1,13 @@
 """The world being code lives in: RestrictedPython, every guard, chosen builtins and module facades.
 
-A being's source is compiled with ``compile_restricted_exec`` (no name or attribute starting with
-``_``, no ``match``, ``async``, ``nonlocal`` or ``try*``) and run with globals built afresh for the
-run: ``self`` (the being's JSON snapshot, deep-frozen), the capabilities ``execution`` and
-``summon``, ``BeingCallError``, the guards, and builtins holding no ``getattr``, ``type``, ``open``,
-``eval``, ``globals`` and the like. ``import`` reaches only FACADES: plain objects exposing chosen
-functions, never a module (a module's attributes lead to every other module).
+A being's source is compiled with ``compile_restricted_exec`` under ``policy.BeingPolicy`` (no name
+or attribute starting with ``_``, no ``match``, ``async``, ``nonlocal`` or ``try*``; augmented
+assignment of attributes and items through the guards of a plain read and assignment) and run with
+globals built afresh for the run: ``self`` (the being's JSON snapshot, deep-frozen), the
+capabilities ``execution`` and ``summon``, ``BeingCallError``, the guards, and builtins holding no
+``getattr``, ``type``, ``open``, ``eval``, ``globals`` and the like. ``import`` reaches only
+FACADES: plain objects exposing chosen functions, never a module (a module's attributes lead to
+every other module).
 
 This runs inside the sandbox child; it is imported by the zygote and must not import Django.
 """
@@ -38,6 +40,7 @@ from RestrictedPython.Guards import (
 )
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
+from beings.runtime.policy import BeingPolicy
 from beings.runtime.protocol import json_dumps
 
 BEING_FILENAME = "<being>"
@@ -388,7 +391,7 @@ def globals_build(*, snapshot: Mapping[str, Any], capabilities: Capabilities, si
 
 def being_compile(source: str) -> types.CodeType:
     """Compile under RestrictedPython; every refusal is a SyntaxError naming its line."""
-    result = compile_restricted_exec(source, filename=BEING_FILENAME)
+    result = compile_restricted_exec(source, filename=BEING_FILENAME, policy=BeingPolicy)
     if result.errors or result.code is None:
         raise SyntaxError("; ".join(result.errors) or "the source does not compile")
     return result.code

@@ -350,6 +350,87 @@ def test_class_being_named_by_class_name(sandbox: Sandbox) -> None:
     assert result.result == "other"
 
 
+TALLY = """
+class Tally:
+    def __init__(self, attributes):
+        self.count = attributes.get("start", 0)
+        self.items = {"apple": 0, "pear": 0}
+        self.words = ["a"]
+        self.stats = Stats()
+
+    def run(self, key="apple", times=1):
+        for i in range(times):
+            self.count += 1
+            self.items[key] += 2
+            self.stats.total += 10
+        self.words += ["b"]
+        self.count *= 10
+        return {"count": self.count, "items": self.items, "words": self.words, "total": self.stats.total}
+
+class Stats:
+    def __init__(self):
+        self.total = 0
+"""
+
+
+def test_class_being_keeps_state_with_augmented_assignment(sandbox: Sandbox) -> None:
+    """self.count += 1, self.items[key] += 2 and the like update a class being's own objects."""
+    result = run(sandbox, TALLY, kind="class", attributes={"start": 5}, kwargs={"key": "pear", "times": 3})
+    assert result.error is None
+    assert result.result == {"count": 80, "items": {"apple": 0, "pear": 6}, "words": ["a", "b"], "total": 30}
+
+
+def test_augmented_assignment_of_items_and_slices(sandbox: Sandbox) -> None:
+    """Items of dicts and lists (nested, sliced, at module level too) take every augmented operator."""
+    source = (
+        "counts = {'x': 1}\n"
+        "counts['x'] += 1\n"
+        "def run():\n"
+        "    d = {'x': 'a', 'n': {'m': [1, 2]}}\n"
+        "    d['x'] += 's'\n"
+        "    d['n']['m'][1] **= 5\n"
+        "    numbers = [1, 2, 3]\n"
+        "    numbers[0:2] += [9]\n"
+        "    numbers[-1] //= 2\n"
+        "    flags = {'f': 0b1100}\n"
+        "    flags['f'] &= 0b0110\n"
+        "    flags['f'] |= 1\n"
+        "    return [d, numbers, flags, counts]\n"
+    )
+    result = run(sandbox, source)
+    assert result.error is None
+    assert result.result == [{"x": "as", "n": {"m": [1, 32]}}, [1, 2, 9, 1], {"f": 5}, {"x": 2}]
+
+
+def test_augmented_assignment_evaluates_its_target_once_in_pythons_order(sandbox: Sandbox) -> None:
+    """The target's object and key are evaluated once, and the old value is read before the right side runs."""
+    source = (
+        "class Box:\n"
+        "    def __init__(self):\n"
+        "        self.value = 1\n"
+        "        self.seen = []\n"
+        "    def bump(self):\n"
+        "        self.seen.append('value')\n"
+        "        self.value = 100\n"
+        "        return 1\n"
+        "box = Box()\n"
+        "store = {'k': 1}\n"
+        "def target():\n"
+        "    box.seen.append('target')\n"
+        "    return box\n"
+        "def key():\n"
+        "    box.seen.append('key')\n"
+        "    return 'k'\n"
+        "def run():\n"
+        "    target().value += box.bump()\n"
+        "    store[key()] += 1\n"
+        "    return [box.value, store, box.seen]\n"
+    )
+    result = run(sandbox, source)
+    assert result.error is None
+    assert result.result == [2, {"k": 2}, ["target", "value", "key"]]
+
+
 @pytest.mark.parametrize(
     ("job", "message"),
     [

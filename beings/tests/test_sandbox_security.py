@@ -225,6 +225,32 @@ ESCAPES = [
     attempt("self_list_append", "self['tags'].append('x')", "AttributeError"),
     attempt("self_copy_is_a_copy", "copy = dict(self)\ncopy['name'] = 'evil'\nreturn [self['name'], copy['name']]",
             statuses={RunStatus.SUCCEEDED}, result=lambda value: value == ["hello", "evil"]),
+    # Augmented assignment: the read and the write each guarded as a plain read and assignment.
+    module("aug_dunder_attribute", "class A:\n    pass\n\ndef run():\n    a = A()\n    a.__class__ += 1\n",
+           "SyntaxError", message='"__class__" is an invalid attribute name'),
+    module("aug_class_dict", "class A:\n    pass\n\ndef run():\n    A().__dict__ |= {'x': 1}\n", "SyntaxError"),
+    attempt("aug_private_attribute", "x = {}\nx._secret += 1", "SyntaxError",
+            message='"_secret" is an invalid attribute name'),
+    attempt("aug_private_name", "_secret += 1", "SyntaxError", message='"_secret" is an invalid variable name'),
+    attempt("aug_roles_attribute", "x = {}\nx.a__roles__ += 1", "SyntaxError"),
+    attempt("aug_generator_frame", "g = (x for x in [1])\ng.gi_frame += 1", "SyntaxError"),
+    attempt("aug_function_globals", "run.__globals__['x'] += 1", "SyntaxError"),
+    attempt("aug_temporaries_unreadable", "x = {'a': 1}\nx['a'] += 1\nreturn _aug_object_", "SyntaxError"),
+    attempt("aug_facade_attribute", "import math\nmath.pi += 1", "TypeError", message="attribute-less object"),
+    attempt("aug_facade_unchanged", "import math\ntry:\n    math.pi += 1\nexcept TypeError:\n    pass\nreturn math.pi",
+            statuses={RunStatus.SUCCEEDED}, result=lambda value: value == 3.141592653589793),
+    attempt("aug_facade_item", "import math\nmath['pi'] += 1", "TypeError"),
+    attempt("aug_builtin_instance_attribute", "x = 1\nx.real += 1", "TypeError", message="attribute-less object"),
+    attempt("aug_builtin_type_attribute", "str.upper += str.lower", "TypeError"),
+    attempt("aug_str_format", "s = 'a'\ns.format += 'b'", "AttributeError", message="str.format() is not available"),
+    module("aug_class_mro", "class A:\n    pass\n\ndef run():\n    A.mro += 1\n", "AttributeError",
+           message='"mro" is not available'),
+    attempt("aug_capability_attribute", "execution.func += 1", "AttributeError"),
+    attempt("aug_self_item", "self['name'] += '!'", "TypeError", message="object does not support item"),
+    attempt("aug_self_nested_item", "self['attributes']['colour'] += '!'", "TypeError"),
+    attempt("aug_self_unchanged", "try:\n    self['tags'] += ('x',)\nexcept TypeError:\n    pass\nreturn self",
+            statuses={RunStatus.SUCCEEDED}, result=lambda value: value == SNAPSHOT),
+    attempt("aug_self_attribute", "self.name += '!'", "AttributeError"),
     # Abuse of execution() and summon().
     attempt("huge_arguments", "return execution('x', 'a' * (2 * 2**20))", "BeingCallError", message="RequestTooLarge"),
     attempt("set_arguments", "return execution('x', {1, 2})", "TypeError", message="must be JSON"),
@@ -359,6 +385,38 @@ def test_attribute_guard_refuses_at_run_time(target: Any, name: str) -> None:
     """The _getattr_ guard refuses interpreter internals itself, behind RestrictedPython's compile-time check."""
     with pytest.raises(AttributeError):
         restricted.guarded_getattr(target, name)
+
+
+def test_augmented_assignment_goes_through_the_read_and_write_guards() -> None:
+    """a.b += x and a[k] += x call _getattr_ / _getitem_ to read and _write_ to store, once each, in Python's order."""
+    calls: list[str] = []
+
+    class Box:
+        b = 1
+
+    box, items = Box(), {"k": 1}
+
+    def record(name: str, value: Any) -> Any:
+        calls.append(name)
+        return value
+
+    namespace = {
+        "__builtins__": {},
+        "_getattr_": lambda obj, name: record(f"_getattr_ {name}", getattr(obj, name)),
+        "_getitem_": lambda obj, key: record(f"_getitem_ {key}", obj[key]),
+        "_write_": lambda obj: record(f"_write_ {type(obj).__name__}", obj),
+        "_inplacevar_": lambda op, old, value: record(f"_inplacevar_ {op}", restricted.inplace_var(op, old, value)),
+        "box": lambda: record("box", box),
+        "items": lambda: record("items", items),
+        "key": lambda: record("key", "k"),
+        "value": lambda: record("value", 2),
+    }
+    exec(restricted.being_compile("box().b += value()\nitems()[key()] -= value()\n"), namespace)
+    assert (box.b, items) == (3, {"k": -1})
+    assert calls == [
+        "box", "_getattr_ b", "value", "_inplacevar_ +=", "_write_ Box",
+        "items", "key", "_getitem_ k", "value", "_inplacevar_ -=", "_write_ dict",
+    ]
 
 
 def test_facades_are_not_modules() -> None:
