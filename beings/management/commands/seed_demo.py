@@ -73,14 +73,22 @@ def run(n=10):
 
 COUNTER = '''\
 class Counter:
-    """Counts up from a start value, one step at a time."""
+    """Counts up from a start value, one step at a time, and keeps every value it reached."""
 
-    def __init__(self, start=0, step=1):
-        self.value = start
-        self.step = step
+    def __init__(self, attributes):
+        self.value = attributes.get("start", 0)
+        self.step = attributes.get("step", 1)
+        self.reached = []
+
+    def run(self, times=3):
+        """Count up ``times`` steps; the values reached."""
+        for _ in range(times):
+            self.increment()
+        return self.reached
 
     def increment(self):
         self.value += self.step
+        self.reached += [self.value]
         return self.value
 
     def reset(self):
@@ -113,7 +121,7 @@ DEMO_BEINGS: dict[str, dict[str, Any]] = {
         },
         "tags": ["demo", "math"],
         "energy_level": 80,
-        "attributes": {"returns": "number", "pure": True},
+        "attributes": {"returns": "number", "pure": True, "arguments": {"a": 2, "b": 3}},
     },
     "fibonacci": {
         "genesis": {
@@ -132,14 +140,14 @@ DEMO_BEINGS: dict[str, dict[str, Any]] = {
         "genesis": {
             "type": kinds.CLASS,
             "language": "python",
-            "entrypoint": "Counter",
+            "entrypoint": "run",
             "workload": "cpu",
             "source": COUNTER,
-            "description": "A counter with a configurable step.",
+            "description": "A counter with a configurable start and step that keeps its state between steps.",
         },
         "tags": ["demo", "state"],
         "energy_level": 40,
-        "attributes": {"methods": ["increment", "reset"]},
+        "attributes": {"methods": ["run", "increment", "reset"], "start": 0, "step": 1, "arguments": {"times": 3}},
     },
     "greetings": {
         "genesis": {"type": kinds.DATA, "description": "Greetings by language code."},
