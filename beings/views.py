@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from beings import graph, registry
 from beings.admin import source_html
 from beings.exceptions import NotPromotedError
+from beings.executions import RUNNABLE
 from beings.models import BaseBeing, Promotion, SoulValidation
 from beings.selectors import (
     SoulVersion,
@@ -130,6 +131,10 @@ def being_detail(request: HttpRequest, soul: uuid.UUID) -> HttpResponse:
         "parent": being.genesis.get("parent"),
         "source": source_html(being.genesis["source"]) if being.genesis.get("source") else None,
         **run_form_context(being=being, user=request.user),
+        # Data and the core kinds hold no code: the page says so instead of offering a form that must fail.
+        "run_refusal": None if being.kind in RUNNABLE else (
+            f"A {being.kind or 'typeless'} being holds no code to run: only {' and '.join(RUNNABLE)} beings run."
+        ),
     }
     status = 200
     try:

@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from beings import registry, services, views
-from beings.models import BaseBeing, Promotion
+from beings.models import BaseBeing, Execution, Promotion
 from luxsite.tests.fixtures import logged_in
 
 pytestmark = pytest.mark.django_db
@@ -199,6 +199,23 @@ def test_being_page_without_graphviz_says_so_and_shows_the_rest(
     assert "<svg" not in content
     assert "Graphviz is not installed" in content
     assert response.context["diff"].newer.hash == evolved.hash
+
+
+def test_being_page_of_a_data_being_has_no_run_button_and_says_why(api: Client, make_being) -> None:
+    """A data being holds no code: its page offers no run form but says why, and a run posted anyway is a 409."""
+    data = make_being("greetings", kind="data", attributes={"en": "Hello"})
+    run_url = reverse("being_run", args=[data.soul])
+
+    response = api.get(page(data))
+
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert run_url not in content and 'name="kwargs"' not in content
+    assert "A data being holds no code to run: only function and class beings run." in content
+    refused = api.post(run_url, {"kwargs": "{}"})
+    assert refused.status_code == 409
+    assert "<strong>not_runnable</strong>" in refused.content.decode()
+    assert not Execution.objects.exists()
 
 
 def test_being_page_of_an_unknown_soul_is_404(api: Client) -> None:
