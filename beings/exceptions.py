@@ -1,6 +1,6 @@
 """What can go wrong with beings, in the families of luxsite.errors."""
 
-from luxsite.errors import Conflict, Invalid, NotFound, TooLarge
+from luxsite.errors import Conflict, Invalid, NotFound, PermissionDenied, TooLarge
 
 
 class BeingNotFoundError(NotFound):
@@ -13,6 +13,14 @@ class GenesisInvalidError(Invalid):
 
 class SourceSyntaxError(Invalid):
     code = "source_syntax_error"
+
+
+class EnergyWriteError(Invalid):
+    code = "energy_not_writable"
+
+
+class LineageForeignError(PermissionDenied):
+    code = "lineage_foreign"
 
 
 class TagsInvalidError(Invalid):
@@ -79,6 +87,10 @@ class AliasInvalidError(Invalid):
     code = "alias_invalid"
 
 
+class HashHeldByManyError(Conflict):
+    code = "hash_held_by_many"
+
+
 class AlreadyPromotedError(Conflict):
     code = "already_promoted"
 
@@ -93,6 +105,10 @@ class AliasNotPromotedError(NotFound):
 
 class PromotionNoteInvalidError(Invalid):
     code = "note_invalid"
+
+
+class PromotionLineageError(Conflict):
+    code = "promotion_lineage_mismatch"
 
 
 class ExecutionNotFoundError(NotFound):

@@ -41,7 +41,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -49,7 +48,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, P
 from django.contrib.auth.models import User as AuthUser
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db import DataError, connection, transaction
+from django.db import DatabaseError, DataError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
@@ -66,6 +65,7 @@ from beings.exceptions import (
     ExecutionInputInvalidError,
     ExecutionNotFoundError,
     LineageBrokenError,
+    PromotionLineageError,
     SoulNotFoundError,
     TargetInvalidError,
 )
@@ -83,7 +83,7 @@ from beings.runtime.sandbox import (
 )
 from chronos.context import context_apply
 from luxsite.errors import BadRequest, DomainError, PermissionDenied
-from luxsite.pagination import Page, cursor_decode, keyset_page
+from luxsite.pagination import Page, keyset_page
 from luxsite.permissions import codename
 from relations.models import Relationship
 from relations.services import relationship_link
@@ -175,7 +175,14 @@ def _uuid_or_none(value: str) -> uuid.UUID | None:
 
 def _target_of(being: BaseBeing, *, user: User, environment: str, hash: str | None) -> Target:
     if environment:
-        return _promoted(registry.soul_resolve(alias=being.name, environment=environment), user=user)
+        promotion = registry.soul_resolve(alias=being.name, environment=environment)
+        if promotion.soul != being.soul:
+            # The alias runs another being's version there: this being has nothing promoted to run.
+            raise AliasNotPromotedError(
+                f"no version of being {being.soul} is promoted to {environment}: "
+                f"{being.name!r} runs being {promotion.soul} there"
+            )
+        return _promoted(promotion, user=user)
     if hash is not None:
         version = selectors.version_get(being=being, hash=hash)
         return _pinned(being, version.hash, version.version, version.genotype(), "")
@@ -183,7 +190,17 @@ def _target_of(being: BaseBeing, *, user: User, environment: str, hash: str | No
 
 
 def _promoted(promotion: Promotion, *, user: User) -> Target:
+    """The promoted version, run on the being recorded with it, which must hold that hash in its own lineage."""
     being = selectors.being_get(soul=promotion.soul, user=user)
+    try:
+        held = any(version.hash == promotion.hash for version in selectors.being_versions(being))
+    except LineageBrokenError:
+        held = False
+    if not held:
+        raise PromotionLineageError(
+            f"hash {promotion.hash[:12]} promoted to {promotion.environment} as {promotion.alias!r} is not in the "
+            f"lineage of being {being.soul}, recorded with it: it is not run (demote it and promote the right being)"
+        )
     return _pinned(being, promotion.hash, promotion.version, dict(promotion.genotype), promotion.environment)
 
 
@@ -311,9 +328,21 @@ def limits_snapshot() -> dict[str, Any]:
     return dataclasses.asdict(SandboxLimits.from_settings(settings))
 
 
-def priority_of(energy: int | None) -> int:
-    """A being's energy as a run priority, 0..9, higher first: ten energy points a step."""
-    return min(PRIORITY_LEVELS - 1, max(0, (energy or 0) // 10))
+def priority_of(energy: int | None, *, backlog: int = 0) -> int:
+    """A being's energy as a run priority, 0..9, higher first: ten energy points a step.
+
+    Each run the starter already has waiting takes a step off, so a stream of one user's runs sinks
+    to the common priority 0 and waits its turn there: energy orders a few runs, it cannot starve others.
+    """
+    return min(PRIORITY_LEVELS - 1, max(0, (energy or 0) // 10 - backlog))
+
+
+def _backlog(actor: User) -> int:
+    """How many top-level runs ``actor`` has queued, counted up to the number of priority levels."""
+    if not actor.is_authenticated:
+        return 0
+    waiting = Execution.objects.filter(actor_id=actor.pk, status=QUEUED, parent__isnull=True)
+    return waiting[:PRIORITY_LEVELS].count()
 
 
 def broker_priority(priority: int) -> int:
@@ -337,7 +366,7 @@ def _execution_create(
         status=QUEUED,
         queue=workload if workload in genotype.WORKLOADS else genotype.CPU,
         task_id="" if parent is not None else str(uuid.uuid4()),
-        priority=priority_of(target.being.energy_level),
+        priority=priority_of(target.being.energy_level, backlog=_backlog(actor) if parent is None else 0),
         parent=parent,
         root_id=(parent.root_id or parent.pk) if parent is not None else None,
         depth=parent.depth + 1 if parent is not None else 0,
@@ -401,7 +430,11 @@ def _fetch(execution_id: uuid.UUID | str) -> Execution:
     try:
         return Execution.objects.get(pk=execution_id)
     except (Execution.DoesNotExist, ValueError, TypeError, ValidationError):
-        raise ExecutionNotFoundError(f"no execution has id {execution_id}") from None
+        raise _missing(execution_id) from None
+
+
+def _missing(execution_id: uuid.UUID | str) -> ExecutionNotFoundError:
+    return ExecutionNotFoundError(f"no execution has id {execution_id}")
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -435,11 +468,10 @@ def executions_visible(*, user: User, queryset: QuerySet[Execution]) -> QuerySet
 
 
 def execution_get(*, id: uuid.UUID | str, user: User) -> Execution:
-    """One execution ``user`` may see: 404 when there is none, 403 when it is not theirs to see."""
+    """One execution ``user`` may see: 404 when there is none or it is not theirs to see (the same answer)."""
     execution = _fetch(id)
     if not executions_visible(user=user, queryset=Execution.objects.filter(pk=execution.pk)).exists():
-        raise PermissionDenied("you may not see this execution: it was started by someone else on a being "
-                               "you may not change")
+        raise _missing(id)
     return execution
 
 
@@ -465,18 +497,7 @@ def execution_list(
         queryset = queryset.filter(
             environment="" if environment == DEVELOPMENT else registry.environment_clean(environment)
         )
-    if after:
-        _cursor_check(after)
     return keyset_page(queryset, field="queued_at", descending=True, after=after, limit=limit)
-
-
-def _cursor_check(cursor: str) -> None:
-    value, pk = cursor_decode(cursor)
-    try:
-        datetime.fromisoformat(str(value))
-        uuid.UUID(str(pk))
-    except ValueError:
-        raise BadRequest("the cursor is not one this API gave out", code="bad_cursor") from None
 
 
 # --- cancelling ------------------------------------------------------------------------------------
@@ -578,7 +599,7 @@ def _perform(execution: Execution, *, actor: Any = None, spent: _Spent | None = 
         job = _job(execution)
         requests = _Requests(execution=execution, actor=actor, limits=limits, deadline=deadline,
                              spent=spent or _Spent())
-        outcome = sandbox_default().run(job, limits, requests)
+        outcome = sandbox_default().run(job, limits, requests, on_output=functools.partial(_output_flush, execution.pk))
     except DomainError as refusal:
         outcome = _outcome(RunStatus.REJECTED, type(refusal).__name__, refusal.detail)
     except InvalidJob as invalid:
@@ -589,6 +610,18 @@ def _perform(execution: Execution, *, actor: Any = None, spent: _Spent | None = 
         logger.exception("execution %s failed in the worker", execution.pk)
         outcome = _outcome(RunStatus.FAILED, "WorkerError", "the worker failed while running it; see its log")
     return _finish(execution, outcome)
+
+
+def _output_flush(execution_id: uuid.UUID, output: str) -> None:
+    """The output printed so far, on the running run's row, for its page to show before the run ends.
+
+    The sandbox calls this at most every ``OUTPUT_EVERY_SECONDS``; the final write stores the whole
+    output again. A run no longer running (cancelled, reaped) keeps what was written when it ended.
+    """
+    try:
+        Execution.objects.filter(pk=execution_id, status=RUNNING).update(output=output)
+    except DatabaseError:  # the output shows at the end instead; the run itself goes on
+        logger.warning("execution %s: its output so far could not be stored", execution_id, exc_info=True)
 
 
 def _limits(snapshot: dict[str, Any]) -> SandboxLimits:

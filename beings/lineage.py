@@ -113,8 +113,8 @@ def ancestor_entry(
         "kind": origin.get("kind", "genesis"),
         "diff": diff_reverse(newer=newer_source, older=source),
     }
-    # Who made this version and why, so reports rebuilt from the lineage can still say it.
-    for key in ("actor", "reason"):
+    # Who made this version, why and at whose request, so reports rebuilt from the lineage can still say it.
+    for key in ("actor", "reason", "request"):
         if origin.get(key):
             entry[key] = origin[key]
     if snapshot_every > 0 and version % snapshot_every == 0:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import partial
@@ -32,14 +33,17 @@ from beings.exceptions import (
     AlreadyPromotedError,
     EnvironmentUnknownError,
     HashAmbiguousError,
+    HashHeldByManyError,
     LineageBrokenError,
     NotPromotedError,
     PromotionNoteInvalidError,
+    SoulNotFoundError,
 )
 from beings.models import BaseBeing, Promotion, SoulReportFailure, SoulValidation
 from beings.reports import file_write_atomic, json_text, soul_log_dir, soul_log_lock
-from beings.selectors import being_versions, hash_prefix_clean, soul_get
+from beings.selectors import SoulVersion, being_owners, being_versions, hash_prefix_clean, soul_holders
 from luxsite.errors import PermissionDenied
+from luxsite.permissions import visible
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -111,19 +115,22 @@ def _files_after_commit(environment: str) -> None:
 
 
 def soul_promote(
-    *, hash: str, environment: str = PRODUCTION, actor: User, note: str = "", alias: str | None = None
+    *, hash: str, environment: str = PRODUCTION, actor: User, note: str = "", alias: str | None = None,
+    soul: uuid.UUID | str | None = None,
 ) -> Promotion:
     """Promote the version named by ``hash`` (or a unique prefix) to ``environment``.
 
     The promotion keeps a copy of the genotype rebuilt from the lineage (checked against the hash),
-    the alias (the version's own unless ``alias`` names another), version, soul, who, when and why.
+    the alias (the version's own unless ``alias`` names another), version, who, when and why, and the
+    being that holds the version in its own lineage: the one that will run it. When several beings
+    hold the same genotype, ``soul`` must say which (a conflict lists them with their owners).
     An alias has at most one active hash per environment: promoting another hash of it ends the
     active promotion (a recorded supersession); promoting the active hash again is a conflict.
     """
     environment = environment_clean(environment)
     _promoter_require(actor)
     note = _note_clean(note)
-    version = soul_get(hash=hash, user=actor)
+    version = _holder_choose(holders=soul_holders(hash=hash, user=actor), soul=soul)
     alias = _alias_clean(version.alias if alias is None else alias)
     copy = version.genotype()
     rebuilt = genotype.soul_hash(copy)
@@ -149,7 +156,7 @@ def soul_promote(
             action=Promotion.Action.PROMOTE,
             hash=version.hash,
             alias=alias,
-            soul=version.soul,
+            soul=version.holder.soul,
             version=version.version,
             genotype=copy,
             ends=superseded,
@@ -160,6 +167,31 @@ def soul_promote(
         )
         _files_after_commit(environment)
     return promotion
+
+
+def _holder_choose(*, holders: list[SoulVersion], soul: uuid.UUID | str | None) -> SoulVersion:
+    """The holder named by ``soul``, or the only one; a conflict listing the holders when it is not clear."""
+    if soul is not None:
+        chosen = next((version for version in holders if str(version.holder.soul) == str(soul).strip().lower()), None)
+        if chosen is None:
+            raise SoulNotFoundError(f"no being you may view with soul {str(soul)[:80]} holds version {holders[0].hash}")
+        return chosen
+    if len(holders) == 1:
+        return holders[0]
+    owners = being_owners(souls=[version.holder.soul for version in holders])
+    listed = "; ".join(
+        f"{version.holder.soul} ({version.alias} v{version.version}, owned by "
+        f"{', '.join(owners[version.holder.soul]) or 'nobody'})"
+        for version in holders
+    )
+    raise HashHeldByManyError(
+        f"{len(holders)} beings hold hash {holders[0].hash}: name the one to promote with its soul: {listed}",
+        holders=[
+            {"soul": str(version.holder.soul), "alias": version.alias, "version": version.version,
+             "owners": owners[version.holder.soul]}
+            for version in holders
+        ],
+    )
 
 
 def soul_demote(*, hash: str, environment: str = PRODUCTION, actor: User, note: str = "") -> Promotion:
@@ -201,38 +233,55 @@ def soul_demote(*, hash: str, environment: str = PRODUCTION, actor: User, note: 
     return demotion
 
 
-def promotions_active(*, environment: str) -> QuerySet[Promotion]:
-    """The promotions in force in ``environment``, by alias: one per alias."""
+def promotions_visible(*, user: User | None, queryset: QuerySet[Promotion]) -> QuerySet[Promotion]:
+    """The promotions of ``queryset`` that ``user`` may see; every one for the system (None) and promoters.
+
+    Anyone else sees the promotions of beings they may view and nothing of the rest: a promotion
+    names an alias, a hash, a soul, a promoter and a note, all of which belong to the being's owner.
+    """
+    if user is None or promoter_may(user=user):
+        return queryset
+    return queryset.filter(soul__in=visible(user=user, queryset=BaseBeing.objects.all()).values("soul"))
+
+
+def promotions_active(*, environment: str, user: User | None = None) -> QuerySet[Promotion]:
+    """The promotions in force in ``environment``, by alias: one per alias; those ``user`` may see when given."""
     environment = environment_clean(environment)
-    return Promotion.objects.active().filter(environment=environment).select_related("ends").order_by("alias", "hash")
+    active = Promotion.objects.active().filter(environment=environment).select_related("ends").order_by("alias", "hash")
+    return promotions_visible(user=user, queryset=active)
 
 
-def promotion_history(*, environment: str | None = None, alias: str | None = None) -> QuerySet[Promotion]:
+def promotion_history(
+    *, environment: str | None = None, alias: str | None = None, user: User | None = None
+) -> QuerySet[Promotion]:
     """Every promotion, supersession and demotion, newest first; of one environment and alias when given."""
     queryset = Promotion.objects.select_related("ends", "ended_by").order_by("-created_at", "-id")
     if environment is not None:
         queryset = queryset.filter(environment=environment_clean(environment))
     if alias is not None:
         queryset = queryset.filter(alias=alias)
-    return queryset
+    return promotions_visible(user=user, queryset=queryset)
 
 
-def soul_promotions(*, hash: str) -> QuerySet[Promotion]:
+def soul_promotions(*, hash: str, user: User | None = None) -> QuerySet[Promotion]:
     """The active promotions of one full hash, in every environment."""
-    return Promotion.objects.active().filter(hash=hash).order_by("environment", "alias")
+    return promotions_visible(
+        user=user, queryset=Promotion.objects.active().filter(hash=hash).order_by("environment", "alias")
+    )
 
 
-def alias_promotions(*, alias: str) -> dict[str, str | None]:
-    """Each environment and the hash of ``alias`` active there (None where none is)."""
+def alias_promotions(*, alias: str, user: User | None = None) -> dict[str, str | None]:
+    """Each environment and the hash of ``alias`` active there (None where none is, or none ``user`` may see)."""
     active = dict(
-        Promotion.objects.active()
-        .filter(alias=alias, environment__in=settings.LUXOS_ENVIRONMENTS)
-        .values_list("environment", "hash")
+        promotions_visible(
+            user=user,
+            queryset=Promotion.objects.active().filter(alias=alias, environment__in=settings.LUXOS_ENVIRONMENTS),
+        ).values_list("environment", "hash")
     )
     return {environment: active.get(environment) for environment in settings.LUXOS_ENVIRONMENTS}
 
 
-def soul_at(*, alias: str, environment: str, at: datetime) -> Promotion | None:
+def soul_at(*, alias: str, environment: str, at: datetime, user: User | None = None) -> Promotion | None:
     """The promotion of ``alias`` in force in ``environment`` at time ``at``, in one query; None when none was.
 
     That is the newest promotion written at or before ``at`` that no event written at or before
@@ -242,14 +291,15 @@ def soul_at(*, alias: str, environment: str, at: datetime) -> Promotion | None:
     if timezone.is_naive(at):
         at = at.replace(tzinfo=UTC)
     ended = Promotion.objects.filter(ends=OuterRef("pk"), created_at__lte=at)
-    return (
+    in_force = (
         Promotion.objects.filter(
             environment=environment, alias=alias, action=Promotion.Action.PROMOTE, created_at__lte=at
         )
         .filter(~Exists(ended))
-        .order_by("-created_at", "-id")
-        .first()
+        .order_by("-created_at", "-id")[:1]
     )
+    # The one in force, then visibility: a promotion the user may not see hides, it does not reveal an older one.
+    return promotions_visible(user=user, queryset=Promotion.objects.filter(pk__in=in_force)).first()
 
 
 def soul_resolve(*, alias: str, environment: str) -> Promotion:
@@ -260,12 +310,13 @@ def soul_resolve(*, alias: str, environment: str) -> Promotion:
     return promotion
 
 
-def manifest_build(*, environment: str) -> dict[str, Any]:
+def manifest_build(*, environment: str, user: User | None = None) -> dict[str, Any]:
     """The deployment manifest of an environment, with the sha256 of its ``souls`` as ``digest``.
 
-    Souls are sorted by alias then hash, so the same promotions always give the same digest.
+    Souls are sorted by alias then hash, so the same promotions always give the same digest. With
+    ``user``, only the promotions that user may see.
     """
-    promotions = promotions_active(environment=environment).defer("genotype")
+    promotions = promotions_active(environment=environment, user=user).defer("genotype")
     souls = sorted(
         (
             {

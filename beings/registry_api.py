@@ -39,7 +39,7 @@ environments_router = Router(tags=["environments"])
 def soul_detail(request: HttpRequest, hash: str) -> dict[str, Any]:
     """The exact version a full hash or a unique prefix (≥ 12) names, ancestor or current, and where it runs."""
     version = selectors.soul_get(hash=hash, user=request.user)
-    promotions = registry.soul_promotions(hash=version.hash)
+    promotions = registry.soul_promotions(hash=version.hash, user=request.user)
     return {
         "hash": version.hash,
         "alias": version.alias,
@@ -66,7 +66,8 @@ def soul_detail(request: HttpRequest, hash: str) -> dict[str, Any]:
 def soul_promote(request: HttpRequest, hash: str, payload: PromoteIn) -> Status[Promotion]:
     """Promote a version to an environment; another hash of its alias active there is superseded."""
     promotion = registry.soul_promote(
-        hash=hash, environment=payload.environment, actor=request.user, note=payload.note, alias=payload.alias
+        hash=hash, environment=payload.environment, actor=request.user, note=payload.note, alias=payload.alias,
+        soul=payload.soul,
     )
     return Status(201, promotion)
 
@@ -89,20 +90,20 @@ def alias_detail(request: HttpRequest, alias: str) -> dict[str, Any]:
         "version": being.version,
         "kind": being.kind,
         "created_at": being.created_at,
-        "production": registry.alias_promotions(alias=being.name),
+        "production": registry.alias_promotions(alias=being.name, user=request.user),
     }
 
 
 @environments_router.get("/{environment}/souls", response={200: list[PromotionOut], **ERRORS})
 def environment_souls(request: HttpRequest, environment: str) -> list[Promotion]:
     """The promotions in force in an environment, one per alias, by alias."""
-    return list(registry.promotions_active(environment=environment).select_related("ended_by"))
+    return list(registry.promotions_active(environment=environment, user=request.user).select_related("ended_by"))
 
 
 @environments_router.get("/{environment}/manifest", response={200: ManifestOut, **ERRORS})
 def environment_manifest(request: HttpRequest, environment: str) -> dict[str, Any]:
     """The deployment manifest: the environment's hashes and the digest of their list."""
-    return registry.manifest_build(environment=environment)
+    return registry.manifest_build(environment=environment, user=request.user)
 
 
 @environments_router.post("/{environment}/validate", response={200: ValidationOut, **ERRORS})
@@ -120,14 +121,14 @@ def environment_history(
     limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
     """Promotions, supersessions and demotions in an environment, newest first, a page at a time."""
-    history = registry.promotion_history(environment=environment, alias=alias)
+    history = registry.promotion_history(environment=environment, alias=alias, user=request.user)
     return keyset_page(history, field="created_at", descending=True, after=after, limit=limit).as_dict()
 
 
 @environments_router.get("/{environment}/at", response={200: PromotionOut, **ERRORS})
 def environment_at(request: HttpRequest, environment: str, alias: str, at: datetime) -> Promotion:
     """The promotion of an alias in force at a time (ISO 8601; naive is UTC): which hash ran then."""
-    promotion = registry.soul_at(alias=alias, environment=environment, at=at)
+    promotion = registry.soul_at(alias=alias, environment=environment, at=at, user=request.user)
     if promotion is None:
         raise AliasNotPromotedError(f"no hash of {alias!r} was promoted to {environment} at {at.isoformat()}")
     return promotion

@@ -18,6 +18,11 @@ class PromoteIn(Schema):
     environment: str = Field("production", description="One of LUXOS_ENVIRONMENTS.")
     note: str = Field("", description="Why: kept with the promotion (at most 2,000 characters).")
     alias: str | None = Field(None, description="Promote under this alias; by default the version's own.")
+    soul: str | None = Field(
+        None,
+        description="The being whose version to promote, when several beings hold this hash (a 409 "
+        "hash_held_by_many lists them with their owners).",
+    )
 
 
 class DemoteIn(Schema):

@@ -44,13 +44,18 @@ class BeingFilters:
 
 
 def being_get(*, soul: uuid.UUID | str, user: User) -> BaseBeing:
-    """One being the user may view: 404 when there is none, 403 when it is someone else's."""
+    """One being the user may view: 404 when there is none or it is not theirs to see (the same answer)."""
     try:
         being = BaseBeing.objects.get(soul=soul)
     except (BaseBeing.DoesNotExist, ValueError):
-        raise BeingNotFoundError(f"no being has soul {soul}") from None
-    require(user=user, action="view", obj=being)
+        raise being_missing(soul) from None
+    require(user=user, action="view", obj=being, missing=being_missing(soul))
     return being
+
+
+def being_missing(soul: uuid.UUID | str) -> BeingNotFoundError:
+    """What a being that does not exist, or that the user may not view, answers."""
+    return BeingNotFoundError(f"no being has soul {soul}")
 
 
 def being_filter(queryset: BeingQuerySet, filters: BeingFilters) -> BeingQuerySet:
@@ -195,6 +200,36 @@ def soul_get(*, hash: str, user: User) -> SoulVersion:
     if len(hashes) > 1:
         raise HashAmbiguousError(f"hash prefix {prefix} names {len(hashes)} versions: {', '.join(hashes[:10])}")
     return max(matches, key=lambda version: (version.owned, version.created_at or ""))
+
+
+def soul_holders(*, hash: str, user: User) -> list[SoulVersion]:
+    """The version ``hash`` (full, or a unique prefix) as each being the user may view holds it, one per being.
+
+    A being holds a version in its own lineage when it is its current version or an ancestor entry
+    of its own; a mutant's inherited copy of its parent's version counts only when no being the user
+    may view holds the version as its own (the parent was deleted, or is not the user's to see).
+    """
+    version = soul_get(hash=hash, user=user)
+    holders = visible(user=user, queryset=BaseBeing.objects.holding_hash(version.hash)).order_by("created_at", "soul")
+    copies = [found for holder in holders for found in being_versions(holder) if found.hash == version.hash]
+    owned = [found for found in copies if found.owned] or copies
+    return list({found.holder.soul: found for found in owned}.values())
+
+
+def being_owners(*, souls: Collection[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    """The usernames that may change each being by a grant of their own (its owners), in one query."""
+    from guardian.utils import get_user_obj_perms_model
+
+    grants = get_user_obj_perms_model(BaseBeing)._default_manager  # type: ignore[arg-type]  # a class is fine
+    owners: dict[uuid.UUID, list[str]] = {soul: [] for soul in souls}
+    rows = (
+        grants.filter(content_object__in=list(souls), permission__codename="change_basebeing")
+        .order_by("user__username")
+        .values_list("content_object_id", "user__username")
+    )
+    for soul, username in rows:
+        owners[soul].append(username)
+    return owners
 
 
 def alias_get(*, alias: str, user: User) -> BaseBeing:

@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
@@ -21,16 +22,19 @@ from beings.exceptions import (
     BeingHasRelationshipsError,
     BeingNotFoundError,
     CoreBeingError,
+    EnergyWriteError,
     GenesisInvalidError,
     GenotypeChangeError,
     ImportLineError,
+    LineageForeignError,
     NothingChangedError,
 )
 from beings.models import BaseBeing
 from beings.reports import report_on_commit
+from beings.selectors import being_missing
 from chronos.context import context_apply, context_current
 from luxsite.errors import DomainError
-from luxsite.permissions import owner_grant, require, visible
+from luxsite.permissions import may, owner_grant, require, visible
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -91,7 +95,9 @@ def being_create_or_get(*, data: dict[str, Any], actor: User | None) -> tuple[Ba
     An advisory lock on (hash, alias) keeps two concurrent identical creations to one being.
     """
     fields = being_clean(data)
+    _energy_check(fields, current=0, actor=actor)
     genesis = fields["genesis"]
+    lineage_souls_check(named=provenance_apply(genesis=genesis, soul=fields.get("soul"), actor=actor), actor=actor)
     with connection.cursor() as cursor:
         lock_key = f"{genesis['hash']}:{genesis['name']}"
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [lock_key])
@@ -103,8 +109,6 @@ def being_create_or_get(*, data: dict[str, Any], actor: User | None) -> tuple[Ba
         return existing, False
     if "soul" in fields and BaseBeing.objects.filter(soul=fields["soul"]).exists():
         raise BeingExistsError(f"a being with soul {fields['soul']} already exists")
-    if not genesis.get("ancestors"):
-        genesis.setdefault("origin", {"kind": "genesis", "at": timezone.now().isoformat(), "actor": _actor_name(actor)})
     context_apply(actor=actor, operation="being_create")
     being = BaseBeing.objects.create(**fields)
     owner_grant(model=BaseBeing, pks=[being.pk], user=actor, extra=OWNER_EXTRA)
@@ -115,10 +119,11 @@ def being_create_or_get(*, data: dict[str, Any], actor: User | None) -> tuple[Ba
 @transaction.atomic
 def being_update(*, being: BaseBeing, data: dict[str, Any], actor: User) -> BaseBeing:
     """Change some fields of a being; the caller must hold change permission."""
-    require(user=actor, action="change", obj=being)
+    require(user=actor, action="change", obj=being, missing=being_missing(being.soul))
     if being.is_core:
         raise CoreBeingError(f"{being.name} is a core being and never changes")
     fields = being_clean(data, partial=True)
+    _energy_check(fields, current=being.energy_level or 0, actor=actor)
     if "soul" in fields and fields["soul"] != being.soul:
         raise GenesisInvalidError("a being's soul never changes")
     fields.pop("soul", None)
@@ -131,6 +136,67 @@ def being_update(*, being: BaseBeing, data: dict[str, Any], actor: User) -> Base
         setattr(being, name, value)
     being.save(update_fields=list(fields))
     return being
+
+
+def provenance_apply(*, genesis: dict[str, Any], soul: uuid.UUID | None, actor: User | None) -> list[tuple[str, str]]:
+    """Provenance is the server's: stamp ``genesis.origin``; the other beings its lineage names, to check.
+
+    ``origin`` (kind, time, actor, door) is set here, never taken from the caller, except from a
+    superuser's import, which keeps it marked ``imported``. A lineage entry or a ``parent`` that
+    names a soul other than the being's own is accepted only from a caller who may change every
+    being it names (``lineage_souls_check``): otherwise anyone could present their code as a
+    version of someone else's being. The evolve service writes mutants' lineages itself and does
+    not come through here. No query: an import calls it while its COPY holds the connection.
+    """
+    trusted = actor is None or bool(getattr(actor, "is_superuser", False))
+    sent = genesis.get("origin")
+    if sent is not None and actor is not None and trusted:
+        genesis["origin"] = {**sent, "imported": True}
+    else:
+        genesis["origin"] = {
+            "kind": "import" if genesis.get("ancestors") else "genesis",
+            "at": timezone.now().isoformat(),
+            "actor": _actor_name(actor),
+            "door": context_current().door,
+        }
+    if trusted:
+        return []
+    own = str(soul) if soul is not None else None
+    named = [
+        (f"genesis.ancestors[{number}]", entry["soul"])
+        for number, entry in enumerate(genesis.get("ancestors", []))
+        if "soul" in entry
+    ]
+    if "parent" in genesis:
+        named.append(("genesis.parent", genesis["parent"]["soul"]))
+    return [(where, other) for where, other in named if other != own]
+
+
+def lineage_souls_check(*, named: list[tuple[str, str]], actor: User | None) -> None:
+    """Refuse unless ``actor`` may change every being ``named`` (where it is named, its soul); one query."""
+    if not named or actor is None:
+        return
+    beings = BaseBeing.objects.in_bulk({soul for _where, soul in named}, field_name="soul")
+    for where, other in named:
+        being = beings.get(uuid.UUID(other))
+        if being is None or not may(user=actor, action="change", obj=being):
+            # The same words whether the being exists or not: a refusal must not tell that it does.
+            raise LineageForeignError(
+                f"{where} names being {other}, which you may not change: a lineage may name another being only "
+                "when you may change it (a mutant is made by evolving its parent)"
+            )
+
+
+def _energy_check(fields: dict[str, Any], *, current: int, actor: User | None) -> None:
+    """Energy is the broker priority of a being's runs, earned by runs: only a superuser sets it by hand."""
+    if "energy_level" not in fields or fields["energy_level"] == current:
+        return
+    if actor is None or getattr(actor, "is_superuser", False):
+        return
+    raise EnergyWriteError(
+        f"energy_level is earned by runs (it sets their queue priority): only a superuser may set it; "
+        f"leave it out or send the current value {current}"
+    )
 
 
 def _genesis_keep_lineage(being: BaseBeing, sent: dict[str, Any], cleaned: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +218,7 @@ def _genesis_keep_lineage(being: BaseBeing, sent: dict[str, Any], cleaned: dict[
 @transaction.atomic
 def being_delete(*, being: BaseBeing, actor: User) -> None:
     """Delete a being that has no relationships; the caller must hold delete permission."""
-    require(user=actor, action="delete", obj=being)
+    require(user=actor, action="delete", obj=being, missing=being_missing(being.soul))
     if being.is_core:
         raise CoreBeingError(f"{being.name} is a core being and cannot be deleted")
     links = being.outgoing.count() + being.incoming.count()
@@ -180,6 +246,7 @@ def beings_import(*, lines: Iterable[bytes | str], actor: User | None) -> Import
     """
     souls: list[uuid.UUID] = []
     seen: set[uuid.UUID] = set()
+    named: list[tuple[str, str]] = []  # other beings the file's lineages name, checked once the COPY is done
     copy_sql = f"COPY base_beings ({', '.join(IMPORT_COLUMNS)}) FROM STDIN"
     try:
         with transaction.atomic():
@@ -189,11 +256,12 @@ def beings_import(*, lines: Iterable[bytes | str], actor: User | None) -> Import
                 for number, line in enumerate(lines, start=1):
                     if not line.strip():
                         continue
-                    row = _import_row(number, line)
+                    row = _import_row(number, line, actor)
                     if row["soul"] in seen:
                         raise ImportLineError("the file names the same soul more than once")
                     seen.add(row["soul"])
                     souls.append(row["soul"])
+                    named.extend(row["named"])
                     copy.write_row(
                         (
                             row["soul"],
@@ -205,6 +273,9 @@ def beings_import(*, lines: Iterable[bytes | str], actor: User | None) -> Import
                             Jsonb(row["self_awareness"]),
                         )
                     )
+            # A soul named is checked against the database as it was: not against the file's own beings.
+            lineage_souls_check(named=[(where, soul) for where, soul in named if uuid.UUID(soul) not in seen],
+                                actor=actor)
             owner_grant(model=BaseBeing, pks=souls, user=actor, extra=OWNER_EXTRA)
     except UniqueViolation:
         # One array parameter: ``soul__in`` would put a placeholder per soul of the file in the SQL.
@@ -215,7 +286,7 @@ def beings_import(*, lines: Iterable[bytes | str], actor: User | None) -> Import
     return ImportReport(created=len(souls), souls=souls)
 
 
-def _import_row(number: int, line: bytes | str) -> dict[str, Any]:
+def _import_row(number: int, line: bytes | str, actor: User | None) -> dict[str, Any]:
     try:
         data = json.loads(line)
     except ValueError as error:
@@ -224,9 +295,14 @@ def _import_row(number: int, line: bytes | str) -> dict[str, Any]:
         raise ImportLineError(f"line {number}: each line must be a JSON object")
     try:
         row = being_clean(data)
+        _energy_check(row, current=0, actor=actor)
+        row.setdefault("soul", uuid.uuid4())
+        row["named"] = [
+            (f"line {number}: {where}", soul)
+            for where, soul in provenance_apply(genesis=row["genesis"], soul=row["soul"], actor=actor)
+        ]
     except DomainError as error:
         raise type(error)(f"line {number}: {error.detail}") from None
-    row.setdefault("soul", uuid.uuid4())
     return row
 
 
@@ -249,7 +325,7 @@ def being_evolve_check(*, being: BaseBeing, source: str, actor: User | None) -> 
     Doors that queue an evolution for a worker call it first, so the caller hears at once.
     """
     if actor is not None:
-        require(user=actor, action="change", obj=being)
+        require(user=actor, action="change", obj=being, missing=being_missing(being.soul))
     if being.is_core:
         raise CoreBeingError(f"{being.name} is a core being and never evolves")
     if not isinstance(source, str):
@@ -259,7 +335,9 @@ def being_evolve_check(*, being: BaseBeing, source: str, actor: User | None) -> 
         raise NothingChangedError("nothing changed: the new source has the genotype of the current version")
 
 
-def being_evolve(*, being: BaseBeing, source: str, reason: str = "", actor: User | None) -> Evolution:
+def being_evolve(
+    *, being: BaseBeing, source: str, reason: str = "", actor: User | None, request: str = ""
+) -> Evolution:
     """Give a being a new source: an evolution (same soul, next version) or a mutation (a new being).
 
     Only added lines, and no more than ``LUXOS_EVOLUTION_MAX_ADDED_RATIO`` of the current line
@@ -280,6 +358,8 @@ def being_evolve(*, being: BaseBeing, source: str, reason: str = "", actor: User
             max_added_ratio=settings.LUXOS_EVOLUTION_MAX_ADDED_RATIO,
         )
         origin = {"kind": change.kind, "at": timezone.now().isoformat(), "actor": _actor_name(actor), "reason": reason}
+        if request:
+            origin["request"] = request
         if change.kind == "mutation":
             child = _mutant_create(parent=current, source=source, origin=origin, change=change, actor=actor)
             return Evolution(being=child, parent=current, change=change)
@@ -352,6 +432,22 @@ def _mutant_create(
     )
     report_on_commit(being=child, event="mutation", parent_hash=parent.hash, actor=actor, reason=origin["reason"])
     return child
+
+
+def evolution_of_request(*, soul: uuid.UUID, request: str) -> BaseBeing | None:
+    """The being holding the version that the evolve request ``request`` made of being ``soul``, if it made one.
+
+    The version keeps the request in its origin, and in its lineage entry once a later version replaces it.
+    """
+    made = Q(genesis__contains={"origin": {"request": request}}) | Q(
+        genesis__contains={"ancestors": [{"request": request}]}
+    )
+    return (
+        BaseBeing.objects.filter(Q(soul=soul) | Q(genesis__contains={"parent": {"soul": str(soul)}}))
+        .filter(made)
+        .order_by("created_at")
+        .first()
+    )
 
 
 def memories_append(memories: Any, event: dict[str, Any]) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -121,6 +122,13 @@ def _lineage_check(genesis: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
             raise GenesisInvalidError(f"{where}.hash must be 64 lowercase hex characters")
         if not isinstance(entry.get("diff"), list) and not isinstance(entry.get("source"), str):
             raise GenesisInvalidError(f"{where} needs a reverse diff or a source snapshot")
+        if "soul" in entry:
+            entry["soul"] = _soul_clean(f"{where}.soul", entry["soul"])
+    if "parent" in genesis:
+        parent = genesis["parent"]
+        if not isinstance(parent, dict) or "soul" not in parent:
+            raise GenesisInvalidError("genesis.parent must be an object naming the parent's soul")
+        parent["soul"] = _soul_clean("genesis.parent.soul", parent["soul"])
     # Each recorded version must rebuild to its hash: a lookup by that hash returns what the entry rebuilds.
     for number, entry in enumerate(ancestors):
         try:
@@ -137,6 +145,14 @@ def _lineage_check(genesis: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
     ):
         raise GenesisInvalidError("genesis.origin must be an object whose kind, at, actor and reason are strings")
     return version, ancestors
+
+
+def _soul_clean(where: str, value: Any) -> str:
+    """A soul named in a lineage, as the canonical UUID text (how the lineage compares souls)."""
+    try:
+        return str(uuid.UUID(value if isinstance(value, str) else ""))
+    except ValueError:
+        raise GenesisInvalidError(f"{where} must be a being's soul (a UUID)") from None
 
 
 def tags_clean(tags: Any) -> list[str]:

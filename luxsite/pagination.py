@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 from luxsite.errors import BadRequest
 
@@ -27,22 +29,51 @@ class Page(Generic[M]):
 
 
 def _encode(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+    return value.isoformat() if isinstance(value, datetime) else str(value) if isinstance(value, uuid.UUID) else value
 
 
 def cursor_encode(values: list[Any]) -> str:
-    raw = json.dumps([_encode(v) if not isinstance(v, uuid.UUID) else str(v) for v in values])
+    raw = json.dumps([_encode(v) for v in values])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def cursor_invalid() -> BadRequest:
+    return BadRequest("the cursor is not one this API gave out", code="invalid_cursor")
 
 
 def cursor_decode(cursor: str) -> list[Any]:
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except ValueError:
-        raise BadRequest("the cursor is not one this API gave out", code="bad_cursor") from None
+    except (ValueError, TypeError):
+        raise cursor_invalid() from None
     if not isinstance(values, list) or len(values) != 2:
-        raise BadRequest("the cursor is not one this API gave out", code="bad_cursor")
+        raise cursor_invalid()
     return values
+
+
+def _cursor_values(model: type[models.Model], field: str, values: list[Any]) -> tuple[Any, Any]:
+    """The cursor's (field value, primary key) as the model's fields read them; a 400 for anything else.
+
+    A cursor is the client's text: a value its column cannot hold would fail in the database as a 500.
+    """
+    pk = model._meta.pk
+    assert pk is not None
+    cleaned = []
+    for model_field, value in zip((model._meta.get_field(field), pk), values, strict=True):
+        if value is None or isinstance(value, list | dict | bool):
+            raise cursor_invalid()
+        try:
+            read = model_field.to_python(value)  # type: ignore[union-attr]
+        except (ValidationError, TypeError, ValueError, OverflowError, AttributeError):
+            raise cursor_invalid() from None
+        # Only what cursor_encode writes reads back: a float for an id, a time without its zone, a
+        # number past bigint are not values this API gave out, whatever the field would make of them.
+        if _encode(read) != value or (isinstance(read, int) and not -(2**63) <= read < 2**63):
+            raise cursor_invalid()
+        cleaned.append(read)
+    if isinstance(cleaned[0], datetime) and timezone.is_naive(cleaned[0]):
+        raise cursor_invalid()
+    return cleaned[0], cleaned[1]
 
 
 def keyset_page(
@@ -53,12 +84,7 @@ def keyset_page(
     assert pk is not None
     pk_name = pk.name
     if after:
-        value, last_pk = cursor_decode(after)
-        if field == "created_at":
-            try:
-                value = datetime.fromisoformat(value)
-            except (TypeError, ValueError):
-                raise BadRequest("the cursor is not one this API gave out", code="bad_cursor") from None
+        value, last_pk = _cursor_values(queryset.model, field, cursor_decode(after))
         op = "lt" if descending else "gt"
         queryset = queryset.filter(
             models.Q(**{f"{field}__{op}": value}) | models.Q(**{field: value, f"{pk_name}__{op}": last_pk})

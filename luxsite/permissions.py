@@ -15,7 +15,7 @@ from django.db import connection, models
 from django.db.models import Exists, OuterRef, Subquery
 from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
 
-from luxsite.errors import PermissionDenied
+from luxsite.errors import NotFound, PermissionDenied
 
 Q = TypeVar("Q", bound=models.QuerySet[Any])
 User = AbstractBaseUser | AnonymousUser
@@ -111,7 +111,15 @@ def may(*, user: User, action: str, obj: models.Model) -> bool:
     return bool(user.has_perm(perm) or user.has_perm(perm, obj))
 
 
-def require(*, user: User, action: str, obj: models.Model) -> None:
-    """Raise PermissionDenied unless ``user`` may perform ``action`` on ``obj``."""
-    if not may(user=user, action=action, obj=obj):
-        raise PermissionDenied(f"you may not {action.split('_')[0]} this {obj._meta.verbose_name}")
+def require(*, user: User, action: str, obj: models.Model, missing: NotFound | None = None) -> None:
+    """Raise unless ``user`` may perform ``action`` on ``obj``.
+
+    What the user may not view does not exist for them: ``missing`` (the error an unknown id gets,
+    word for word) is raised then, so a refusal never tells that the object is there. PermissionDenied
+    is for what they may view but not act on.
+    """
+    if may(user=user, action=action, obj=obj):
+        return
+    if missing is not None and (action == "view" or not may(user=user, action="view", obj=obj)):
+        raise missing
+    raise PermissionDenied(f"you may not {action.split('_')[0]} this {obj._meta.verbose_name}")

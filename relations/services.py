@@ -12,13 +12,16 @@ from beings import validation
 from beings.models import BaseBeing
 from beings.selectors import being_get
 from chronos.context import context_apply
-from luxsite.permissions import owner_grant, require
+from luxsite.errors import PermissionDenied
+from luxsite.permissions import may, owner_grant, require
 from relations.exceptions import RelationshipInvalidError, SelfLinkError
 from relations.models import Relationship
+from relations.selectors import relationship_missing
 
 User = AbstractBaseUser | AnonymousUser
 
 EDITABLE = ("tags", "energy_level", "genesis", "attributes")
+MUTATION = "mutation"
 
 
 def relationship_clean(data: dict[str, Any]) -> dict[str, Any]:
@@ -58,13 +61,33 @@ def relationship_link_souls(
     source = being_get(soul=source_soul, user=actor)
     target = being_get(soul=target_soul, user=actor)
     require(user=actor, action="change", obj=source)
+    _lineage_link_check(source=source, target=target, data=data or {}, actor=actor)
     return relationship_link(source=source, target=target, actor=actor, data=data)
+
+
+def _lineage_link_check(*, source: BaseBeing, target: BaseBeing, data: dict[str, Any], actor: User) -> None:
+    """A ``mutation`` link says the target descends from the source: only whoever may change both may say it.
+
+    The evolve service links a mutant to its parent itself; through the doors, a user could otherwise
+    make their being pass for a mutant of someone else's on every lineage page.
+    """
+    genesis = data.get("genesis")
+    tags = data.get("tags")
+    claims = (isinstance(genesis, dict) and genesis.get("type") == MUTATION) or (
+        isinstance(tags, list) and MUTATION in tags
+    )
+    if claims and not may(user=actor, action="change", obj=target):
+        raise PermissionDenied(
+            "a mutation link names the target as a descendant of the source: you may link only beings you may "
+            "change at both ends (mutants are linked by evolving their parent)"
+        )
 
 
 @transaction.atomic
 def relationship_update(*, relationship: Relationship, data: dict[str, Any], actor: User) -> Relationship:
-    require(user=actor, action="change", obj=relationship)
+    require(user=actor, action="change", obj=relationship, missing=relationship_missing(relationship.pk))
     fields = relationship_clean(data)
+    _lineage_link_check(source=relationship.source, target=relationship.target, data=fields, actor=actor)
     if not fields:
         return relationship
     context_apply(actor=actor, operation="relationship_update")
@@ -76,6 +99,6 @@ def relationship_update(*, relationship: Relationship, data: dict[str, Any], act
 
 @transaction.atomic
 def relationship_delete(*, relationship: Relationship, actor: User) -> None:
-    require(user=actor, action="delete", obj=relationship)
+    require(user=actor, action="delete", obj=relationship, missing=relationship_missing(relationship.pk))
     context_apply(actor=actor, operation="relationship_delete")
     relationship.delete()

@@ -5,9 +5,11 @@ import uuid
 
 import pytest
 from django.test import Client
+from guardian.shortcuts import assign_perm
 
 from beings.models import BaseBeing
 from luxsite.models import ApiToken
+from luxsite.tests.fixtures import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -22,13 +24,13 @@ def post(client, path, body, **headers):
 def test_create_returns_201_with_the_being(api):
     """POST /api/beings/ answers 201 with the stored being."""
     response = post(api, "/api/beings/", {"genesis": {"name": "greet", "type": "function", "source": SOURCE},
-                                          "tags": ["demo"], "energy_level": 5, "attributes": {"team": "a"}})
+                                          "tags": ["demo"], "attributes": {"team": "a"}})
     assert response.status_code == 201
     body = response.json()
     assert body["name"] == "greet"
     assert body["kind"] == "function"
     assert body["tags"] == ["demo"]
-    assert body["energy_level"] == 5
+    assert body["energy_level"] == 0
     assert body["attributes"] == {"team": "a"}
     assert BaseBeing.objects.filter(soul=body["soul"]).exists()
 
@@ -112,26 +114,53 @@ def test_malformed_soul_is_422(api):
     assert api.get("/api/beings/not-a-uuid").status_code == 422
 
 
-def test_someone_elses_being_is_403_and_untouched(bob_api, make_being, unchanged):
-    """Bob may not read, change or delete alice's being."""
+def test_someone_elses_being_does_not_exist_for_you(bob_api, make_being, unchanged):
+    """Bob may not read, change or delete alice's being: he gets what an unknown soul gets, word for word."""
     being = make_being()
+    unknown = uuid.uuid4()
     with unchanged():
         responses = [
             bob_api.get(f"/api/beings/{being.soul}"),
             bob_api.patch(f"/api/beings/{being.soul}", {"tags": ["bob"]}, content_type="application/json"),
             bob_api.delete(f"/api/beings/{being.soul}"),
         ]
-    assert [r.status_code for r in responses] == [403, 403, 403]
-    assert {r.json()["code"] for r in responses} == {"permission_denied"}
+    assert [r.status_code for r in responses] == [404, 404, 404]
+    assert {r.json()["code"] for r in responses} == {"being_not_found"}
+    missing = bob_api.get(f"/api/beings/{unknown}").json()
+    assert responses[0].json()["detail"].replace(str(being.soul), "S") == missing["detail"].replace(str(unknown), "S")
+
+
+def test_a_being_you_may_view_but_not_change_is_403(bob, bob_api, make_being, unchanged):
+    """What bob may see but not act on is a 403, not a 404."""
+    being = make_being()
+    assign_perm("view_basebeing", bob, being)
+    with unchanged():
+        response = bob_api.patch(f"/api/beings/{being.soul}", {"tags": ["bob"]}, content_type="application/json")
+        deleted = bob_api.delete(f"/api/beings/{being.soul}")
+    assert (response.status_code, response.json()["code"]) == (403, "permission_denied")
+    assert deleted.status_code == 403
+
+
+def test_an_owner_may_not_set_energy(api, root, make_being, unchanged):
+    """Energy is earned by runs (it is the queue priority): an owner's create or PATCH setting it is a 422."""
+    being = make_being()
+    with unchanged():
+        created = post(api, "/api/beings/", {"genesis": {"name": "pushy", "type": "data"}, "energy_level": 99})
+        patched = api.patch(f"/api/beings/{being.soul}", {"energy_level": 99}, content_type="application/json")
+    assert (created.status_code, created.json()["code"]) == (422, "energy_not_writable")
+    assert (patched.status_code, patched.json()["code"]) == (422, "energy_not_writable")
+    assert "only a superuser" in patched.json()["detail"]
+    as_root = logged_in(root).patch(f"/api/beings/{being.soul}", {"energy_level": 9}, content_type="application/json")
+    assert (as_root.status_code, as_root.json()["energy_level"]) == (200, 9)
 
 
 def test_patch_and_delete_own_being(api, make_being):
     """The owner can change and then delete a being."""
     being = make_being()
-    response = api.patch(f"/api/beings/{being.soul}", {"tags": ["x"], "energy_level": 9},
+    response = api.patch(f"/api/beings/{being.soul}", {"tags": ["x"], "energy_level": 0},
                          content_type="application/json")
     assert response.status_code == 200
-    assert (response.json()["tags"], response.json()["energy_level"]) == (["x"], 9)
+    assert (response.json()["tags"], response.json()["energy_level"]) == (["x"], 0)
     assert api.delete(f"/api/beings/{being.soul}").status_code == 204
     assert not BaseBeing.objects.filter(soul=being.soul).exists()
 
@@ -185,7 +214,7 @@ def test_list_filters(api, make_being):
     [
         ("attributes=%7Bnope", 400, "malformed_json"),
         ("attributes=%5B1%5D", 400, "malformed_json"),
-        ("after=%%%", 400, "bad_cursor"),
+        ("after=%%%", 400, "invalid_cursor"),
         ("ordering=soul", 422, "invalid"),
         ("limit=0", 422, "invalid"),
         ("limit=501", 422, "invalid"),

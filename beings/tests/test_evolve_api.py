@@ -16,7 +16,7 @@ from guardian.shortcuts import assign_perm
 from beings import kinds
 from beings.genotype import soul_hash
 from beings.models import BaseBeing
-from beings.services import being_evolve
+from beings.services import being_create, being_evolve
 from beings.tasks import being_evolve_task
 from relations.models import Relationship
 
@@ -216,18 +216,18 @@ def test_malformed_json_is_400(api: Client, adder: BaseBeing, unchanged: Callabl
 
 
 @pytest.mark.parametrize("run_async", [False, True])
-def test_evolve_of_someone_elses_being_is_403(
+def test_evolve_of_someone_elses_being_is_404_or_403(
     bob_api: Client, bob: User, adder: BaseBeing, unchanged: Callable[..., Any], run_async: bool
 ) -> None:
-    """Bob may not evolve alice's being, neither without any permission nor with view only."""
+    """Bob may not evolve alice's being: without any permission it does not exist for him; with view only, 403."""
     with unchanged():
         hidden = post(bob_api, evolve_url(adder), {"source": SMALL, "async": run_async})
     assign_perm("beings.view_basebeing", bob, adder)
     with unchanged():
         viewer = post(bob_api, evolve_url(adder), {"source": SMALL, "async": run_async})
 
-    assert (hidden.status_code, viewer.status_code) == (403, 403)
-    assert {hidden.json()["code"], viewer.json()["code"]} == {"permission_denied"}
+    assert (hidden.status_code, hidden.json()["code"]) == (404, "being_not_found")
+    assert (viewer.status_code, viewer.json()["code"]) == (403, "permission_denied")
 
 
 @pytest.mark.parametrize("run_async", [False, True])
@@ -304,8 +304,9 @@ def test_versions_take_the_same_queries_however_long_the_lineage(
 
 
 def test_versions_of_someone_elses_or_an_unknown_being(bob_api: Client, adder: BaseBeing) -> None:
-    """Bob may not list alice's versions (403); an unknown soul is 404."""
-    assert bob_api.get(f"/api/beings/{adder.soul}/versions").status_code == 403
+    """Bob may not list alice's versions: her being is as unknown to him as a soul nobody has (404)."""
+    hidden = bob_api.get(f"/api/beings/{adder.soul}/versions")
+    assert (hidden.status_code, hidden.json()["code"]) == (404, "being_not_found")
     assert bob_api.get(f"/api/beings/{uuid.uuid4()}/versions").json()["code"] == "being_not_found"
 
 
@@ -369,11 +370,11 @@ def test_bad_diff_queries(
     assert response.json()["code"] == code
 
 
-def test_diff_of_someone_elses_being_is_403(bob_api: Client, adder: BaseBeing) -> None:
-    """Bob may not read the diff of alice's being."""
+def test_diff_of_someone_elses_being_is_404(bob_api: Client, adder: BaseBeing) -> None:
+    """Bob may not read the diff of alice's being: for him it does not exist."""
     response = bob_api.get(f"/api/beings/{adder.soul}/diff", {"from": adder.hash, "to": adder.hash})
 
-    assert (response.status_code, response.json()["code"]) == (403, "permission_denied")
+    assert (response.status_code, response.json()["code"]) == (404, "being_not_found")
 
 
 # --- through a real worker -----------------------------------------------------------------------------------------
@@ -406,16 +407,22 @@ def test_async_evolve_runs_on_the_worker(celery_worker: Any, api: Client, adder:
     assert result == {"status": "evolution", "soul": str(adder.soul), "hash": genotype_hash(SMALL), "version": 2}
 
 
-@pytest.mark.usefixtures("transactional_db")
-@pytest.mark.parametrize(("source", "kind"), [(SMALL, "evolution"), (CHANGED, "mutation")])
-def test_the_same_task_twice_makes_one_version(
-    celery_worker: Any, alice: User, adder: BaseBeing, source: str, kind: str
-) -> None:
-    """Two deliveries of one evolution make one new version, or one mutant, whichever order the worker runs them."""
-    args = (str(adder.soul), source, "twice", alice.pk)
-    first, second = being_evolve_task.delay(*args), being_evolve_task.delay(*args)
+def delivered(request: str, *args: Any) -> dict[str, Any]:
+    """One delivery of the evolve task with id ``request``, run here as a worker runs it."""
+    being_evolve_task.push_request(id=request)
+    try:
+        return being_evolve_task(*args)
+    finally:
+        being_evolve_task.pop_request()
 
-    results = [first.get(timeout=WAIT_SECONDS), second.get(timeout=WAIT_SECONDS)]
+
+@pytest.mark.parametrize(("source", "kind"), [(SMALL, "evolution"), (CHANGED, "mutation")])
+def test_the_same_task_twice_makes_one_version(alice: User, adder: BaseBeing, source: str, kind: str) -> None:
+    """Two deliveries of one request (one task id, as a redelivery keeps it) make one new version, or one mutant."""
+    args = (str(adder.soul), source, "twice", alice.pk)
+    request = str(uuid.uuid4())
+
+    results = [delivered(request, *args), delivered(request, *args)]
 
     adder.refresh_from_db()
     mutants = BaseBeing.objects.filter(genesis__contains={"parent": {"soul": str(adder.soul)}})
@@ -426,8 +433,38 @@ def test_the_same_task_twice_makes_one_version(
         assert (adder.version, mutants.count()) == (1, 1)
         assert Relationship.objects.filter(source=adder, tags__contains=["mutation"]).count() == 1
     holder = adder if kind == "evolution" else mutants.get()
-    assert sorted(result["status"] for result in results) == sorted([kind, "done"])
+    assert holder.genesis["origin"]["request"] == request
+    assert [result["status"] for result in results] == [kind, "done"]
     assert {result["soul"] for result in results} == {str(holder.soul)}
+
+
+def test_a_redelivery_after_later_versions_is_still_done(alice: User, adder: BaseBeing) -> None:
+    """The request stays in the lineage entry once later versions replace its version: a late redelivery is done."""
+    request = str(uuid.uuid4())
+    delivered(request, str(adder.soul), SMALL, "first", alice.pk)
+    being_evolve(being=adder, source=SMALL + "MORE = 1\n", reason="", actor=alice)
+
+    again = delivered(request, str(adder.soul), SMALL, "first", alice.pk)
+
+    adder.refresh_from_db()
+    assert (again["status"], adder.version) == ("done", 3)
+
+
+def test_a_request_is_not_done_by_a_being_someone_else_made(
+    alice: User, root: User, adder: BaseBeing, unchanged: Callable[..., Any]
+) -> None:
+    """A being with the evolution's source and this parent, made by someone else first, does not stand in for it."""
+    planted = being_create(
+        data={"genesis": {"name": "adder", "type": "function", "source": CHANGED,
+                          "parent": {"soul": str(adder.soul), "version": 1, "hash": adder.hash}}},
+        actor=root,
+    )
+
+    result = delivered(str(uuid.uuid4()), str(adder.soul), CHANGED, "mine", alice.pk)
+
+    assert result["status"] == "mutation"
+    assert result["soul"] not in {str(planted.soul), str(adder.soul)}
+    assert BaseBeing.objects.get(soul=result["soul"]).genesis["origin"]["actor"] == "alice"
 
 
 @pytest.mark.parametrize(
@@ -435,7 +472,7 @@ def test_the_same_task_twice_makes_one_version(
     [
         ("ADDER", "GONE", "permission_denied"),
         ("UNKNOWN", "ALICE", "being_not_found"),
-        ("ADDER", "BOB", "permission_denied"),
+        ("ADDER", "BOB", "being_not_found"),
     ],
 )
 def test_the_task_refuses_what_the_service_would_and_writes_nothing(

@@ -177,7 +177,7 @@ def test_production_runs_the_promoted_hash_from_its_stored_genotype(make_being, 
         ("OWNED", {"hash": "0" * 64, "environment": "production"}, "target_invalid"),
         ("OWNED", {"environment": "moon"}, "environment_unknown"),
         ("OWNED", {"environment": "production"}, "not_promoted"),
-        ("HIDDEN", {}, "permission_denied"),
+        ("HIDDEN", {}, "being_not_found"),
     ],
 )
 def test_target_refusals(make_being, alice, bob, ref, options, code):
@@ -339,7 +339,7 @@ def test_cancel_a_queued_run(make_being, alice, bob):
     assert being.energy_level == 5  # a cancel says nothing about the being
     assert being.memories[-1]["status"] == "killed"
     refused("execution_finished", lambda: execution_cancel(execution=execution, actor=alice))
-    refused("permission_denied", lambda: execution_cancel(execution=execution, actor=bob))
+    refused("execution_not_found", lambda: execution_cancel(execution=execution, actor=bob))
 
 
 # --- reading -----------------------------------------------------------------------------------------
@@ -363,7 +363,7 @@ def test_who_sees_which_executions(make_being, alice, bob, root, django_user_mod
     assert ids(carol) == []
     assert ids(root) == [his.pk, by_bob.pk, by_alice.pk]
     assert execution_get(id=by_bob.pk, user=alice) == by_bob
-    refused("permission_denied", lambda: execution_get(id=by_alice.pk, user=bob))
+    refused("execution_not_found", lambda: execution_get(id=by_alice.pk, user=bob))
     refused("execution_not_found", lambda: execution_get(id=uuid.uuid4(), user=alice))
     refused("execution_not_found", lambda: execution_get(id="not-a-uuid", user=alice))
 
@@ -383,7 +383,7 @@ def test_list_filters_and_pages(make_being, alice):
     assert second.next_cursor is None
     refused("bad_status", lambda: execution_list(user=alice, status="sleeping"))
     refused("environment_unknown", lambda: execution_list(user=alice, environment="moon"))
-    refused("bad_cursor", lambda: execution_list(user=alice, after="garbage"))
+    refused("invalid_cursor", lambda: execution_list(user=alice, after="garbage"))
     refused("bad_limit", lambda: execution_list(user=alice, limit=501))
 
 
@@ -641,7 +641,7 @@ def test_execution_inside_a_run_has_only_the_starters_permissions(celery_worker,
     done = finished(start(reacher, fresh(bob)))
     assert done.status == "succeeded"
     assert done.result == [
-        "permission_denied: you may not view this being",
+        f"being_not_found: no being has soul {secret.soul}",
         "alias_not_found: no being you may view is named 'secret'",
         "permission_denied: you may not execute this being",
     ]
@@ -725,14 +725,14 @@ def test_cancel_a_running_run(celery_worker, make_being, alice):
 
 
 @worker_test
-def test_higher_energy_runs_first_on_a_busy_worker(celery_worker, make_being, alice):
-    """With every worker process busy, a high-energy run queued after low-energy ones starts before them."""
+def test_higher_energy_runs_first_on_a_busy_worker(celery_worker, make_being, alice, bob):
+    """With every worker process busy, a high-energy run queued after another user's low-energy ones starts first."""
     busy = function(make_being, "busy", BUSY)
     blockers = [start(busy, alice, kwargs={"seconds": seconds}) for seconds in (1.5, 3)]
     wait_for(lambda: Execution.objects.filter(pk__in=[b.pk for b in blockers], status="running").count() == 2)
-    low = function(make_being, "low", ECHO, energy_level=0)
+    low = function(make_being, "low", ECHO, energy_level=0, actor=bob)
     high = function(make_being, "high", ECHO, energy_level=95)
-    lows = [start(low, alice, args=[n]) for n in range(2)]
+    lows = [start(low, fresh(bob), args=[n]) for n in range(2)]
     urgent = start(high, alice, args=[9])
     lows, urgent = [finished(run) for run in lows], finished(urgent)
     assert (urgent.priority, lows[0].priority) == (9, 0)

@@ -151,7 +151,7 @@ def test_execute_an_alias_in_production_runs_the_promoted_hash(api, alice, make_
         ("ECHO", {"hash": "0" * 64}, 404, "soul_not_found"),
         ("DATA", {}, 409, "not_runnable"),
         ("VIEW_ONLY", {}, 403, "permission_denied"),
-        ("HIDDEN", {}, 403, "permission_denied"),
+        ("HIDDEN", {}, 404, "being_not_found"),
         (f"/api/beings/{uuid.uuid4()}/execute", {}, 404, "being_not_found"),
         ("/api/beings/not-a-soul/execute", {}, 422, "invalid"),
         (f"/api/souls/{'f' * 64}/execute", {}, 404, "soul_not_found"),
@@ -197,11 +197,11 @@ def test_anonymous_requests_are_401(client, echo):
 
 
 def test_read_one_execution(api, bob_api, echo):
-    """Its starter reads a run; someone else gets 403; an unknown id 404; a malformed one 422."""
+    """Its starter reads a run; for someone else it does not exist (404, as an unknown id); a malformed one 422."""
     execution_id = post(api, execute_url(echo)).json()["id"]
     body = api.get(f"/api/executions/{execution_id}").json()
     assert (body["id"], body["status"]) == (execution_id, "queued")
-    assert_refused(bob_api.get(f"/api/executions/{execution_id}"), 403, "permission_denied")
+    assert_refused(bob_api.get(f"/api/executions/{execution_id}"), 404, "execution_not_found")
     assert_refused(api.get(f"/api/executions/{uuid.uuid4()}"), 404, "execution_not_found")
     assert_refused(api.get("/api/executions/nope"), 422, "invalid")
 
@@ -230,7 +230,7 @@ def test_list_executions_with_filters_and_pages(api, make_being, echo, django_as
         ("limit=501", 422, "invalid"),
         ("being=not-a-soul", 422, "invalid"),
         ("environment=moon", 422, "environment_unknown"),
-        ("after=garbage", 400, "bad_cursor"),
+        ("after=garbage", 400, "invalid_cursor"),
     ],
 )
 def test_list_refusals(api, query, status, code):
@@ -238,15 +238,15 @@ def test_list_refusals(api, query, status, code):
     assert_refused(api.get(f"/api/executions?{query}"), status, code)
 
 
-def test_list_of_a_being_one_may_not_view_is_403(api, make_being, bob):
+def test_list_of_a_being_one_may_not_view_is_404(api, make_being, bob):
     hidden = make_being("hidden", actor=bob)
-    assert_refused(api.get(f"/api/executions?being={hidden.soul}"), 403, "permission_denied")
+    assert_refused(api.get(f"/api/executions?being={hidden.soul}"), 404, "being_not_found")
 
 
 def test_cancel_a_queued_execution(api, bob_api, echo):
-    """A queued run cancelled is killed with who cancelled it; again is 409; someone else's is 403; unknown 404."""
+    """A queued run cancelled is killed with who cancelled it; again is 409; someone else's or unknown is 404."""
     execution_id = post(api, execute_url(echo)).json()["id"]
-    assert_refused(post(bob_api, f"/api/executions/{execution_id}/cancel"), 403, "permission_denied")
+    assert_refused(post(bob_api, f"/api/executions/{execution_id}/cancel"), 404, "execution_not_found")
     response = post(api, f"/api/executions/{execution_id}/cancel")
     assert response.status_code == 200
     body = response.json()

@@ -460,10 +460,10 @@ def test_an_alias_follows_evolution_without_changing_being(alice: User, adder: B
 
 
 def test_evolving_needs_change_permission(bob: User, adder: BaseBeing, unchanged: Callable[..., Any]) -> None:
-    """Bob may not evolve or mutate alice's being, even when he may view it."""
+    """Bob may not evolve or mutate alice's being (unseen, it is not found for him), even when he may view it."""
     with unchanged():
         for source in (SOURCE + "X = 1\n", SOURCE.replace("a + b", "a - b")):
-            with pytest.raises(PermissionDenied):
+            with pytest.raises(BeingNotFoundError):
                 being_evolve(being=adder, source=source, reason="", actor=bob)
     assign_perm("beings.view_basebeing", bob, adder)
     with unchanged(), pytest.raises(PermissionDenied):

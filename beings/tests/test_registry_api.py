@@ -260,12 +260,12 @@ def test_environment_souls_lists_active_promotions_in_constant_queries(
     beings = [make_being(f"b{i}", genesis={"source": f"def run():\n    return {i}\n"}) for i in range(6)]
     for being in beings[:2]:
         registry.soul_promote(hash=being.hash, actor=promoter)
-    with django_assert_num_queries(3):  # session, user, promotions
+    with django_assert_num_queries(5):  # session, user, its permissions and groups (promoter or not), promotions
         small = api.get("/api/environments/production/souls")
     for being in beings[2:]:
         registry.soul_promote(hash=being.hash, actor=promoter)
     registry.soul_demote(hash=beings[0].hash, actor=promoter)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(5):
         large = api.get("/api/environments/production/souls")
     assert [item["alias"] for item in small.json()] == ["b0", "b1"]
     assert [item["alias"] for item in large.json()] == ["b1", "b2", "b3", "b4", "b5"]
@@ -346,7 +346,7 @@ def test_environment_history_pages_newest_first(api, promoter, greeter, make_bei
     assert rest["next"] is None
     greeter_only = api.get("/api/environments/production/history?alias=greeter").json()["items"]
     assert {i["alias"] for i in greeter_only} == {"greeter"} and len(greeter_only) == 3
-    assert error(api.get("/api/environments/production/history?after=garbage")) == (400, "bad_cursor")
+    assert error(api.get("/api/environments/production/history?after=garbage")) == (400, "invalid_cursor")
     assert error(api.get("/api/environments/production/history?limit=0")) == (422, "invalid")
 
 

@@ -4,14 +4,16 @@ import json
 import uuid
 
 import pytest
-from guardian.shortcuts import get_perms
+from guardian.shortcuts import assign_perm, get_perms
 
 from beings import services
 from beings.exceptions import (
     BeingExistsError,
     BeingHasRelationshipsError,
+    BeingNotFoundError,
     CoreBeingError,
     DocumentTooLargeError,
+    EnergyWriteError,
     GenesisInvalidError,
     ImportLineError,
     SourceSyntaxError,
@@ -32,13 +34,13 @@ def test_create_stores_fields_and_grants_owner(alice):
     """A created being holds what was given and its creator may view, change and delete it."""
     being = services.being_create(
         data={"genesis": {"name": " greet ", "type": "function", "source": "def run():\n    return 1\n"},
-              "tags": ["a", "b", "a"], "energy_level": 7, "attributes": {"team": "x"}},
+              "tags": ["a", "b", "a"], "attributes": {"team": "x"}},
         actor=alice,
     )
     stored = BaseBeing.objects.get(soul=being.soul)
     assert stored.genesis["name"] == "greet"
     assert stored.tags == ["a", "b"]
-    assert (stored.energy_level, stored.attributes) == (7, {"team": "x"})
+    assert (stored.energy_level, stored.attributes) == (0, {"team": "x"})
     assert (stored.memories, stored.self_awareness) == ([], {})
     assert stored.created_at is not None
     assert set(get_perms(alice, stored)) == {"view_basebeing", "change_basebeing", "delete_basebeing", "execute_being"}
@@ -106,20 +108,44 @@ def test_writes_record_actor_and_door(alice, make_being):
 
 def test_update_changes_only_given_fields(alice, make_being):
     """A partial update changes the named fields and records before and after."""
-    being = make_being(tags=["old"])
-    services.being_update(being=being, data={"tags": ["new"], "energy_level": 3}, actor=alice)
+    being = make_being(tags=["old"], attributes={"a": 1})
+    services.being_update(being=being, data={"tags": ["new"], "energy_level": 0}, actor=alice)
     being.refresh_from_db()
-    assert (being.tags, being.energy_level, being.genesis["name"]) == (["new"], 3, "hello")
+    assert (being.tags, being.attributes, being.genesis["name"]) == (["new"], {"a": 1}, "hello")
     change = Change.objects.filter(row_id=being.soul, operation="UPDATE").get()
     assert change.before is not None and change.after is not None
     assert (change.before["tags"], change.after["tags"]) == (["old"], ["new"])
 
 
 def test_update_needs_change_permission(bob, make_being, unchanged):
-    """Someone else's being cannot be changed."""
+    """Someone else's being cannot be changed, and for whoever may not view it, it does not exist."""
     being = make_being()
+    with unchanged(), pytest.raises(BeingNotFoundError, match=f"no being has soul {being.soul}"):
+        services.being_update(being=being, data={"tags": ["mine"]}, actor=bob)
+    assign_perm("view_basebeing", bob, being)
     with unchanged(), pytest.raises(PermissionDenied):
         services.being_update(being=being, data={"tags": ["mine"]}, actor=bob)
+
+
+@pytest.mark.parametrize(("energy", "refused"), [(0, False), (5, True), (-1, True)])
+def test_only_a_superuser_writes_energy(alice, root, make_being, unchanged, energy, refused):
+    """Energy is a run's queue priority, earned by runs: an owner setting it gets a 422 saying so."""
+    if refused:
+        with unchanged(), pytest.raises(EnergyWriteError, match="only a superuser"):
+            services.being_create(data={"genesis": {"name": "pushy", "type": "data"}, "energy_level": energy},
+                                  actor=alice)
+        being = make_being()
+        with unchanged(), pytest.raises(EnergyWriteError):
+            services.being_update(being=being, data={"energy_level": energy}, actor=alice)
+        with unchanged(), pytest.raises(EnergyWriteError, match="line 1"):
+            services.beings_import(
+                lines=[json.dumps({"genesis": {"name": "pushy", "type": "data"}, "energy_level": energy})],
+                actor=alice,
+            )
+    being = make_being("kept")
+    services.being_update(being=being, data={"energy_level": energy}, actor=root)
+    being.refresh_from_db()
+    assert being.energy_level == energy
 
 
 def test_core_beings_never_change(root, unchanged):

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test import Client
 
 from beings.models import BaseBeing
-from beings.services import being_create
+from beings.services import being_create, being_update
 from luxsite.tokens import token_create
 from relations.models import Relationship
 from relations.services import relationship_link
@@ -55,14 +55,22 @@ def bob_api(bob: User) -> Client:
 
 
 @pytest.fixture
-def make_being(alice: User) -> BeingMaker:
-    """Create a being through the service (alice by default)."""
+def make_being(alice: User, django_user_model: type[User]) -> BeingMaker:
+    """Create a being through the service (alice by default); an ``energy_level`` is set as a superuser sets it."""
 
     def make(name: str = "hello", kind: str = "function", actor: User | None = None, **fields: Any) -> BaseBeing:
         genesis = {"name": name, "type": kind, **fields.pop("genesis", {})}
         if kind == "function":
             genesis.setdefault("source", "def run():\n    return 'hi'\n")
-        return being_create(data={"genesis": genesis, **fields}, actor=actor or alice)
+        energy = fields.pop("energy_level", None)
+        being = being_create(data={"genesis": genesis, **fields}, actor=actor or alice)
+        if energy is not None:
+            # Energy is earned by runs; only a superuser writes it by hand.
+            keeper, _ = django_user_model.objects.get_or_create(
+                username="energy-keeper", defaults={"is_superuser": True, "is_staff": True}
+            )
+            being = being_update(being=being, data={"energy_level": energy}, actor=keeper)
+        return being
 
     return make
 

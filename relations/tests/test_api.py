@@ -4,7 +4,7 @@ import json
 import uuid
 
 import pytest
-from guardian.shortcuts import get_perms
+from guardian.shortcuts import assign_perm, get_perms
 
 from chronos.models import Change
 from relations.models import Relationship
@@ -51,12 +51,34 @@ def test_bad_links_are_refused_and_change_nothing(api, make_being, unchanged, ma
     assert (response.status_code, response.json()["code"]) == (status, code)
 
 
-def test_cannot_link_from_someone_elses_being(bob_api, make_being, unchanged):
-    """Bob may not hang links on alice's beings."""
+def test_cannot_link_from_someone_elses_being(bob, bob_api, make_being, unchanged):
+    """Bob may not hang links on alice's beings: unseen they are not found, seen but not his a 403."""
     a, b = make_being("a"), make_being("b")
     with unchanged():
         response = link(bob_api, {"source_soul": str(a.soul), "target_soul": str(b.soul)})
-    assert response.status_code == 403
+    assert (response.status_code, response.json()["code"]) == (404, "being_not_found")
+    assign_perm("view_basebeing", bob, a)
+    assign_perm("view_basebeing", bob, b)
+    with unchanged():
+        response = link(bob_api, {"source_soul": str(a.soul), "target_soul": str(b.soul)})
+    assert (response.status_code, response.json()["code"]) == (403, "permission_denied")
+
+
+def test_a_mutation_link_needs_change_on_both_ends(bob, bob_api, make_being, unchanged):
+    """A mutation link claims the target descends from the source: bob may claim it only of beings he may change."""
+    mine = make_being("bob-job", actor=bob)
+    theirs = make_being("alice-job")
+    assign_perm("view_basebeing", bob, theirs)
+    for body in ({"genesis": {"type": "mutation"}}, {"tags": ["mutation"]}):
+        with unchanged():
+            response = link(bob_api, {"source_soul": str(mine.soul), "target_soul": str(theirs.soul), **body})
+        assert (response.status_code, response.json()["code"]) == (403, "permission_denied")
+        assert "mutation link" in response.json()["detail"]
+    plain = link(bob_api, {"source_soul": str(mine.soul), "target_soul": str(theirs.soul), "tags": ["uses"]})
+    assert plain.status_code == 201
+    also_mine = make_being("bob-next", actor=bob)
+    claimed = link(bob_api, {"source_soul": str(mine.soul), "target_soul": str(also_mine.soul), "tags": ["mutation"]})
+    assert claimed.status_code == 201
 
 
 def test_links_are_visible_to_their_owner_only(api, bob_api, make_being, make_link):
@@ -64,7 +86,8 @@ def test_links_are_visible_to_their_owner_only(api, bob_api, make_being, make_li
     relationship = make_link(make_being("a"), make_being("b"))
     assert [item["id"] for item in api.get("/api/relationships/").json()["items"]] == [str(relationship.id)]
     assert bob_api.get("/api/relationships/").json()["items"] == []
-    assert bob_api.get(f"/api/relationships/{relationship.id}").status_code == 403
+    hidden = bob_api.get(f"/api/relationships/{relationship.id}")
+    assert (hidden.status_code, hidden.json()["code"]) == (404, "relationship_not_found")
     assert api.get(f"/api/relationships/{uuid.uuid4()}").status_code == 404
 
 
@@ -85,7 +108,8 @@ def test_someone_else_cannot_change_or_delete_a_link(bob_api, make_being, make_l
         patch = bob_api.patch(f"/api/relationships/{relationship.id}", {"tags": ["x"]},
                               content_type="application/json")
         delete = bob_api.delete(f"/api/relationships/{relationship.id}")
-    assert (patch.status_code, delete.status_code) == (403, 403)
+    assert (patch.status_code, delete.status_code) == (404, 404)
+    assert patch.json()["code"] == delete.json()["code"] == "relationship_not_found"
 
 
 def test_list_filters_by_tag(api, make_being, make_link):

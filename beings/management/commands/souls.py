@@ -48,6 +48,7 @@ class Command(BaseCommand):
         promoter.add_argument("--env", default=registry.PRODUCTION)
         promoter.add_argument("--note", default="")
         promoter.add_argument("--alias", default=None, help="Promote under this alias instead of the version's own.")
+        promoter.add_argument("--soul", default=None, help="The being whose version it is, when several hold the hash.")
 
         demoter = sub.add_parser("demote", parents=[common], help="End the active promotion of a hash.")
         demoter.add_argument("hash")
@@ -125,7 +126,7 @@ class Command(BaseCommand):
 
     def handle_show(self, user: Any, options: dict[str, Any]) -> None:
         version = selectors.soul_get(hash=options["hash"], user=user)
-        promotions = registry.soul_promotions(hash=version.hash)
+        promotions = registry.soul_promotions(hash=version.hash, user=user)
         document: dict[str, Any] = {
             "hash": version.hash,
             "alias": version.alias,
@@ -157,7 +158,8 @@ class Command(BaseCommand):
 
     def handle_promote(self, user: Any, options: dict[str, Any]) -> None:
         promotion = registry.soul_promote(
-            hash=options["hash"], environment=options["env"], actor=user, note=options["note"], alias=options["alias"]
+            hash=options["hash"], environment=options["env"], actor=user, note=options["note"], alias=options["alias"],
+            soul=options["soul"],
         )
         superseded = f"; supersedes {promotion.ends.hash}" if promotion.ends is not None else ""
         self.stdout.write(
@@ -170,7 +172,9 @@ class Command(BaseCommand):
         self.stdout.write(f"demoted {demotion.hash} ({demotion.alias} v{demotion.version}) from {demotion.environment}")
 
     def handle_production(self, user: Any, options: dict[str, Any]) -> None:
-        promotions: list[Promotion] = list(registry.promotions_active(environment=options["env"]).defer("genotype"))
+        promotions: list[Promotion] = list(
+            registry.promotions_active(environment=options["env"], user=user).defer("genotype")
+        )
         if options["json"]:
             self.emit(
                 [
@@ -188,7 +192,7 @@ class Command(BaseCommand):
             self.stdout.write(f"nothing is promoted to {options['env']}")
 
     def handle_manifest(self, user: Any, options: dict[str, Any]) -> None:
-        text = json_text(registry.manifest_build(environment=options["env"]))
+        text = json_text(registry.manifest_build(environment=options["env"], user=user))
         out: Path | None = options["out"]
         if out is None:
             self.stdout.write(text, ending="")
