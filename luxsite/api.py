@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -9,6 +11,8 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import URLPattern, URLResolver, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
@@ -47,7 +51,53 @@ class SessionCookieAuth(SessionAuth):
         return super().authenticate(request, key) if key is not None else None
 
 
-api = NinjaAPI(
+def _error_shaped_405(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The route's view, whose 405 for a method it does not have comes in the error shape (its Allow header kept)."""
+
+    @functools.wraps(view)
+    def route(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        if response.status_code != 405 or response.get("Content-Type", "").startswith("application/json"):
+            return response
+        shaped = error(request, 405, "method_not_allowed", f"{request.method} is not allowed on {request.path}")
+        shaped["Allow"] = response["Allow"]
+        return shaped
+
+    return route
+
+
+@csrf_exempt
+def api_not_found(request: HttpRequest) -> HttpResponse:
+    return error(request, 404, "not_found", f"no API route at {request.path}")
+
+
+class LuxAPI(NinjaAPI):
+    """ninja's API whose routes answer with and without their trailing slash, and never redirect.
+
+    Django's APPEND_SLASH answers a missing slash with a 301, which clients following it resend as a GET:
+    a POST to ``/api/beings`` read the list and created nothing. Here each route answers both forms of
+    its path (the document names one), any other path under the API is a 404 in the error shape, and
+    a method a route does not have is a 405 in that shape.
+    """
+
+    @property
+    def urls(self) -> tuple[list[URLPattern | URLResolver], str, str]:
+        patterns, app_name, namespace = super().urls
+        routes = [pattern for pattern in patterns if isinstance(pattern, URLPattern)]
+        taken = {str(pattern.pattern) for pattern in routes}
+        twins = []
+        for pattern in routes:
+            route = str(pattern.pattern)
+            twin = route.removesuffix("/") if route.endswith("/") else route + "/"
+            if route and twin not in taken:
+                twins.append(path(twin, pattern.callback))
+                taken.add(twin)
+        for pattern in [*routes, *twins]:
+            pattern.callback = _error_shaped_405(pattern.callback)
+        return [*patterns, *twins, re_path(r"", api_not_found)], app_name, namespace
+
+
+api = LuxAPI(
     title="LuxOS API",
     version="1.0",
     description="Beings, relationships and their history. Every error is `{code, detail}`.",
