@@ -280,7 +280,10 @@ class IncomingRelationshipInline(RelationshipInline):
 @admin.register(BaseBeing)
 class BaseBeingAdmin(GuardedServiceAdmin):
     form = BeingForm
-    list_display = ("being_name", "being_kind", "soul_short", "energy_level", "tag_list", "created_at")
+    list_display = (
+        "being_name", "being_kind", "being_version", "soul_short", "energy_level", "tag_list", "created_at",
+        "page_link",
+    )
     list_filter = (KindFilter, TagFilter, EnergyFilter)
     search_fields = ("genesis__name", "soul", "tags")
     search_help_text = "Name (contains), a whole soul, or a tag."
@@ -408,8 +411,24 @@ class BaseBeingAdmin(GuardedServiceAdmin):
         services.being_delete(being=obj, actor=request.user)
 
     @admin.display(description="name", ordering=KeyTextTransform("name", "genesis"))
-    def being_name(self, being: BaseBeing) -> str:
-        return being.name or "(unnamed)"
+    def being_name(self, being: BaseBeing) -> SafeString:
+        """The alias, and for a mutant the being it came from: beings sharing an alias are told apart."""
+        name = being.name or "(unnamed)"
+        parent = being.genesis.get("parent")
+        if not isinstance(parent, dict) or not parent.get("soul"):
+            return format_html("{}", name)
+        return format_html(
+            '{} <small class="lux-mutant">mutant of <span title="{}">{}…</span> v{}</small>',
+            name, parent["soul"], str(parent["soul"])[:8], parent.get("version", "?"),
+        )
+
+    @admin.display(description="version")
+    def being_version(self, being: BaseBeing) -> str:
+        return f"v{being.version}"
+
+    @admin.display(description="page")
+    def page_link(self, being: BaseBeing) -> SafeString:
+        return format_html('<a href="{}">open page</a>', reverse("being_detail", args=[being.pk]))
 
     @admin.display(description="soul", ordering="soul")
     def soul_short(self, being: BaseBeing) -> SafeString:

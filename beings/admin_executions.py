@@ -15,6 +15,7 @@ from django.contrib import admin
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -59,8 +60,10 @@ def execution_link(execution: Execution | None) -> SafeString | str:
 
 @admin.register(Execution)
 class ExecutionAdmin(ReadOnlyAdmin):
-    list_display = ("run", "alias", "hash_column", "environment_column", "status_column", "queued_at", "duration",
-                    "worker", "queue", "depth", "actor_name")
+    # Two facts share a cell where one is short (hash and environment, worker and queue, run and depth), so the
+    # list fits a 1400-pixel window beside the admin's navigation and filters.
+    list_display = ("run", "alias", "hash_column", "status_column", "queued_column", "duration", "where",
+                    "actor_column")
     list_filter = ("status", "queue", "environment")
     search_fields = ("alias",)
     search_help_text = "An alias (contains), a whole run id, or the start of a hash (at least 12 characters)."
@@ -113,11 +116,35 @@ class ExecutionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="run", ordering="queued_at")
     def run(self, execution: Execution) -> SafeString:
-        return uuid_short(execution.pk)
+        if not execution.depth:
+            return uuid_short(execution.pk)
+        return format_html('{}<br><small title="nested call depth">depth {}</small>', uuid_short(execution.pk),
+                           execution.depth)
 
-    @admin.display(description="hash", ordering="hash")
+    @admin.display(description="hash · environment", ordering="hash")
     def hash_column(self, execution: Execution) -> SafeString | str:
-        return hash_short(execution.hash)
+        return format_html("{}<br><small>{}</small>", hash_short(execution.hash), self.environment_column(execution))
+
+    @admin.display(description="queued", ordering="queued_at")
+    def queued_column(self, execution: Execution) -> SafeString | str:
+        if execution.queued_at is None:
+            return "—"
+        moment = timezone.localtime(execution.queued_at)
+        return format_html(
+            '<time datetime="{}" style="white-space:nowrap">{}<br>{}</time>',
+            moment.isoformat(), moment.strftime("%Y-%m-%d"), moment.strftime("%H:%M:%S"),
+        )
+
+    @admin.display(description="by", ordering="actor_name")
+    def actor_column(self, execution: Execution) -> str:
+        return execution.actor_name or "—"
+
+    @admin.display(description="worker · queue", ordering="worker")
+    def where(self, execution: Execution) -> SafeString | str:
+        # Celery names a worker name@host; the host is what tells workers apart, the whole name is on hover.
+        worker = execution.worker or "—"
+        short = worker if len(worker) <= 18 else worker[:17] + "…"
+        return format_html('<span title="{}">{}</span><br><small>{}</small>', worker, short, execution.queue or "—")
 
     @admin.display(description="environment", ordering="environment")
     def environment_column(self, execution: Execution) -> str:

@@ -38,6 +38,7 @@ from beings.selectors import (
 )
 from beings.views_executions import run_form_context
 from luxsite.errors import BadRequest, DomainError, PermissionDenied
+from relations.selectors import NEIGHBOURS_LIMIT, being_neighbours
 
 # Lines of unchanged context around each change in a side-by-side diff, and where its long lines wrap.
 DIFF_CONTEXT = 3
@@ -131,6 +132,7 @@ def being_detail(request: HttpRequest, soul: uuid.UUID) -> HttpResponse:
         "parent": being.genesis.get("parent"),
         "source": source_html(being.genesis["source"]) if being.genesis.get("source") else None,
         **run_form_context(being=being, user=request.user),
+        "neighbours": being_neighbours(being=being, user=request.user), "neighbours_limit": NEIGHBOURS_LIMIT,
         # Data and the core kinds hold no code: the page says so instead of offering a form that must fail.
         "run_refusal": None if being.kind in RUNNABLE else (
             f"A {being.kind or 'typeless'} being holds no code to run: only {' and '.join(RUNNABLE)} beings run."

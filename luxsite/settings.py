@@ -154,7 +154,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
-LOGIN_URL = "/admin/login/"
+# Every user signs in through the site's own login (luxsite/urls.py); the admin's admits staff only.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
 
 # Request bodies: the bulk import reads JSON Lines up to this size.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("LUXOS_MAX_REQUEST_BYTES", 32 * 1024 * 1024)

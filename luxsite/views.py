@@ -1,11 +1,13 @@
-"""The home page: a dashboard of what the visitor may view."""
+"""The home page (a dashboard of what the visitor may view) and the favicon browsers ask for at the root."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
+from django.templatetags.static import static
+from django.views.decorators.http import require_GET
 
 from beings.selectors import being_counts, being_list
 from relations.selectors import relationship_count
@@ -25,3 +27,9 @@ def home(request: HttpRequest) -> HttpResponse:
             recent_beings=being_list(user=request.user, limit=RECENT_BEINGS).items,
         )
     return render(request, "home.html", context)
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """``/favicon.ico``, which browsers fetch whatever the page links: the site's SVG icon."""
+    return HttpResponsePermanentRedirect(static("luxsite/favicon.svg"))

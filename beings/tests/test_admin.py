@@ -561,3 +561,21 @@ def test_change_form_refuses_a_bad_source_in_the_users_words(
     assert list(errors) == ["source"]
     assert errors["source"][0].startswith(message)
     assert "genesis" not in response.content.decode().split("errorlist", 1)[1].split("</ul>", 1)[0]
+
+
+def test_changelist_shows_version_and_page_and_tells_a_mutant_from_its_parent(
+    staff: User, staff_client: Client, make_being: Callable[..., BaseBeing]
+) -> None:
+    """Each row has its version and a link to its being page; a mutant sharing the alias names its parent."""
+    being = form_being(make_being, staff)
+    staff_client.post(change_url(being), form_data(source=ADDER + "LIMIT = 10\n"))  # v2
+    staff_client.post(change_url(being), form_data(source=ADDER.replace("a + b", "a - b")))  # a mutant
+    mutant = BaseBeing.objects.get(genesis__contains={"parent": {"soul": str(being.soul)}})
+
+    rows = re.findall(r"<tr>.*?</tr>", staff_client.get(CHANGELIST_URL).content.decode(), re.S)
+
+    [parent_row] = [row for row in rows if f'href="{reverse("being_detail", args=[being.soul])}"' in row]
+    [mutant_row] = [row for row in rows if f'href="{reverse("being_detail", args=[mutant.soul])}"' in row]
+    assert ">v2<" in parent_row and "open page" in parent_row and "mutant of" not in parent_row
+    assert ">v1<" in mutant_row
+    assert f'mutant of <span title="{being.soul}">{str(being.soul)[:8]}…</span> v2' in mutant_row

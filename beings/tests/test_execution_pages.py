@@ -147,7 +147,7 @@ def test_run_needs_a_post_a_session_and_a_csrf_token(alice: User, adder: BaseBei
     """GET is 405; an anonymous POST goes to the login page; a POST without the CSRF token is 403."""
     assert logged_in(alice).get(run_url(adder)).status_code == 405
     anonymous = Client().post(run_url(adder), {"kwargs": "{}"})
-    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/admin/login/")
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/accounts/login/")
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(alice)
     assert strict.post(run_url(adder), {"kwargs": "{}"}).status_code == 403
@@ -226,8 +226,8 @@ def test_partials_send_an_expired_session_to_the_login_page() -> None:
         opened = Client().get(url)
 
         assert polled.status_code == 401
-        assert polled["HX-Redirect"] == "/admin/login/?next=/executions/%3Fa%3D1"
-        assert opened.status_code == 302 and opened["Location"].startswith("/admin/login/?next=")
+        assert polled["HX-Redirect"] == "/accounts/login/?next=/executions/%3Fa%3D1"
+        assert opened.status_code == 302 and opened["Location"].startswith("/accounts/login/?next=")
 
 
 def test_rows_partial_slows_down_when_nothing_is_queued_or_running(

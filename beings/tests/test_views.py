@@ -246,7 +246,7 @@ def test_being_page_sends_an_anonymous_visitor_to_log_in(client: Client, evolved
     response = client.get(page(evolved))
 
     assert response.status_code == 302
-    assert response["Location"] == f"{reverse('admin:login')}?next={page(evolved)}"
+    assert response["Location"] == f"{reverse('login')}?next={page(evolved)}"
 
 
 def test_being_page_refuses_post(api: Client, evolved: BaseBeing) -> None:
@@ -520,7 +520,7 @@ def test_an_anonymous_visitor_is_sent_to_log_in_and_writes_nothing(client: Clien
     """The board and its forms redirect a visitor who is not signed in to the login page."""
     for response in (client.get(BOARD), client.post(promote_url(evolved.hash), {"confirm": "yes"})):
         assert response.status_code == 302
-        assert response["Location"].startswith(f"{reverse('admin:login')}?next=")
+        assert response["Location"].startswith(f"{reverse('login')}?next=")
     assert Promotion.objects.count() == 0
 
 
