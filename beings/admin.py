@@ -301,6 +301,11 @@ class BaseBeingAdmin(GuardedServiceAdmin):
         "self_awareness_pretty",
     )
 
+    def get_readonly_fields(self, request: HttpRequest, obj: BaseBeing | None = None) -> tuple[str, ...]:
+        """Energy is earned by runs (it is their queue priority): only a superuser edits it."""
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        return readonly if getattr(request.user, "is_superuser", False) else (*readonly, "energy_level")
+
     def get_fieldsets(self, request: HttpRequest, obj: BaseBeing | None = None) -> _FieldsetSpec:
         if obj is None:
             return [

@@ -100,7 +100,7 @@ def test_add_form_creates_being_owned_by_actor_and_logged_as_admin(staff: User, 
     }
     assert being.genesis["hash"] == genesis_hash({"type": "function", "source": source})
     assert being.tags == ["math", "demo"]
-    assert being.energy_level == 5
+    assert being.energy_level == 0  # earned by runs: the form of a user who is not a superuser does not set it
     assert being.attributes == {"pure": True}
     assert being.memories == []
     fresh = User.objects.get(pk=staff.pk)
@@ -227,7 +227,7 @@ def test_change_form_updates_through_service_and_keeps_other_genesis_keys(
     assert being.genesis["author"] == "alice"
     assert being.genesis["workload"] == "cpu"
     assert being.tags == ["math"]
-    assert being.energy_level == 9
+    assert being.energy_level == 0  # read-only for a user who is not a superuser
     changes = Change.objects.filter(row_id=being.soul, operation="UPDATE")
     assert {change.context["door"] for change in changes} == {"admin"}
 
@@ -579,3 +579,21 @@ def test_changelist_shows_version_and_page_and_tells_a_mutant_from_its_parent(
     assert ">v2<" in parent_row and "open page" in parent_row and "mutant of" not in parent_row
     assert ">v1<" in mutant_row
     assert f'mutant of <span title="{being.soul}">{str(being.soul)[:8]}…</span> v2' in mutant_row
+
+
+def test_only_a_superuser_edits_energy_in_the_admin(
+    staff: User, staff_client: Client, root_client: Client, make_being: Callable[..., BaseBeing]
+) -> None:
+    """Energy is earned by runs: staff see it read-only and a posted value is ignored; a superuser sets it."""
+    being = make_being("adder", actor=staff, genesis={"source": "def run(a, b):\n    return a + b\n"})
+    source = being.genesis["source"].replace("\n", "\r\n")
+
+    page = staff_client.get(change_url(being)).content.decode()
+    staff_client.post(change_url(being), form_data(source=source, energy_level="99"))
+    being.refresh_from_db()
+    assert 'name="energy_level"' not in page
+    assert being.energy_level == 0
+
+    root_client.post(change_url(being), form_data(source=source, energy_level="42"))
+    being.refresh_from_db()
+    assert being.energy_level == 42

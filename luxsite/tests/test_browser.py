@@ -34,7 +34,7 @@ def page(live_server: LiveServer, admin_user: User) -> Iterator[Page]:
 
 
 def test_admin_user_adds_a_being_and_finds_it_in_the_list_and_on_the_dashboard(page: Page) -> None:
-    """Someone logs into the admin, adds a being through its form and then sees it in the list and on the home page."""
+    """Someone logs into the admin, adds a being through its form, then sees it in the list and opens its page."""
     with screenshot_on_failure(page):
         page.goto("/admin/")
         page.get_by_label("Username").fill(USERNAME)
@@ -65,5 +65,6 @@ def test_admin_user_adds_a_being_and_finds_it_in_the_list_and_on_the_dashboard(p
         expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
         being = page.locator("table.beings").get_by_role("link", name="browser-adder")
         expect(being).to_be_visible()
-        being.click()
-        expect(page.locator("#id_name")).to_have_value("browser-adder")
+        being.click()  # the dashboard opens the being's own page
+        expect(page.get_by_role("heading", level=1)).to_contain_text("browser-adder")
+        expect(page.get_by_role("heading", name="Current source")).to_be_visible()
