@@ -6,6 +6,7 @@ from beings import views, views_executions
 
 urlpatterns = [
     path("souls/", views.souls_board, name="souls_board"),
+    path("souls/<str:environment>/promote/", views.soul_promote_choose, name="soul_promote_choose"),
     path("souls/<str:environment>/<str:hash>/promote/", views.soul_promote_confirm, name="soul_promote"),
     path("souls/<str:environment>/<str:hash>/demote/", views.soul_demote_confirm, name="soul_demote"),
     path("beings/<uuid:soul>/", views.being_detail, name="being_detail"),

@@ -56,10 +56,12 @@ def test_promote_a_hash_from_the_board_see_it_in_production_then_demote_it(page:
         expect(page.get_by_role("heading", name="Promotion board")).to_be_visible()
 
         production = page.locator("section#production")
-        row = production.locator('tr[data-alias="doubler"]')
+        row = production.locator('tbody[data-alias="doubler"]')
+        candidate = row.locator(f'tr.candidate[data-soul="{doubler.soul}"]')
         expect(row.locator("td.active-hash")).to_have_text("not promoted")
-        expect(row.locator("td.newest-hash")).to_contain_text(f"{short} v2")
-        row.get_by_role("button", name="Promote v2").click()
+        expect(candidate.locator("td.newest-hash")).to_contain_text(f"{short} v2")
+        expect(candidate.locator("td.owner")).to_have_text(USERNAME)
+        candidate.get_by_role("button", name="Promote…").click()
 
         expect(page.get_by_role("heading", name="Promote doubler to production?")).to_be_visible()
         expect(page.locator(".confirm")).to_contain_text(doubler.hash)
@@ -68,13 +70,13 @@ def test_promote_a_hash_from_the_board_see_it_in_production_then_demote_it(page:
 
         expect(page.locator(".messages")).to_contain_text(f"Promoted doubler v2 {short} to production.")
         expect(row.locator("td.active-hash")).to_contain_text(f"{short} v2")
-        expect(row.locator("td.behind")).to_have_text("up to date")
+        expect(candidate.locator("td.behind")).to_have_text("up to date")
         history = production.locator("table.history tbody tr")
         expect(history).to_have_count(1)
         expect(history.first).to_contain_text("first release")
         expect(history.first.locator("td.status")).to_have_text("active")
         # Staging is untouched.
-        expect(page.locator('section#staging tr[data-alias="doubler"] td.active-hash')).to_have_text("not promoted")
+        expect(page.locator('section#staging tbody[data-alias="doubler"] td.active-hash')).to_have_text("not promoted")
 
         row.get_by_role("button", name="Demote").click()
         expect(page.get_by_role("heading", name="Demote doubler from production?")).to_be_visible()
@@ -87,7 +89,7 @@ def test_promote_a_hash_from_the_board_see_it_in_production_then_demote_it(page:
         expect(history.nth(1).locator("td.status")).to_contain_text("demoted")
 
         # The being page links back: v2 is no longer marked as promoted anywhere.
-        row.get_by_role("link", name="doubler").click()
+        candidate.locator("td.being a").click()
         expect(page.get_by_role("heading", name="doubler")).to_be_visible()
         expect(page.locator("#v2 td.promoted")).to_have_text("—")
         expect(page.locator(".lineage-graph svg")).to_be_visible()

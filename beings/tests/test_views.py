@@ -280,8 +280,8 @@ def demote_url(hash: str, environment: str = "production") -> str:
 
 
 def row_html(content: str, alias: str) -> str:
-    """The HTML of the first board row of ``alias``."""
-    match = re.search(rf'<tr data-alias="{re.escape(alias)}">.*?</tr>', content, re.S)
+    """The HTML of the first board group of ``alias``: what runs, then each being that carries it."""
+    match = re.search(rf'<tbody class="alias" data-alias="{re.escape(alias)}">.*?</tbody>', content, re.S)
     assert match, f"no board row for {alias}"
     return match.group(0)
 
@@ -290,6 +290,11 @@ def board_row(response, alias: str, environment: str = "production"):
     """The row of ``alias`` on the board of ``environment``."""
     board = next(board for board in response.context["boards"] if board.environment == environment)
     return next(row for row in board.rows if row.alias == alias)
+
+
+def candidate(row, being: BaseBeing):
+    """The candidate of a board row that is ``being``."""
+    return next(candidate for candidate in row.candidates if candidate.being.soul == being.soul)
 
 
 def board_history(response, environment: str = "production") -> list[tuple[str, str, str | None]]:
@@ -310,7 +315,7 @@ def promoter(alice: User) -> User:
 def test_board_lists_aliases_with_their_production_hash_newest_hash_and_distance(
     promoter: User, api: Client, make_being
 ) -> None:
-    """Each alias shows what production runs, its newest hash and how many versions lie between, or why none do."""
+    """Each alias shows what production runs and each being that carries it: its newest hash, the versions between."""
     behind = make_being("behind", genesis={"source": SOURCE})
     registry.soul_promote(hash=behind.hash, actor=promoter)
     services.being_evolve(being=behind, source=SOURCE + "TWO = 2\n", actor=promoter)
@@ -330,25 +335,32 @@ def test_board_lists_aliases_with_their_production_hash_newest_hash_and_distance
     assert response.status_code == 200
     behind.refresh_from_db()
     rows = {alias: board_row(response, alias) for alias in ("behind", "current", "mutated", "diverged", "fresh")}
-    assert (rows["behind"].active.hash, rows["behind"].newest.hash, rows["behind"].behind) == (
+    behind_candidate = candidate(rows["behind"], behind)
+    assert (rows["behind"].active.hash, behind_candidate.being.hash, behind_candidate.behind) == (
         behind.genesis["ancestors"][0]["hash"], behind.hash, 2
     )
-    assert rows["current"].up_to_date and rows["current"].behind == 0
-    # The newest "mutated" is the mutant: one version after the promoted parent, across the mutation.
-    assert (rows["mutated"].newest.soul, rows["mutated"].behind) == (mutant.soul, 1)
-    assert (rows["diverged"].newest.soul, rows["diverged"].diverged) == (replacement.soul, True)
-    assert (rows["fresh"].active, rows["fresh"].newest.hash) == (None, fresh.hash)
+    assert candidate(rows["current"], current).up_to_date and candidate(rows["current"], current).behind == 0
+    # The mutant is another being, one version after the promoted parent, across the mutation; the parent runs.
+    assert [item.being.soul for item in rows["mutated"].candidates] == [parent.soul, mutant.soul]
+    assert (candidate(rows["mutated"], mutant).runs, candidate(rows["mutated"], mutant).behind) == (False, 1)
+    assert candidate(rows["mutated"], parent).up_to_date
+    assert (candidate(rows["diverged"], replacement).runs, candidate(rows["diverged"], replacement).diverged) == (
+        False, True
+    )
+    assert (rows["fresh"].active, [item.being.hash for item in rows["fresh"].candidates]) == (None, [fresh.hash])
     assert [row.alias for row in response.context["boards"][0].rows][:4] == ["behind", "current", "diverged", "mutated"]
 
     content = response.content.decode()
-    for alias, badge in [("behind", "2 behind"), ("current", "up to date"), ("mutated", "1 behind"),
-                         ("diverged", "diverged")]:
+    for alias, newest, badge in [
+        ("behind", behind, "2 behind"), ("current", current, "up to date"), ("mutated", mutant, "1 version after"),
+        ("diverged", replacement, "another being"),
+    ]:
         html = row_html(content, alias)
         assert badge in html
         assert f'title="{rows[alias].active.hash}">{rows[alias].active.hash[:12]}</a>' in html
-        assert f'title="{rows[alias].newest.hash}">{rows[alias].newest.hash[:12]}</a>' in html
+        assert f'title="{newest.hash}">{newest.hash[:12]}</a>' in html
     fresh_html = row_html(content, "fresh")
-    assert "not promoted" in fresh_html and "Promote v1" in fresh_html and "Demote" not in fresh_html
+    assert "not promoted" in fresh_html and "Promote…" in fresh_html and "Demote" not in fresh_html
     assert "the 200 aliases you may view that were created most recently" in content
 
 
@@ -394,7 +406,7 @@ def test_promote_confirmed_records_it_and_the_board_lists_it_as_production(
         evolved.hash, "doubler", 3, "ship it", "alice"
     )
     board = api.get(response["Location"])
-    assert board_row(board, "doubler").up_to_date
+    assert candidate(board_row(board, "doubler"), evolved).up_to_date
     assert [str(message) for message in board.context["messages"]] == [
         f"Promoted doubler v3 {evolved.hash[:12]} to production."
     ]
@@ -437,7 +449,7 @@ def test_demote_asks_for_confirmation_then_records_it(
         f"Demoted doubler v3 {evolved.hash[:12]} from production."
     ]
     row = board_row(response, "doubler")
-    assert row.active is None and row.newest.hash == evolved.hash
+    assert row.active is None and [item.being.hash for item in row.candidates] == [evolved.hash]
     assert board_history(response) == [("demote", evolved.hash, None), ("promote", evolved.hash, "demote")]
     assert Promotion.objects.filter(action="demote", note="rollback").count() == 1
 
@@ -501,8 +513,8 @@ def test_a_user_without_the_permission_sees_no_buttons_and_is_refused(
     assert board.status_code == 200
     assert board.context["promoter"] is False
     content = board.content.decode()
-    assert "Promote v3" not in content and "Actions" not in content
-    assert board_row(board, "doubler").newest.hash == evolved.hash
+    assert "Promote…" not in content and "Actions" not in content
+    assert [item.being.hash for item in board_row(board, "doubler").candidates] == [evolved.hash]
 
     with unchanged():
         responses = [
