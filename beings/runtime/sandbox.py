@@ -19,6 +19,10 @@ code; what it returns (JSON) is what the call returns in the being. To refuse, i
 ``RequestRefused(error_type, message)``, which the being sees as ``BeingCallError``. Any other
 exception aborts the run: the child is killed and the exception propagates to the caller.
 
+``on_output(text)``, when given, gets all the output kept so far while the run goes on: at most
+every ``OUTPUT_EVERY_SECONDS``, and as soon as that allows after the last chunk (not only when the
+next one comes); the ``RunResult`` still holds the whole of it.
+
 The wall clock counts the whole run, the time spent in ``on_request`` included (a nested execution
 should be given what remains); ``depth`` is carried for the worker, which knows the call chain.
 This module does not import Django: ``SandboxLimits.from_settings(django.conf.settings)`` reads
@@ -30,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+import math
 import os
 import select
 import signal
@@ -70,7 +75,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 KINDS = ("function", "class")
 ERROR_TEXT = {"type": 200, "message": 4000, "traceback": 16000}
 
+# How often a run's output so far may be handed to on_output while it runs.
+OUTPUT_EVERY_SECONDS = 0.5
+
 RequestHandler = Callable[[dict[str, Any]], Any]
+OutputHandler = Callable[[str], None]
 
 
 class RunStatus(enum.StrEnum):
@@ -284,7 +293,8 @@ class Sandbox:
         _instances.add(self)
 
     def run(
-        self, job: Mapping[str, Any], limits: SandboxLimits | None = None, on_request: RequestHandler | None = None
+        self, job: Mapping[str, Any], limits: SandboxLimits | None = None, on_request: RequestHandler | None = None,
+        on_output: OutputHandler | None = None,
     ) -> RunResult:
         """Run one job and say how it went; InvalidJob if the job is malformed."""
         limits = limits or SandboxLimits()
@@ -299,7 +309,7 @@ class Sandbox:
         for _attempt in range(2):  # a second child when the first died before it held the job
             child = self._spawn(request)
             try:
-                return _Run(child, limits, on_request, started).converse(job_frame)
+                return _Run(child, limits, on_request, started, on_output).converse(job_frame)
             except _Stillborn:
                 continue
             finally:
@@ -462,12 +472,18 @@ class _Stillborn(Exception):
 class _Run:
     """One conversation with a child, from its ready frame to its done frame (or its end)."""
 
-    def __init__(self, child: _Child, limits: SandboxLimits, on_request: RequestHandler | None, started: float) -> None:
+    def __init__(
+        self, child: _Child, limits: SandboxLimits, on_request: RequestHandler | None, started: float,
+        on_output: OutputHandler | None = None,
+    ) -> None:
         self.child = child
         self.limits = limits
         self.on_request = on_request
         self.started = started
         self.output = _Output(limits.output_bytes)
+        self.on_output = on_output
+        self.output_sent_at = -math.inf  # when on_output last got the output
+        self.output_unsent = False
         self.layers: dict[str, bool] = {}
         self.calls = 0
         self.summons = 0
@@ -490,11 +506,16 @@ class _Run:
             except ChannelClosed:
                 raise _Stillborn from None
             while True:
-                message, size = reader.read(deadline)
+                message, size = self.next_frame(reader, deadline)
                 op = message.get("op")
                 if op == "output":
                     self.output.add(_field(message, "data", str))
+                    self.output_unsent = True
+                    if time.monotonic() >= self.output_sent_at + OUTPUT_EVERY_SECONDS:
+                        self.output_send()
                 elif op in ("execution", "summon"):
+                    if self.output_unsent:  # what it printed before it called shows while the call runs
+                        self.output_send()
                     frame_send(self.child.sock, self.answer(message, size), deadline)
                 elif op == "done":
                     return self.done(message)
@@ -510,6 +531,24 @@ class _Run:
             self.child.kill()
             broken = f"the sandbox child broke protocol: {error}"
             return self.finish(RunStatus.FAILED, error=_error("ProtocolError", broken))
+
+    def next_frame(self, reader: FrameReader, deadline: float) -> tuple[dict[str, Any], int]:
+        """The child's next frame; while output waits to be handed on, it is handed on when its time comes."""
+        while self.output_unsent and self.on_output is not None:
+            due = self.output_sent_at + OUTPUT_EVERY_SECONDS
+            try:
+                return reader.read(min(deadline, due))
+            except FrameTimeout:
+                if time.monotonic() >= deadline:
+                    raise
+                self.output_send()  # a frame half read stays in the reader's buffer
+        return reader.read(deadline)
+
+    def output_send(self) -> None:
+        self.output_unsent = False
+        self.output_sent_at = time.monotonic()
+        if self.on_output is not None:
+            self.on_output(self.output.text())
 
     def answer(self, message: dict[str, Any], size: int) -> bytes:
         """The reply frame to an execution() or summon() request."""

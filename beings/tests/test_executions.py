@@ -724,6 +724,32 @@ def test_cancel_a_running_run(celery_worker, make_being, alice):
     assert finished(start(function(make_being, "echo", ECHO), alice, args=[1])).status == "succeeded"
 
 
+PRINTS_AND_WAITS = (
+    "from datetime import datetime, timedelta\n\n"
+    "def run(seconds=2):\n"
+    "    print('first line')\n"
+    "    end = datetime.now() + timedelta(seconds=seconds)\n"
+    "    while datetime.now() < end:\n"
+    "        pass\n"
+    "    print('last line')\n"
+    "    return seconds\n"
+)
+
+
+@worker_test
+def test_output_is_on_the_row_while_the_run_runs(celery_worker, make_being, alice):
+    """What a run printed is stored as it runs, not only at the end; the final write keeps the whole output."""
+    being = function(make_being, "talker", PRINTS_AND_WAITS)
+    execution = start(being, alice, kwargs={"seconds": 2})
+
+    seen = wait_for(lambda: Execution.objects.filter(pk=execution.pk, status="running",
+                                                     output__contains="first line").first())
+
+    assert seen.output == "first line\n"
+    done = finished(execution)
+    assert (done.status, done.output) == ("succeeded", "first line\nlast line\n")
+
+
 @worker_test
 def test_higher_energy_runs_first_on_a_busy_worker(celery_worker, make_being, alice, bob):
     """With every worker process busy, a high-energy run queued after another user's low-energy ones starts first."""
