@@ -45,14 +45,22 @@ def source_analyse(source: str) -> dict[str, Any]:
             f" (line {line})" if line else ""
         )
         return analysis
+    except (RecursionError, MemoryError):  # the parser runs out of stack on deep nesting
+        analysis["error"] = "the source nests too deeply to parse"
+        return analysis
     collector = _Collector()
-    collector.visit(tree)
+    try:
+        collector.visit(tree)
+        complexity = complexity_of(tree)
+    except RecursionError:  # parsed, but too deep for the recursive walk of the collector
+        analysis["error"] = "the source nests too deeply to analyse"
+        return analysis
     analysis.update(
         functions=collector.functions,
         classes=collector.classes,
         calls=collector.calls,
         imports=collector.imports,
-        complexity=complexity_of(tree),
+        complexity=complexity,
     )
     return analysis
 

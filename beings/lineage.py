@@ -75,7 +75,7 @@ def change_classify(*, current: str, new: str, max_added_ratio: float) -> Source
 def _same_ast(first: str, second: str) -> bool:
     try:
         return ast.dump(ast.parse(first)) == ast.dump(ast.parse(second))
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # unparsable, or too deep to parse or dump
         return False
 
 

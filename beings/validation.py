@@ -36,8 +36,26 @@ def document_check(field: str, value: Any) -> None:
         raise DocumentTooLargeError(f"{field} is {size} bytes; the limit is {limit} bytes")
 
 
+# How deep a source's syntax tree may nest (the module is level 1). The walks after the parse (the
+# analysis, the evolve's comparison, RestrictedPython's compile) recurse a few frames per level, so a
+# source past this would exhaust Python's recursion limit in one of them; real code stays far below it.
+MAX_SOURCE_DEPTH = 150
+TOO_DEEP = "nested brackets, blocks, or a long chain such as 1+1+…"
+
+
+def source_depth(tree: ast.AST, *, limit: int) -> int:
+    """How many levels the tree nests, counted without recursion; the count stops once past ``limit``."""
+    deepest = 0
+    pending = [(tree, 1)]
+    while pending and deepest <= limit:
+        node, depth = pending.pop()
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
 def source_parse(source: str) -> ast.Module:
-    """Parse being source, refusing oversize or invalid Python with the line that fails."""
+    """Parse being source, refusing oversize, invalid or too deeply nested Python with the cause."""
     limit = settings.LUXOS_MAX_SOURCE_BYTES
     try:
         size = len(source.encode("utf-8"))
@@ -46,13 +64,21 @@ def source_parse(source: str) -> ast.Module:
     if size > limit:
         raise DocumentTooLargeError(f"genesis.source is {size} bytes; the limit is {limit} bytes")
     try:
-        return ast.parse(source, filename="<being>")
+        tree = ast.parse(source, filename="<being>")
     except SyntaxError as error:
         raise SourceSyntaxError(
             f"genesis.source is not valid Python: {error.msg} (line {error.lineno}, column {error.offset})"
         ) from None
     except ValueError as error:  # e.g. a NUL byte in the source
         raise SourceSyntaxError(f"genesis.source is not valid Python: {error}") from None
+    except (RecursionError, MemoryError):  # CPython's parser runs out of stack on deep nesting
+        raise SourceSyntaxError(f"genesis.source nests too deeply for Python's parser ({TOO_DEEP})") from None
+    depth = source_depth(tree, limit=MAX_SOURCE_DEPTH)
+    if depth > MAX_SOURCE_DEPTH:
+        raise SourceSyntaxError(
+            f"genesis.source nests too deeply ({TOO_DEEP}): the limit is {MAX_SOURCE_DEPTH} levels of its syntax tree"
+        )
+    return tree
 
 
 def genesis_clean(genesis: Any) -> dict[str, Any]:
