@@ -91,6 +91,10 @@ class HashHeldByManyError(Conflict):
     code = "hash_held_by_many"
 
 
+class OwnerChangeUnconfirmedError(Conflict):
+    code = "owner_change_unconfirmed"
+
+
 class AlreadyPromotedError(Conflict):
     code = "already_promoted"
 

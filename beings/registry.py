@@ -36,6 +36,7 @@ from beings.exceptions import (
     HashHeldByManyError,
     LineageBrokenError,
     NotPromotedError,
+    OwnerChangeUnconfirmedError,
     PromotionNoteInvalidError,
     SoulNotFoundError,
 )
@@ -116,14 +117,16 @@ def _files_after_commit(environment: str) -> None:
 
 def soul_promote(
     *, hash: str, environment: str = PRODUCTION, actor: User, note: str = "", alias: str | None = None,
-    soul: uuid.UUID | str | None = None,
+    soul: uuid.UUID | str | None = None, replace_owner: bool = False,
 ) -> Promotion:
     """Promote the version named by ``hash`` (or a unique prefix) to ``environment``.
 
     The promotion keeps a copy of the genotype rebuilt from the lineage (checked against the hash),
     the alias (the version's own unless ``alias`` names another), version, who, when and why, and the
     being that holds the version in its own lineage: the one that will run it. When several beings
-    hold the same genotype, ``soul`` must say which (a conflict lists them with their owners).
+    hold the same genotype, ``soul`` must say which (a conflict lists them with their owners). Replacing
+    under the alias a being of other owners than this one's needs ``replace_owner``: one click must not
+    put someone else's code where another user's ran.
     An alias has at most one active hash per environment: promoting another hash of it ends the
     active promotion (a recorded supersession); promoting the active hash again is a conflict.
     """
@@ -151,6 +154,8 @@ def soul_promote(
                     f"(promoted {promotion.created_at:%Y-%m-%d %H:%M:%S} by {promotion.actor_name})"
                 )
         superseded = next((promotion for promotion in active if promotion.alias == alias), None)
+        if superseded is not None and not replace_owner:
+            _owner_change_check(superseded=superseded, holder=version.holder.soul)
         promotion = Promotion.objects.create(
             environment=environment,
             action=Promotion.Action.PROMOTE,
@@ -167,6 +172,20 @@ def soul_promote(
         )
         _files_after_commit(environment)
     return promotion
+
+
+def _owner_change_check(*, superseded: Promotion, holder: uuid.UUID) -> None:
+    """Refuse to replace the being an alias runs with a being of other owners, unless the promoter says so."""
+    if superseded.soul == holder:
+        return
+    owners = being_owners(souls=[superseded.soul, holder])
+    if set(owners[superseded.soul]) == set(owners[holder]):
+        return
+    running, coming = (", ".join(owners[soul]) or "nobody" for soul in (superseded.soul, holder))
+    raise OwnerChangeUnconfirmedError(
+        f"{superseded.environment} runs {running}'s being {superseded.soul} as {superseded.alias!r}: promoting "
+        f"{coming}'s being {holder} replaces it with another owner's code; confirm with replace_owner"
+    )
 
 
 def _holder_choose(*, holders: list[SoulVersion], soul: uuid.UUID | str | None) -> SoulVersion:

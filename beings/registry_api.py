@@ -67,7 +67,7 @@ def soul_promote(request: HttpRequest, hash: str, payload: PromoteIn) -> Status[
     """Promote a version to an environment; another hash of its alias active there is superseded."""
     promotion = registry.soul_promote(
         hash=hash, environment=payload.environment, actor=request.user, note=payload.note, alias=payload.alias,
-        soul=payload.soul,
+        soul=payload.soul, replace_owner=payload.replace_owner,
     )
     return Status(201, promotion)
 

@@ -23,6 +23,11 @@ class PromoteIn(Schema):
         description="The being whose version to promote, when several beings hold this hash (a 409 "
         "hash_held_by_many lists them with their owners).",
     )
+    replace_owner: bool = Field(
+        False,
+        description="Confirm replacing the being the alias runs with a being of other owners (409 "
+        "owner_change_unconfirmed without it).",
+    )
 
 
 class DemoteIn(Schema):

@@ -231,6 +231,27 @@ def test_the_souls_command_names_the_being(
     assert Promotion.objects.get().soul == bobs.soul
 
 
+def test_replacing_another_owners_being_under_an_alias_needs_confirmation(
+    root: User, carol: User, alice_job: BaseBeing, make_being: Callable[..., BaseBeing], unchanged: Callable[..., Any]
+) -> None:
+    """carol's being named alice-job does not replace alice's in production unless the promoter says so."""
+    registry.soul_promote(hash=alice_job.hash, actor=root)
+    carols = make_being("alice-job", actor=carol, genesis={"source": HARMLESS})
+    client = logged_in(root)
+    with unchanged():
+        refused = post(client, f"/api/souls/{carols.hash}/promote", {})
+    assert (refused.status_code, refused.json()["code"]) == (409, "owner_change_unconfirmed")
+    assert "alice's being" in refused.json()["detail"] and "carol's being" in refused.json()["detail"]
+
+    confirmed = post(client, f"/api/souls/{carols.hash}/promote", {"replace_owner": True})
+    assert (confirmed.status_code, confirmed.json()["soul"]) == (201, str(carols.soul))
+    # alice's own next version needs no confirmation: the owners are the same.
+    evolved = services.being_evolve(being=alice_job, source=ALICE_CODE + "X = 1\n", actor=None).being
+    assert post(client, f"/api/souls/{evolved.hash}/promote", {"replace_owner": True}).status_code == 201
+    later = services.being_evolve(being=evolved, source=ALICE_CODE + "X = 1\nY = 2\n", actor=None).being
+    assert post(client, f"/api/souls/{later.hash}/promote", {}).status_code == 201
+
+
 # --- what promotions reveal --------------------------------------------------------------------------------------
 
 

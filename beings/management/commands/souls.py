@@ -49,6 +49,10 @@ class Command(BaseCommand):
         promoter.add_argument("--note", default="")
         promoter.add_argument("--alias", default=None, help="Promote under this alias instead of the version's own.")
         promoter.add_argument("--soul", default=None, help="The being whose version it is, when several hold the hash.")
+        promoter.add_argument(
+            "--replace-owner", action="store_true",
+            help="Confirm replacing the being the alias runs with a being of other owners.",
+        )
 
         demoter = sub.add_parser("demote", parents=[common], help="End the active promotion of a hash.")
         demoter.add_argument("hash")
@@ -159,7 +163,7 @@ class Command(BaseCommand):
     def handle_promote(self, user: Any, options: dict[str, Any]) -> None:
         promotion = registry.soul_promote(
             hash=options["hash"], environment=options["env"], actor=user, note=options["note"], alias=options["alias"],
-            soul=options["soul"],
+            soul=options["soul"], replace_owner=options["replace_owner"],
         )
         superseded = f"; supersedes {promotion.ends.hash}" if promotion.ends is not None else ""
         self.stdout.write(
