@@ -231,13 +231,13 @@ def test_being_page_with_a_malformed_soul_is_404(api: Client) -> None:
     assert api.get("/beings/not-a-uuid/").status_code == 404
 
 
-def test_being_page_of_someone_elses_being_is_403(bob: User, evolved: BaseBeing) -> None:
-    """Bob may not view alice's being: 403, and nothing of it on the page."""
+def test_being_page_of_someone_elses_being_is_404(bob: User, evolved: BaseBeing) -> None:
+    """Bob may not view alice's being: for him it does not exist (404), and nothing of it is on the page."""
     response = logged_in(bob).get(page(evolved))
 
-    assert response.status_code == 403
+    assert response.status_code == 404
     content = response.content.decode()
-    assert "permission_denied" in content
+    assert "being_not_found" in content
     assert evolved.hash not in content and "THREE" not in content
 
 
