@@ -170,3 +170,60 @@ class _Collector(ast.NodeVisitor):
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         module = "." * node.level + (node.module or "")
         self.imports.append({"module": module, "names": [alias.name for alias in node.names], "line": node.lineno})
+
+
+def entrypoint_parameters(source: str, *, entrypoint: str, kind: str) -> list[dict[str, Any]] | None:
+    """The parameters a run passes to a being's entrypoint, as written; None when the source has no such function.
+
+    The function is the module's ``def entrypoint``; for a class being, the method of the first class
+    the module defines (as the sandbox picks it), without ``self``. Each parameter is
+    ``{"name", "kind", "default", "annotation"}``: ``kind`` is ``positional_only``,
+    ``positional_or_keyword``, ``var_positional``, ``keyword_only`` or ``var_keyword`` (as in
+    ``inspect``), ``default`` and ``annotation`` are source text or None.
+    """
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    body: list[ast.stmt] = tree.body
+    method = kind == "class"
+    if method:
+        first = next((node for node in tree.body if isinstance(node, ast.ClassDef)), None)
+        if first is None:
+            return None
+        body = first.body
+    # The last definition of a name is the one the module (or class) holds.
+    functions = (node for node in body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef))
+    found = [node for node in functions if node.name == entrypoint]
+    if not found:
+        return None
+    node = found[-1]
+    arguments = node.args
+    positional = [*arguments.posonlyargs, *arguments.args]
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
+    described = [
+        _parameter(argument, "positional_only" if index < len(arguments.posonlyargs) else "positional_or_keyword",
+                   default)
+        for index, (argument, default) in enumerate(zip(positional, defaults, strict=True))
+    ]
+    static = any(isinstance(mark, ast.Name) and mark.id == "staticmethod" for mark in node.decorator_list)
+    if method and not static:
+        described = described[1:]  # self, or cls of a classmethod
+    if arguments.vararg is not None:
+        described.append(_parameter(arguments.vararg, "var_positional", None))
+    described += [
+        _parameter(argument, "keyword_only", default)
+        for argument, default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)
+    ]
+    if arguments.kwarg is not None:
+        described.append(_parameter(arguments.kwarg, "var_keyword", None))
+    return described
+
+
+def _parameter(argument: ast.arg, kind: str, default: ast.expr | None) -> dict[str, Any]:
+    return {
+        "name": argument.arg,
+        "kind": kind,
+        "default": None if default is None else ast.unparse(default),
+        "annotation": None if argument.annotation is None else ast.unparse(argument.annotation),
+    }

@@ -31,6 +31,7 @@ from beings import graph, kinds, registry
 from beings.admin import source_html
 from beings.exceptions import NotPromotedError, SoulNotFoundError
 from beings.executions import RUNNABLE
+from beings.forms import run_form_context
 from beings.models import BaseBeing, Promotion, SoulValidation
 from beings.selectors import (
     SoulVersion,
@@ -43,7 +44,6 @@ from beings.selectors import (
     soul_holders,
     version_get,
 )
-from beings.views_executions import run_form_context
 from luxsite.errors import BadRequest, Conflict, DomainError, PermissionDenied
 from luxsite.permissions import visible
 from relations.selectors import NEIGHBOURS_LIMIT, being_neighbours
@@ -166,8 +166,17 @@ def _diff_requested(request: HttpRequest, versions: list[SoulVersion]) -> tuple[
 @login_required
 @require_GET
 def being_detail(request: HttpRequest, soul: uuid.UUID) -> HttpResponse:
-    """A being: its current code, every version of its lineage, a diff of any two, and its family as a graph."""
+    """A being: its current code, every version of its lineage, a diff of any two, and its family as a graph.
+
+    ``?again=<run>`` fills the run form with that run's inputs and version ("Run again").
+    """
     being = being_get(soul=soul, user=request.user)
+    run_form = run_form_context(being=being, user=request.user, again=request.GET.get("again"))
+    return being_page(request, being=being, run_form=run_form)
+
+
+def being_page(request: HttpRequest, *, being: BaseBeing, run_form: dict[str, Any], status: int = 200) -> HttpResponse:
+    """The being page around its run form: the form as it starts, or a refused run as typed with its error."""
     versions = being_versions(being)
     context: dict[str, Any] = {
         "being": being,
@@ -176,14 +185,13 @@ def being_detail(request: HttpRequest, soul: uuid.UUID) -> HttpResponse:
         "promoter": registry.promoter_may(user=request.user), "environments": settings.LUXOS_ENVIRONMENTS,
         "parent": being.genesis.get("parent"),
         "source": source_html(being.genesis["source"]) if being.genesis.get("source") else None,
-        **run_form_context(being=being, user=request.user),
+        **run_form,
         "neighbours": being_neighbours(being=being, user=request.user), "neighbours_limit": NEIGHBOURS_LIMIT,
         # Data and the core kinds hold no code: the page says so instead of offering a form that must fail.
         "run_refusal": None if being.kind in RUNNABLE else (
             f"A {being.kind or 'typeless'} being holds no code to run: only {' and '.join(RUNNABLE)} beings run."
         ),
     }
-    status = 200
     try:
         requested = _diff_requested(request, versions)
         if requested is not None:

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from beings.executions import (
     execution_cancel,
@@ -29,30 +29,17 @@ from beings.executions import (
     executions_visible,
     target_resolve,
 )
-from beings.models import BaseBeing, Execution
-from beings.selectors import being_get, being_versions
-from luxsite.errors import BadRequest, DomainError, NotFound, PermissionDenied, TooLarge
+from beings.forms import run_form_context, run_inputs
+from beings.models import Execution
+from beings.selectors import being_get
+from beings.views import being_page
+from luxsite.errors import BadRequest, DomainError, NotFound, PermissionDenied
 from luxsite.permissions import may
 
 # Runs per page of the monitor; the live table re-reads this many every second.
 MONITOR_ROWS = 50
 # The nested runs listed on a run's page; a run makes at most LUXOS_SANDBOX_CALLS + LUXOS_SANDBOX_SUMMONS.
 CHILDREN_LIMIT = 100
-
-
-def kwargs_parse(text: str) -> Any:
-    """The JSON typed into the run form's kwargs box (empty means none); the service checks it is an object."""
-    if len(text.encode()) > settings.LUXOS_MAX_JSON_BYTES:
-        raise TooLarge(f"the keyword arguments exceed {settings.LUXOS_MAX_JSON_BYTES} bytes", code="kwargs_too_large")
-    if not text.strip():
-        return {}
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise BadRequest(
-            f"the keyword arguments are not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})",
-            code="bad_json",
-        ) from None
 
 
 def partial_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -76,36 +63,30 @@ def partial_login_required(view: Callable[..., HttpResponse]) -> Callable[..., H
     return wrapped
 
 
-def run_form_context(*, being: BaseBeing, user: Any) -> dict[str, Any]:
-    """What the run form on the being page needs beside the being and its versions."""
-    return {"may_execute": may(user=user, action="execute_being", obj=being)}
-
-
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def being_run(request: HttpRequest, soul: uuid.UUID) -> HttpResponse:
-    """Start a run from the being page's form and open its page; bad input shows the form again with the error."""
+    """Start a run from the being page's form and open its page; bad input shows the being page again, with the error.
+
+    A refused run is rendered at this URL, so the page's relative links (a diff's ``?from=…&to=…``)
+    come here with GET: they are sent on to the being page.
+    """
+    if request.method == "GET":
+        query = request.GET.urlencode()
+        return redirect(reverse("being_detail", args=[soul]) + (f"?{query}" if query else ""))
     being = being_get(soul=soul, user=request.user)
     if not may(user=request.user, action="execute_being", obj=being):
         raise PermissionDenied("you may not execute this being")
-    text = request.POST.get("kwargs", "")
     hash = request.POST.get("hash", "").strip() or None
     try:
-        kwargs = kwargs_parse(text)
+        args, kwargs = run_inputs(being=being, data=request.POST)
         target = target_resolve(ref=str(being.soul), user=request.user, hash=hash)
-        execution = execution_start(target=target, kwargs=kwargs, actor=request.user)
+        execution = execution_start(target=target, args=args, kwargs=kwargs, actor=request.user)
     except PermissionDenied:
         raise
     except DomainError as error:
-        context = {
-            "being": being,
-            "versions": being_versions(being),
-            "may_execute": True,
-            "run_error": error,
-            "run_kwargs": text,
-            "run_hash": hash,
-        }
-        return render(request, "beings/execution_run.html", context, status=error.status)
+        run_form = run_form_context(being=being, user=request.user, data=request.POST, error=error)
+        return being_page(request, being=being, run_form=run_form, status=error.status)
     return redirect("execution_detail", id=execution.id)
 
 
@@ -168,7 +149,20 @@ def _panel_context(request: HttpRequest, id: uuid.UUID) -> dict[str, Any]:
         "args_json": json.dumps(execution.args, ensure_ascii=False),
         "kwargs_json": json.dumps(execution.kwargs, ensure_ascii=False),
         "result_json": json.dumps(execution.result, ensure_ascii=False, indent=2),
+        "error_frames": error_frames(execution.error),
     }
+
+
+def error_frames(error: Any) -> str:
+    """A run's traceback without its last line when that repeats the error the page names above it."""
+    if not isinstance(error, dict) or not isinstance(error.get("traceback"), str):
+        return ""
+    traceback = error["traceback"].rstrip("\n")
+    message = error.get("message")
+    named = f"{error.get('type')}: {message}" if message else str(error.get("type"))
+    if traceback.endswith(named):
+        traceback = traceback[: -len(named)].rstrip("\n")
+    return "" if traceback == "Traceback (most recent call last):" else traceback
 
 
 @login_required

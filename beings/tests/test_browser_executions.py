@@ -1,4 +1,4 @@
-"""Running a being from its page in a real browser, and watching the run finish without reloading.
+"""Running a being from its page in a real browser, and watching the run, and its output, go on without reloading.
 
 The site runs on pytest-django's ``live_server`` and Chromium is
 driven through Playwright's sync API, whose event loop forbids ORM calls in this thread, so the being
@@ -30,6 +30,18 @@ def run(n=1):
     print("counted", n)
     return {"total": total}
 '''
+# Prints, waits a few seconds (being code has no time.sleep: it watches the clock), then prints again.
+TALKER = """\
+from datetime import datetime, timedelta
+
+def run(greeting="hello", seconds=1):
+    print(greeting, "from the start")
+    end = datetime.now() + timedelta(seconds=seconds)
+    while datetime.now() < end:
+        pass
+    print("done after", seconds, "s")
+    return {"waited": seconds}
+"""
 N = 8_000_000
 TOTAL = N * (N - 1) // 2
 RUN_TIMEOUT_MS = 60_000
@@ -48,21 +60,35 @@ def counter(admin_user: User) -> BaseBeing:
 
 
 @pytest.fixture
-def page(live_server: LiveServer, celery_worker: Any, admin_user: User, counter: BaseBeing) -> Iterator[Page]:
+def talker(admin_user: User) -> BaseBeing:
+    return services.being_create(
+        data={"genesis": {"name": "talker", "type": "function", "source": TALKER}}, actor=admin_user
+    )
+
+
+@pytest.fixture
+def page(
+    live_server: LiveServer, celery_worker: Any, admin_user: User, counter: BaseBeing, talker: BaseBeing
+) -> Iterator[Page]:
     """A Chromium page on the live site, once the data exists and a worker consumes the queues."""
     with chromium_page(live_server.url) as page:
         yield page
+
+
+def log_in(page: Page) -> None:
+    page.get_by_label("Username").fill(USERNAME)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
 
 
 def test_run_a_being_from_its_page_and_watch_the_run_finish_live(page: Page, counter: BaseBeing) -> None:
     """Submit the run form; the run page starts unfinished and turns succeeded, showing the result, by itself."""
     with screenshot_on_failure(page):
         page.goto(f"/beings/{counter.soul}/")
-        page.get_by_label("Username").fill(USERNAME)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
+        log_in(page)
         expect(page.get_by_role("heading", name="counter")).to_be_visible()
 
+        page.get_by_text("Advanced: JSON").click()
         page.get_by_label("Keyword arguments").fill(f'{{"n": {N}}}')
         page.get_by_role("button", name="Run", exact=True).click()
 
@@ -84,3 +110,40 @@ def test_run_a_being_from_its_page_and_watch_the_run_finish_live(page: Page, cou
         row = page.locator("#execution-rows tbody tr").first
         expect(row.locator("td.status")).to_have_text("succeeded")
         expect(row.locator("td.alias")).to_contain_text("counter")
+
+
+def test_run_through_the_signature_form_and_see_its_output_before_it_ends(page: Page, talker: BaseBeing) -> None:
+    """The form has a field per parameter, prefilled with its default; what the run prints first shows on its page
+    while it is still running, the rest when it ends; Run again brings the arguments back into the form."""
+    with screenshot_on_failure(page):
+        page.goto(f"/beings/{talker.soul}/")
+        log_in(page)
+        expect(page.get_by_role("heading", name="talker")).to_be_visible()
+        greeting, seconds = page.locator("#run-param-greeting"), page.locator("#run-param-seconds")
+        expect(greeting).to_have_value("hello")
+        expect(seconds).to_have_value("1")
+        expect(page.get_by_label("Keyword arguments")).to_be_hidden()  # the JSON box is the advanced mode
+
+        greeting.fill("bonjour")
+        seconds.fill("4")
+        page.get_by_role("button", name="Run", exact=True).click()
+
+        expect(page.get_by_role("heading", name="Run of talker")).to_be_visible()
+        # One rendering of the panel shows both: the first line printed, and the run not finished.
+        page.wait_for_function(
+            """() => {
+                const output = document.querySelector("#execution-output");
+                const status = document.querySelector("#execution-status");
+                return output && output.textContent.includes("bonjour from the start")
+                    && !output.textContent.includes("done after") && status.textContent.trim() === "running";
+            }""",
+            timeout=RUN_TIMEOUT_MS,
+        )
+        expect(page.locator("#execution-status")).to_have_text("succeeded", timeout=RUN_TIMEOUT_MS)
+        expect(page.locator("#execution-output")).to_contain_text("done after 4 s")
+        expect(page.locator("#execution-result")).to_contain_text('"waited": 4')
+        expect(page.locator("#execution-duration")).to_contain_text(" s")
+
+        page.get_by_role("link", name="Run again").click()
+        expect(page.locator("#run-param-greeting")).to_have_value("bonjour")
+        expect(page.locator("#run-param-seconds")).to_have_value("4")

@@ -99,6 +99,167 @@ def test_run_form_runs_the_chosen_version(api: Client, adder: BaseBeing) -> None
     assert Execution.objects.values_list("hash", "version").get() == (v1, 1)
 
 
+SIGNED = (
+    "def run(name, greeting='hello', count=2, *, loud: bool = False, shape=(1, 2), **more):\n"
+    "    return greeting\n"
+)
+
+
+def field(content: str, name: str) -> re.Match[str] | None:
+    """The input of the run form's field for parameter ``name``."""
+    return re.search(rf'<input type="text" id="run-param-{name}" name="param-{name}" value="([^"]*)"', content)
+
+
+def form_fields(content: str) -> dict[str, str]:
+    return dict(re.findall(r'<input type="text" id="run-param-\w+" name="param-(\w+)" value="([^"]*)"', content))
+
+
+@pytest.fixture
+def signed(make_being: Callable[..., BaseBeing]) -> BaseBeing:
+    """A being whose entrypoint takes several kinds of parameters; attributes.arguments sets count."""
+    return make_being("signed", genesis={"source": SIGNED}, attributes={"arguments": {"count": 5}})
+
+
+def test_run_form_has_a_field_per_parameter_prefilled(api: Client, signed: BaseBeing) -> None:
+    """A field per parameter, prefilled from attributes.arguments, else the default when JSON holds it; none for
+    **more; the JSON box is the advanced mode, closed; a hint says how fields are read."""
+    content = api.get(reverse("being_detail", args=[signed.soul])).content.decode()
+
+    assert form_fields(content) == {"name": "", "greeting": "hello", "count": "5", "loud": "false", "shape": ""}
+    assert 'placeholder="(1, 2)"' in content  # a tuple is not JSON: shown, not sent
+    assert "(required)" in content
+    assert "<summary>Advanced: JSON</summary>" in content
+    assert "<details open" not in content
+    assert "read as JSON when it parses" in content and "otherwise as text" in content
+    assert "<code>**more</code>" in content
+
+
+def test_class_being_fields_are_the_methods_parameters_without_self(
+    api: Client, make_being: Callable[..., BaseBeing]
+) -> None:
+    """For a class being, the entrypoint method of its class, without self."""
+    source = "class Counter:\n    def run(self, step=1, label='n'):\n        return step\n"
+    being = make_being("counter", kind="class", genesis={"source": source})
+
+    content = api.get(reverse("being_detail", args=[being.soul])).content.decode()
+
+    assert form_fields(content) == {"step": "1", "label": "n"}
+
+
+def test_run_form_without_a_readable_signature_opens_the_json_box(
+    api: Client, make_being: Callable[..., BaseBeing]
+) -> None:
+    """An entrypoint the AST does not show (made at run time) leaves the JSON box open, without fields."""
+    being = make_being("made", genesis={"source": "def make():\n    return lambda: 1\nrun = make()\n"})
+
+    content = api.get(reverse("being_detail", args=[being.soul])).content.decode()
+
+    assert form_fields(content) == {}
+    assert "<details open>" in content
+
+
+@pytest.mark.parametrize(
+    ("typed", "passed"),
+    [
+        ("42", 42),
+        ("2.5", 2.5),
+        ("true", True),
+        ("null", None),
+        ("[1, 2]", [1, 2]),
+        ('{"a": 1}', {"a": 1}),
+        ("Ada", "Ada"),
+        ('"42"', "42"),
+        ("NaN", "NaN"),
+        ("[1, 2", "[1, 2"),
+        ("two words", "two words"),
+    ],
+)
+def test_fields_are_read_as_json_when_they_parse_and_as_text_otherwise(
+    api: Client, signed: BaseBeing, typed: str, passed: Any
+) -> None:
+    """What a field passes: its JSON value when the text parses as JSON, else the text as typed."""
+    response = api.post(run_url(signed), {"param-name": typed, "param-greeting": "hi", "kwargs": "{}"})
+
+    assert response.status_code == 302
+    assert Execution.objects.get().kwargs == {"name": passed, "greeting": "hi"}
+
+
+def test_empty_fields_pass_nothing_and_the_json_box_wins(api: Client, signed: BaseBeing) -> None:
+    """An empty field leaves the default to apply; keys of the JSON box win over the fields and add to them."""
+    response = api.post(run_url(signed), {
+        "param-name": "Ada", "param-count": "", "param-loud": "true", "kwargs": '{"loud": false, "extra": 1}',
+    })
+
+    assert response.status_code == 302
+    assert Execution.objects.get().kwargs == {"name": "Ada", "loud": False, "extra": 1}
+
+
+def test_positional_only_parameters_and_star_args_go_as_args(
+    api: Client, make_being: Callable[..., BaseBeing]
+) -> None:
+    """A positional-only parameter is passed by position; *args takes a JSON list, appended."""
+    being = make_being("positional", genesis={"source": "def run(a, /, b=0, *rest, c=1):\n    return a\n"})
+
+    response = api.post(run_url(being), {"param-a": "1", "param-b": "2", "param-rest": "[3, 4]", "param-c": "5"})
+
+    assert response.status_code == 302
+    assert Execution.objects.values_list("args", "kwargs").get() == ([1, 2, 3, 4], {"c": 5})
+
+
+def test_a_refused_run_keeps_the_being_page_around_the_form(
+    api: Client, signed: BaseBeing, unchanged: Callable[..., Any]
+) -> None:
+    """Bad JSON in the box: the being page again (its source and versions), with the error and what was typed."""
+    with unchanged():
+        response = api.post(run_url(signed), {"param-name": "Ada", "param-count": "7", "kwargs": '{"x": '})
+
+    content = response.content.decode()
+    assert response.status_code == 400
+    assert '<section id="source">' in content and '<section id="versions">' in content
+    assert "<h1>signed" in content
+    assert "<strong>bad_json</strong>" in content
+    assert form_fields(content)["name"] == "Ada" and form_fields(content)["count"] == "7"
+    assert "<details open>" in content  # the box that holds the mistake is shown
+    assert '{&quot;x&quot;: </textarea>' in content
+
+
+def test_run_again_fills_the_form_with_the_runs_arguments_and_version(
+    api: Client, alice: User, signed: BaseBeing
+) -> None:
+    """The run page's Run again opens the being page with the run's inputs in the fields, the rest in the box."""
+    services.being_evolve(being=signed, source=SIGNED + "LIMIT = 1\n", reason="a limit", actor=alice)
+    signed.refresh_from_db()
+    v1 = signed.genesis["ancestors"][0]["hash"]
+    target = target_resolve(ref=str(signed.soul), user=alice, hash=v1)
+    execution = execution_start(
+        target=target, kwargs={"name": "Ada", "count": 7, "greeting": "42", "other": [1]}, actor=alice
+    )
+
+    run_page = api.get(reverse("execution_detail", args=[execution.id])).content.decode()
+    again = f'{reverse("being_detail", args=[signed.soul])}?again={execution.id}#run'
+    assert f'href="{again}"' in run_page
+    content = api.get(again.split("#")[0]).content.decode()
+
+    assert form_fields(content) == {
+        "name": "Ada", "greeting": "&quot;42&quot;", "count": "7", "loud": "", "shape": "",
+    }
+    assert "{&quot;other&quot;: [1]}</textarea>" in content
+    assert f'<option value="{v1}" selected>' in content
+
+
+def test_run_again_of_a_run_one_may_not_see_starts_afresh(
+    bob_api: Client, bob: User, alice: User, signed: BaseBeing
+) -> None:
+    """?again= naming someone else's run, or no run, leaves the form as it starts."""
+    assign_perm("beings.view_basebeing", bob, signed)
+    assign_perm("beings.execute_being", bob, signed)
+    execution = started(alice, signed, name="secret")
+
+    for again in (str(execution.id), "nonsense", str(uuid.uuid4())):
+        content = bob_api.get(reverse("being_detail", args=[signed.soul]), {"again": again}).content.decode()
+        assert form_fields(content)["name"] == ""
+
+
 @pytest.mark.parametrize(
     ("kwargs", "hash", "status", "code"),
     [
@@ -137,15 +298,18 @@ def test_run_without_execute_permission_is_403(viewer: Client, adder: BaseBeing,
 
 
 def test_run_of_a_being_one_may_not_view_or_that_does_not_exist(bob_api: Client, adder: BaseBeing) -> None:
-    """Someone else's being is 403 (as on the being page), a soul no being has is 404; neither is run."""
-    assert bob_api.post(run_url(adder), {"kwargs": "{}"}).status_code == 403
+    """Someone else's being is 404, as on the being page and as a soul no being has; neither is run."""
+    assert bob_api.post(run_url(adder), {"kwargs": "{}"}).status_code == 404
     assert bob_api.post(reverse("being_run", args=[uuid.uuid4()]), {"kwargs": "{}"}).status_code == 404
     assert not Execution.objects.exists()
 
 
 def test_run_needs_a_post_a_session_and_a_csrf_token(alice: User, adder: BaseBeing) -> None:
-    """GET is 405; an anonymous POST goes to the login page; a POST without the CSRF token is 403."""
-    assert logged_in(alice).get(run_url(adder)).status_code == 405
+    """GET goes on to the being page (with its query); an anonymous POST goes to the login page; a POST without
+    the CSRF token is 403."""
+    got = logged_in(alice).get(run_url(adder), {"from": "a", "to": "b"})
+    assert got.status_code == 302
+    assert got["Location"] == reverse("being_detail", args=[adder.soul]) + "?from=a&to=b"
     anonymous = Client().post(run_url(adder), {"kwargs": "{}"})
     assert anonymous.status_code == 302 and anonymous["Location"].startswith("/accounts/login/")
     strict = Client(enforce_csrf_checks=True)
@@ -233,12 +397,13 @@ def test_partials_send_an_expired_session_to_the_login_page() -> None:
 def test_rows_partial_slows_down_when_nothing_is_queued_or_running(
     api: Client, alice: User, adder: BaseBeing
 ) -> None:
-    """Once every run shown has finished, the table polls every 5 s instead of every second."""
+    """Once every run shown has finished, the table polls every 2 s instead of every second: a new run of a few
+    seconds is still seen running."""
     execution_cancel(execution=started(alice, adder), actor=alice)
 
     content = api.get(reverse("execution_rows")).content.decode()
 
-    assert 'hx-trigger="every 5s"' in content
+    assert 'hx-trigger="every 2s"' in content
     assert 'data-active="false"' in content
 
 
@@ -259,6 +424,43 @@ def test_run_page_shows_a_queued_run_live_with_a_cancel_button(api: Client, alic
     assert "kwargs={&quot;x&quot;: 3}" in content
     panel = api.get(reverse("execution_panel", args=[execution.id])).content.decode()
     assert panel.lstrip().startswith('<div id="execution-panel"') and "<html" not in panel
+
+
+@pytest.mark.parametrize(
+    ("milliseconds", "shown"),
+    [(0.42, "0.4 ms"), (820.4, "820 ms"), (5212.8, "5.2 s"), (59_990, "1 min 0 s"), (123_000, "2 min 3 s")],
+)
+def test_durations_read_as_people_read_them(
+    api: Client, alice: User, adder: BaseBeing, milliseconds: float, shown: str
+) -> None:
+    """The run page and the monitor give a duration in the unit people read it in, the exact value on hover."""
+    execution = execution_cancel(execution=started(alice, adder), actor=alice)
+    Execution.objects.filter(pk=execution.pk).update(duration_ms=milliseconds)
+
+    panel = api.get(reverse("execution_panel", args=[execution.id])).content.decode()
+    rows = api.get(reverse("execution_rows")).content.decode()
+
+    for content in (panel, rows):
+        assert f'<span title="{milliseconds:.1f} ms">{shown}</span>' in content
+    assert f">{milliseconds:.1f} ms</dd>" not in panel  # the raw number of milliseconds is gone
+
+
+def test_an_error_is_shown_once(api: Client, alice: User, adder: BaseBeing) -> None:
+    """The error's type and message once, then the being's frames: the traceback's last line is not repeated."""
+    execution = execution_cancel(execution=started(alice, adder), actor=alice)
+    traceback = (
+        'Traceback (most recent call last):\n  File "<being>", line 2, in run\n    return 1 / x\n'
+        "ZeroDivisionError: division by zero"
+    )
+    Execution.objects.filter(pk=execution.pk).update(
+        status="failed", error={"type": "ZeroDivisionError", "message": "division by zero", "traceback": traceback},
+    )
+
+    panel = api.get(reverse("execution_panel", args=[execution.id])).content.decode()
+
+    assert panel.count("division by zero") == 1
+    assert panel.count("ZeroDivisionError") == 1
+    assert "line 2, in run" in panel and "return 1 / x" in panel
 
 
 def test_cancel_ends_the_run_and_stops_the_polling(api: Client, alice: User, adder: BaseBeing) -> None:
@@ -290,8 +492,9 @@ def test_cancel_of_a_finished_run_says_why(api: Client, alice: User, adder: Base
     assert execution.status == status
 
 
-def test_someone_elses_run_is_403(viewer: Client, alice: User, adder: BaseBeing) -> None:
-    """bob, who may view adder but not change it, may neither look at nor cancel alice's run of it."""
+def test_someone_elses_run_is_404(viewer: Client, alice: User, adder: BaseBeing) -> None:
+    """bob, who may view adder but not change it, may neither look at nor cancel alice's run of it: to him it is
+    not there (404)."""
     execution = started(alice, adder)
 
     for response in (
@@ -299,7 +502,7 @@ def test_someone_elses_run_is_403(viewer: Client, alice: User, adder: BaseBeing)
         viewer.get(reverse("execution_panel", args=[execution.id])),
         viewer.post(reverse("execution_cancel", args=[execution.id])),
     ):
-        assert response.status_code == 403
+        assert response.status_code == 404
     execution.refresh_from_db()
     assert execution.status == Execution.Status.QUEUED
 
@@ -434,6 +637,7 @@ def test_a_failing_run_shows_its_error_and_traceback(
     assert "ZeroDivisionError" in panel
     assert 'class="traceback"' in panel
     assert "line 2" in panel
+    assert panel.count("division by zero") == 1  # the error once, the traceback's frames below it
 
 
 
