@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from beings import graph, kinds, registry
 from beings.admin import source_html
-from beings.exceptions import NotPromotedError, SoulNotFoundError
+from beings.exceptions import NotPromotedError, OwnerChangeUnconfirmedError, SoulNotFoundError
 from beings.executions import RUNNABLE
 from beings.forms import run_form_context
 from beings.models import BaseBeing, Promotion, SoulValidation
@@ -544,20 +544,21 @@ def soul_promote_confirm(request: HttpRequest, environment: str, hash: str) -> H
     if request.method == "POST" and request.POST.get("confirm"):
         try:
             plan = promotion_plan(user=request.user, environment=environment, hash=hash, alias=alias, soul=soul)
-            if plan.other_owner and not request.POST.get("replace_owner"):
-                refusal = Conflict(
-                    f"Not promoted: {environment} runs {plan.current_owners_text}'s being under {plan.alias!r}; "
-                    f"tick \"I understand this replaces {plan.current_owners_text}'s being with "
-                    f"{plan.being_owners_text}'s\" to promote it.",
-                    code="owner_change_unconfirmed",
-                )
-                context = {"action": "promote", "plan": plan, "environment": environment, "alias": plan.alias,
-                           "refusal": refusal, "note": request.POST.get("note", "")}
-                return render(request, "beings/soul_confirm.html", context, status=refusal.status)
             promotion = registry.soul_promote(
                 hash=hash, environment=environment, actor=request.user, note=request.POST.get("note", ""),
                 alias=alias, soul=plan.version.holder.soul if plan.version else None,
+                replace_owner=bool(request.POST.get("replace_owner")),
             )
+        except OwnerChangeUnconfirmedError:
+            refusal = Conflict(
+                f"Not promoted: {environment} runs {plan.current_owners_text}'s being under {plan.alias!r}; "
+                f"tick \"I understand this replaces {plan.current_owners_text}'s being with "
+                f"{plan.being_owners_text}'s\" to promote it.",
+                code="owner_change_unconfirmed",
+            )
+            context = {"action": "promote", "plan": plan, "environment": environment, "alias": plan.alias,
+                       "refusal": refusal, "note": request.POST.get("note", "")}
+            return render(request, "beings/soul_confirm.html", context, status=refusal.status)
         except DomainError as error:
             messages.error(request, f"Not promoted ({error.code}): {error.detail}")
         else:
