@@ -56,7 +56,11 @@ def pytest_configure(config: pytest.Config) -> None:
     from django.conf import settings
 
     from luxsite.celery import app
+    from luxsite.embedded import ensure_services, redis_url
 
+    # Importing settings started nothing: the test session is an entry point and starts what it uses.
+    ensure_services()
+    settings.REDIS_URL = redis_url()
     url = _test_redis_url(settings.REDIS_URL, config)
     _session_claim(config, url)
     settings.REDIS_URL = settings.CELERY_BROKER_URL = settings.CELERY_RESULT_BACKEND = url

@@ -9,6 +9,10 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "luxsite.settings")
     from django.core.management import execute_from_command_line
 
+    from luxsite.embedded import ensure_services
+
+    ensure_services()
+
     execute_from_command_line(sys.argv)
 
 

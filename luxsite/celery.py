@@ -9,6 +9,16 @@ from celery.signals import task_postrun, task_prerun
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "luxsite.settings")
 
 app = Celery("luxsite")
+
+
+@app.on_configure.connect
+def services_ensure(**_: Any) -> None:
+    """A worker or beat started on its own starts (or attaches to) the embedded services before it reads settings."""
+    from luxsite.embedded import ensure_services
+
+    ensure_services()
+
+
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

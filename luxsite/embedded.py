@@ -7,8 +7,8 @@ ships with its data in ``var/redis``. A file lock makes concurrent starters
 agree on one server of each; the servers outlive the process that started
 them and ``python -m luxsite.embedded stop`` (``make stop``) stops them.
 
-This module imports nothing from Django: settings call it before Django is
-configured.
+This module imports nothing from Django: the entry points call ``ensure_services``
+before Django is configured, and settings only read the addresses.
 """
 
 from __future__ import annotations
@@ -45,8 +45,23 @@ def _locked() -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def database_url() -> str:
+    """DATABASE_URL, or where the embedded PostgreSQL listens (its socket in ``var/``), started or not."""
+    database = os.environ.get("LUXOS_EMBEDDED_DB_NAME", "luxos")
+    return os.environ.get("DATABASE_URL") or f"postgresql://postgres:@/{database}?host={_postgres_dir()}"
+
+
+def redis_url() -> str:
+    """REDIS_URL, or the embedded Redis's address when it runs (the default port when it does not yet)."""
+    return os.environ.get("REDIS_URL") or f"redis://127.0.0.1:{_redis_port() or 6379}/0"
+
+
 def ensure_services() -> None:
-    """Set DATABASE_URL and REDIS_URL to embedded servers where the environment names none."""
+    """Set DATABASE_URL and REDIS_URL to embedded servers where the environment names none.
+
+    The entry points call it (``manage.py``, the WSGI app, the Celery app, the test session):
+    importing the settings starts nothing, so an editor or a type checker can read them.
+    """
     need_db = not os.environ.get("DATABASE_URL")
     need_redis = not os.environ.get("REDIS_URL")
     if not (need_db or need_redis):

@@ -1,8 +1,10 @@
 """LuxOS settings, read from the environment.
 
 DATABASE_URL and REDIS_URL name external services; when either is unset the
-embedded PostgreSQL / Redis is started (or attached to) first, see
-``luxsite.embedded``. Every variable is listed in README.md.
+embedded PostgreSQL / Redis is used, which the entry points (manage.py, the WSGI
+app, the Celery app, the test session) start or attach to before Django reads
+this; importing it starts nothing. See ``luxsite.embedded``. Every variable is
+listed in README.md.
 """
 
 import os
@@ -67,8 +69,6 @@ def env_list(name: str, default: str = "") -> list[str]:
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
-embedded.ensure_services()
-
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -121,7 +121,7 @@ TEMPLATES = [
 # opening one costs more than most of what a request or a run does with it.
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ["DATABASE_URL"], conn_max_age=env_int("LUXOS_DB_CONN_MAX_AGE", 60), conn_health_checks=True
+        embedded.database_url(), conn_max_age=env_int("LUXOS_DB_CONN_MAX_AGE", 60), conn_health_checks=True
     )
 }
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
@@ -207,7 +207,7 @@ LUXOS_IO_WORKERS = env_int("LUXOS_IO_WORKERS", 8)
 LUXOS_LOG_LEVEL = os.environ.get("LUXOS_LOG_LEVEL") or "INFO"
 
 # Celery: Redis for broker and results, JSON only, two queues.
-REDIS_URL = os.environ["REDIS_URL"]
+REDIS_URL = embedded.redis_url()
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_SERIALIZER = "json"

@@ -4,5 +4,8 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from luxsite.embedded import ensure_services
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "luxsite.settings")
+ensure_services()
 application = get_wsgi_application()

@@ -67,3 +67,24 @@ def test_settings_start_nothing_when_services_are_named(tmp_path: Path):
 
     assert names == [urlsplit(os.environ["DATABASE_URL"]).path.lstrip("/"), os.environ["REDIS_URL"]]
     assert list(var.iterdir()) == []
+
+
+def test_importing_the_settings_starts_nothing(tmp_path: Path):
+    """With no URLs named and nothing running, importing and reading the settings starts no server and writes nothing.
+
+    An editor, a type checker or ``manage.py check`` reading them must not boot PostgreSQL and Redis; the
+    entry points (manage.py, the WSGI app, the Celery app, the test session) start them.
+    """
+    var = tmp_path / "var"
+    var.mkdir()
+    env = {name: value for name, value in os.environ.items() if name not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(LUXOS_VAR_DIR=str(var), DJANGO_SETTINGS_MODULE="luxsite.settings")
+
+    names = _python(
+        "import luxsite.settings, django; django.setup(); from django.conf import settings; "
+        "print(settings.DATABASES['default']['OPTIONS']['host']); print(settings.CELERY_BROKER_URL)",
+        env,
+    )
+
+    assert names == [str(var.resolve() / "postgres"), "redis://127.0.0.1:6379/0"]
+    assert list(var.iterdir()) == []
