@@ -35,7 +35,6 @@ import dataclasses
 import functools
 import json
 import logging
-import math
 import threading
 import time
 import uuid
@@ -294,33 +293,11 @@ def inputs_clean(*, args: Any, kwargs: Any) -> tuple[list[Any], dict[str, Any]]:
     if not isinstance(kwargs, dict) or not all(isinstance(key, str) for key in kwargs):
         raise ExecutionInputInvalidError("kwargs must be a JSON object")
     for name, value in (("args", args), ("kwargs", kwargs)):
-        problem = unstorable(value)
+        problem = validation.unstorable(value)
         if problem:
             raise ExecutionInputInvalidError(f"{name} {problem}")
     validation.document_check("args and kwargs", {"args": args, "kwargs": kwargs})
     return args, kwargs
-
-
-def unstorable(value: Any) -> str | None:
-    """Why PostgreSQL's jsonb cannot hold ``value`` (NUL characters, lone surrogates, NaN, infinities), or None."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-        elif isinstance(item, str):
-            if "\x00" in item:
-                return "contains NUL characters, which PostgreSQL cannot store"
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return "contains lone surrogates (not UTF-8), which PostgreSQL cannot store"
-        elif isinstance(item, float) and not math.isfinite(item):
-            return "contains NaN or an infinity, which JSON cannot hold"
-    return None
 
 
 def limits_snapshot() -> dict[str, Any]:
@@ -695,7 +672,7 @@ RETURNING finished_at
 def _finish(execution: Execution, outcome: RunResult) -> Execution:
     """Store the outcome unless the run was cancelled or reaped meanwhile, and write it to the being: one commit."""
     status, result, error = str(outcome.status), outcome.result, outcome.error
-    problem = unstorable(result) if status == SUCCEEDED else None
+    problem = validation.unstorable(result) if status == SUCCEEDED else None
     if problem:
         status, result, error = STATUS.FAILED, None, _error("ResultError", f"result {problem}")
     fields = {
@@ -805,7 +782,7 @@ class _Requests:
         raise RequestRefused(error_type, message or f"the nested execution ended {child.status}")
 
     def summon(self, request: dict[str, Any]) -> str:
-        problem = unstorable(request)
+        problem = validation.unstorable(request)
         if problem:
             raise RequestRefused("SummonInvalid", f"the summon {problem}")
         started = time.monotonic()

@@ -43,7 +43,7 @@ from beings.exceptions import (
 from beings.models import BaseBeing, Promotion, SoulReportFailure, SoulValidation
 from beings.reports import file_write_atomic, json_text, soul_log_dir, soul_log_lock
 from beings.selectors import SoulVersion, being_owners, being_versions, hash_prefix_clean, soul_holders
-from luxsite.errors import PermissionDenied
+from luxsite.errors import Invalid, PermissionDenied
 from luxsite.permissions import visible
 
 User = AbstractBaseUser | AnonymousUser
@@ -309,6 +309,11 @@ def soul_at(*, alias: str, environment: str, at: datetime, user: User | None = N
     environment = environment_clean(environment)
     if timezone.is_naive(at):
         at = at.replace(tzinfo=UTC)
+    try:
+        # The same instant in UTC: PostgreSQL refuses offsets past 15:59, which ISO 8601 allows.
+        at = at.astimezone(UTC)
+    except OverflowError:
+        raise Invalid(f"at {at.isoformat()} is outside the years 1 to 9999 in UTC") from None
     ended = Promotion.objects.filter(ends=OuterRef("pk"), created_at__lte=at)
     in_force = (
         Promotion.objects.filter(

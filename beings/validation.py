@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import uuid
 from typing import Any
 
@@ -28,8 +29,33 @@ def document_size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
+def unstorable(value: Any) -> str | None:
+    """Why PostgreSQL's jsonb cannot hold ``value`` (NUL characters, lone surrogates, NaN, infinities), or None."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return "contains NUL characters, which PostgreSQL cannot store"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "contains lone surrogates (not UTF-8), which PostgreSQL cannot store"
+        elif isinstance(item, float) and not math.isfinite(item):
+            return "contains NaN or an infinity, which JSON cannot hold"
+    return None
+
+
 def document_check(field: str, value: Any) -> None:
-    """Refuse a JSON document over the size limit."""
+    """Refuse a JSON document PostgreSQL's jsonb cannot hold, or over the size limit."""
+    problem = unstorable(value)
+    if problem:
+        raise GenesisInvalidError(f"{field} {problem}")
     limit = settings.LUXOS_MAX_JSON_BYTES
     size = document_size(value)
     if size > limit:

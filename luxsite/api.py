@@ -51,11 +51,26 @@ class SessionCookieAuth(SessionAuth):
         return super().authenticate(request, key) if key is not None else None
 
 
-def _error_shaped_405(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """The route's view, whose 405 for a method it does not have comes in the error shape (its Allow header kept)."""
+def _text_with_nul(request: HttpRequest, kwargs: dict[str, Any]) -> str | None:
+    """The name of a query or path parameter holding a NUL character, which PostgreSQL text cannot hold."""
+    for name, values in request.GET.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            return name.replace("\x00", "\\x00")
+    return next((name for name, value in kwargs.items() if isinstance(value, str) and "\x00" in value), None)
+
+
+def _route(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A route's view behind the door checks every route shares, its 405 in the error shape (Allow kept).
+
+    A query or path parameter with a NUL character is a 422 here: compared with a column in a query,
+    it was a 500 from the database on any route that filters by text.
+    """
 
     @functools.wraps(view)
     def route(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        where = _text_with_nul(request, kwargs)
+        if where is not None:
+            return error(request, 422, "invalid", f"{where}: text may not contain a NUL character")
         response = view(request, *args, **kwargs)
         if response.status_code != 405 or response.get("Content-Type", "").startswith("application/json"):
             return response
@@ -77,7 +92,7 @@ class LuxAPI(NinjaAPI):
     Django's APPEND_SLASH answers a missing slash with a 301, which clients following it resend as a GET:
     a POST to ``/api/beings`` read the list and created nothing. Here each route answers both forms of
     its path (the document names one), any other path under the API is a 404 in the error shape, and
-    a method a route does not have is a 405 in that shape.
+    every route passes the door checks of ``_route``.
     """
 
     @property
@@ -93,7 +108,7 @@ class LuxAPI(NinjaAPI):
                 twins.append(path(twin, pattern.callback))
                 taken.add(twin)
         for pattern in [*routes, *twins]:
-            pattern.callback = _error_shaped_405(pattern.callback)
+            pattern.callback = _route(pattern.callback)
         return [*patterns, *twins, re_path(r"", api_not_found)], app_name, namespace
 
 
