@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from beings import selectors, services
+from beings import evolution, selectors, services
 from beings.models import BaseBeing
 from beings.schemas import (
     BeingIn,
@@ -162,16 +162,16 @@ def being_evolve(request: HttpRequest, soul: uuid.UUID, payload: EvolveIn) -> St
     being = selectors.being_get(soul=soul, user=request.user)
     if payload.run_async:
         return Status(202, evolve_enqueue(request=request, being=being, payload=payload))
-    evolution = services.being_evolve(being=being, source=payload.source, reason=payload.reason, actor=request.user)
-    change = evolution.change
+    evolved = evolution.being_evolve(being=being, source=payload.source, reason=payload.reason, actor=request.user)
+    change = evolved.change
     body = {
         "kind": change.kind,
-        "being": evolution.being,
-        "parent_soul": evolution.parent.soul,
+        "being": evolved.being,
+        "parent_soul": evolved.parent.soul,
         # The version replaced is the newest lineage entry of the being holding the new one, mutant or not.
-        "from_hash": evolution.being.genesis["ancestors"][-1]["hash"],
-        "to_hash": evolution.being.hash,
-        "version": evolution.being.version,
+        "from_hash": evolved.being.genesis["ancestors"][-1]["hash"],
+        "to_hash": evolved.being.hash,
+        "version": evolved.being.version,
         "added": change.added,
         "removed": change.removed,
         "changed": change.changed,
@@ -181,7 +181,7 @@ def being_evolve(request: HttpRequest, soul: uuid.UUID, payload: EvolveIn) -> St
 
 def evolve_enqueue(*, request: HttpRequest, being: BaseBeing, payload: EvolveIn) -> dict[str, str]:
     """Check what can be checked at once (permission, core, source, a change at all), then queue the evolution."""
-    services.being_evolve_check(being=being, source=payload.source, actor=request.user)
+    evolution.being_evolve_check(being=being, source=payload.source, actor=request.user)
     task_id = str(uuid.uuid4())
     # apply_async_on_commit comes from Celery's Django task class, which the type stubs do not know.
     being_evolve_task.apply_async_on_commit(  # type: ignore[attr-defined]

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-import uuid
 from typing import Any
 
 from celery import Task, shared_task
-from celery.signals import worker_process_init
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from beings import executions, services
+from beings.evolution import being_evolve, evolution_of_request
 from beings.models import BaseBeing
-from beings.registry import environment_validate
-from beings.runtime.sandbox import SandboxUnavailable, sandbox_default
 from chronos.context import change_context
 from luxsite.errors import DomainError
 
@@ -40,10 +35,10 @@ def being_evolve_task(
             being = BaseBeing.objects.select_for_update().filter(soul=soul).first()
             if being is None:
                 return {"status": "refused", "code": "being_not_found", "detail": f"no being has soul {soul}"}
-            done = services.evolution_of_request(soul=being.soul, request=request) if request else None
+            done = evolution_of_request(soul=being.soul, request=request) if request else None
             if done is not None:
                 return {"status": "done", "soul": str(done.soul), "hash": done.hash, "version": done.version}
-            evolution = services.being_evolve(being=being, source=source, reason=reason, actor=actor, request=request)
+            evolution = being_evolve(being=being, source=source, reason=reason, actor=actor, request=request)
     except DomainError as error:
         return {"status": "refused", "code": error.code, "detail": error.detail}
     return {
@@ -54,57 +49,3 @@ def being_evolve_task(
     }
 
 
-@shared_task(name="beings.tasks.souls_validate")
-def souls_validate_task(environment: str = "production") -> dict[str, Any]:
-    """Validate an environment's promoted hashes (beat runs it daily for production); the result is stored.
-
-    A redelivery validates again and stores a second result: each is an observation of its moment.
-    """
-    try:
-        with change_context(door="task"):
-            validation = environment_validate(environment=environment, actor=None, door="task")
-    except DomainError as error:
-        return {"status": "refused", "code": error.code, "detail": error.detail}
-    return {
-        "id": validation.pk,
-        "environment": validation.environment,
-        "ok": validation.ok,
-        "checked": validation.checked,
-        "problems": len(validation.problems),
-    }
-
-
-@shared_task(bind=True, name="beings.tasks.execution_run", acks_late=True, reject_on_worker_lost=True)
-def execution_run_task(self: Task[[str], dict[str, Any]], execution_id: str) -> dict[str, Any]:
-    """Run a queued execution in the sandbox (``execution_run``); a finished one is never run again.
-
-    Queued on the being's workload queue by ``execution_start``; the worker's name and the queue
-    that delivered the message are recorded on the run.
-    """
-    delivery = self.request.delivery_info or {}
-    try:
-        with change_context(door="task"):
-            execution = executions.execution_run(
-                execution_id=uuid.UUID(execution_id), worker=self.request.hostname or "",
-                queue=str(delivery.get("routing_key") or ""),
-            )
-    except DomainError as error:
-        return {"status": "refused", "code": error.code, "detail": error.detail}
-    return {"execution": str(execution.pk), "status": execution.status}
-
-
-@shared_task(name="beings.tasks.executions_reap")
-def executions_reap_task() -> dict[str, int]:
-    """Beat, every minute: runs left running by a dead worker are retried once, then marked killed."""
-    with change_context(door="task"):
-        return {"reaped": executions.executions_reap()}
-
-
-@worker_process_init.connect
-def sandbox_start(**_: Any) -> None:
-    """Boot the sandbox's zygote when a prefork process starts, so that its first run does not pay for it."""
-    try:
-        sandbox_default().start()
-    except SandboxUnavailable as error:
-        # The worker still serves other tasks; each run will report the sandbox as unavailable.
-        logging.getLogger(__name__).error("the sandbox did not start: %s", error)

@@ -28,9 +28,12 @@ from django.conf import settings
 from django.contrib.auth.models import User
 
 from beings import genotype
-from beings.executions import Target, execution_start, execution_wait, target_resolve
+from beings.executions.queue import execution_wait
+from beings.executions.selectors import Target, target_resolve
+from beings.executions.services import execution_start
 from beings.models import Execution
-from beings.runtime.sandbox import RunStatus, SandboxLimits, sandbox_default
+from beings.runtime.jobs import RunStatus, SandboxLimits
+from beings.runtime.sandbox import sandbox_default
 from beings.services import being_create
 from bench.runner import Result, latencies, median, p95, timed
 from bench.tasks import noop_task

@@ -342,3 +342,19 @@ class ApiTokenAdmin(ServiceModelAdmin):
             token_revoke(token=token)
             revoked += 1
         self.message_user(request, f"Revoked {revoked} API token(s).", messages.SUCCESS)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows only services write (the soul registry, runs): viewed here, never added, changed or deleted."""
+
+    class Media:
+        css = {"all": ["luxsite/admin.css"]}
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -18,8 +18,8 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
 from pydantic import Field
 
-from beings.executions import sandbox_layers
-from beings.runtime.sandbox import SandboxUnavailable
+from beings.runtime.health import sandbox_layers
+from beings.runtime.jobs import SandboxUnavailable
 from luxsite.errors import DomainError
 from luxsite.tokens import token_authenticate
 
@@ -122,11 +122,11 @@ api = LuxAPI(
 )
 api.add_router("/beings/", "beings.api.router")
 api.add_router("/relationships/", "relations.api.router")
-api.add_router("/souls/", "beings.registry_api.souls_router")
-api.add_router("/aliases/", "beings.registry_api.aliases_router")
-api.add_router("/environments/", "beings.registry_api.environments_router")
+api.add_router("/souls/", "beings.souls.api.souls_router")
+api.add_router("/aliases/", "beings.souls.api.aliases_router")
+api.add_router("/environments/", "beings.souls.api.environments_router")
 # Run routes under /beings/, /souls/ and /aliases/, and /executions: one router at the root.
-api.add_router("/", "beings.executions_api.router")
+api.add_router("/", "beings.executions.api.router")
 
 HTTP_CODES = {
     400: "bad_request",

@@ -21,6 +21,8 @@ def services_ensure(**_: Any) -> None:
 
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Concepts of the beings app keep their tasks in their own package.
+app.autodiscover_tasks(["beings.souls", "beings.executions"])
 
 
 @task_prerun.connect

@@ -28,21 +28,20 @@ import json
 import mmap
 import os
 import re
-import resource
 import select
 import selectors
 import signal
 import socket
 import statistics
 import struct
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from beings.runtime import layers, restricted
+from beings.runtime import facades, layers, restricted
 from beings.runtime.protocol import ChannelClosed, fd_read_frame, fd_write, frame_encode, json_dumps
+from beings.runtime.selftest import facts_gather, layers_verify
 
 STATUS = struct.Struct("!i")
 MESSAGE_BYTES = 1 << 16
@@ -295,7 +294,7 @@ class ChildChannel:
     def request(self, message: dict[str, Any]) -> Any:
         """Send an execution or summon request and return the reply's value or raise BeingCallError."""
         try:
-            body = json_dumps(message, default=restricted.json_default).encode()
+            body = json_dumps(message, default=facades.json_default).encode()
         except (TypeError, ValueError, RecursionError) as error:
             raise TypeError(f"{message['op']}() arguments must be JSON: {error}") from None
         if len(body) > self.request_bytes:
@@ -330,7 +329,7 @@ class ChildChannel:
                 raise TypeError("summon() source must be a string")
             if type is not None and not isinstance(type, str):
                 raise TypeError("summon() type must be a string")
-            if attributes is not None and not isinstance(attributes, dict | restricted.FrozenDict):
+            if attributes is not None and not isinstance(attributes, dict | facades.FrozenDict):
                 raise TypeError("summon() attributes must be a dict")
             tags = list(tags or ())
             if not all(isinstance(tag, str) for tag in tags):
@@ -382,96 +381,6 @@ def child_check(fd: int, confined: list[layers.Layer], read_paths: list[str]) ->
     facts = facts_gather(read_paths)
     verified = layers_verify({layer.name: layer for layer in confined}, facts)
     ChildChannel(fd, request_bytes=0).send({"op": "check", "layers": verified, "facts": facts})
-
-
-_EPERM = "refused: PermissionError errno 1"
-_EACCES = "refused: PermissionError errno 13"
-
-
-def _attempt(action: Any) -> str:
-    try:
-        action()
-    except OSError as error:
-        return f"refused: {type(error).__name__} errno {error.errno}"
-    except RuntimeError as error:
-        return f"refused: {error}"
-    return "allowed"
-
-
-def _fork_and_reap() -> None:
-    pid = os.fork()
-    if pid == 0:
-        os._exit(0)
-    os.waitpid(pid, 0)
-
-
-def _read(path: str) -> None:
-    with open(path, "rb") as file:
-        file.read(1)
-
-
-def _write_probe() -> None:
-    path = f"/tmp/luxos-sandbox-probe-{os.getpid()}"
-    try:
-        with open(path, "w") as file:
-            file.write("x")
-            file.flush()
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-
-
-def _thread_start() -> None:
-    import _thread
-
-    _thread.start_new_thread(lambda: None, ())
-
-
-def facts_gather(read_paths: list[str]) -> dict[str, Any]:
-    """What a confined child can and cannot do; the worker's tests and ``sandbox check`` read these."""
-    return {
-        "uid": os.getuid(),
-        "gid": os.getgid(),
-        "groups": os.getgroups(),
-        "django_imported": "django" in sys.modules,
-        "modules": sorted(name for name in sys.modules if name.split(".")[0] in {"django", "luxsite"}),
-        "environ": sorted(os.environ),
-        "no_new_privs": layers.prctl(layers.PR_GET_NO_NEW_PRIVS),
-        "seccomp_mode": layers.prctl(layers.PR_GET_SECCOMP),
-        "socket_inet": _attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()),
-        "socket_unix": _attempt(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()),
-        "fork": _attempt(_fork_and_reap),
-        "thread": _attempt(_thread_start),
-        "exec": _attempt(lambda: os.execv("/nonexistent/luxos-probe", ["probe"])),
-        "kill_self": _attempt(lambda: os.kill(os.getpid(), 0)),
-        "kill_parent": _attempt(lambda: os.kill(os.getppid(), 0)),
-        "write_tmp": _attempt(_write_probe),
-        "read": {path: _attempt(lambda path=path: _read(path)) for path in ["/etc/passwd", *read_paths]},
-        "rlimits": {
-            name: list(resource.getrlimit(getattr(resource, name)))
-            for name in ("RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_CORE")
-        },
-    }
-
-
-def layers_verify(applied: dict[str, layers.Layer], facts: dict[str, Any]) -> dict[str, dict[str, bool | str]]:
-    """Each applied layer, in force only if the self-test shows it working."""
-    # EPERM is the filter's answer; another errno (ENOENT for exec, say) means the call got through it.
-    eperm = all(facts[name] == _EPERM for name in ("socket_inet", "fork", "exec", "kill_self"))
-    proofs = {
-        "rlimits": facts["rlimits"]["RLIMIT_NPROC"] == [0, 0] and facts["rlimits"]["RLIMIT_FSIZE"] == [0, 0],
-        "network": True,
-        "user": facts["uid"] == layers.NOBODY and not facts["groups"],
-        # /etc/passwd is readable by nobody: only Landlock refuses it.
-        "landlock": facts["read"]["/etc/passwd"] == _EACCES and facts["write_tmp"] != "allowed",
-        "seccomp": facts["seccomp_mode"] == layers.SECCOMP_MODE_FILTER and eperm,
-    }
-    report = {}
-    for name, layer in applied.items():
-        proven = proofs.get(name, True)
-        detail = layer.detail if proven or not layer.in_force else f"{layer.detail}; but the self-test got through"
-        report[name] = {"in_force": layer.in_force and proven, "detail": detail}
-    return report
 
 
 def main(control_fd: int) -> None:

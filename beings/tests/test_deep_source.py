@@ -20,10 +20,12 @@ from django.test import Client
 from django.urls import reverse
 
 from beings import services
-from beings.analysis import source_analyse
+from beings.evolution import being_evolve
 from beings.exceptions import SourceSyntaxError
 from beings.models import BaseBeing
-from beings.runtime.sandbox import RunStatus, Sandbox, SandboxLimits
+from beings.runtime.jobs import RunStatus, SandboxLimits
+from beings.runtime.sandbox import Sandbox
+from beings.source_analysis import source_analyse
 from beings.validation import MAX_SOURCE_DEPTH, source_parse
 from luxsite.tests.fixtures import BeingMaker, logged_in
 
@@ -161,7 +163,7 @@ def test_a_source_at_the_admitted_depth_is_stored_evolved_and_runs(
 ) -> None:
     """What the check admits, every later step handles: storing, the evolve's comparison, RestrictedPython."""
     being = make_being("deepest", genesis={"source": RUN})
-    services.being_evolve(being=being, source=at_the_limit(), reason="as deep as allowed", actor=alice)
+    being_evolve(being=being, source=at_the_limit(), reason="as deep as allowed", actor=alice)
     stored = BaseBeing.objects.get(genesis__name="deepest", genesis__source=at_the_limit())
     result = sandbox.run({"source": stored.genesis["source"]}, SandboxLimits(cpu_seconds=2, wall_seconds=10), None)
     assert result.status == RunStatus.SUCCEEDED, result.error

@@ -14,9 +14,10 @@ from django.test import Client
 from guardian.shortcuts import assign_perm
 
 from beings import kinds
+from beings.evolution import being_evolve
 from beings.genotype import soul_hash
 from beings.models import BaseBeing
-from beings.services import being_create, being_evolve
+from beings.services import being_create
 from beings.tasks import being_evolve_task
 from relations.models import Relationship
 

@@ -12,6 +12,7 @@ from django.db import connection
 from guardian.shortcuts import assign_perm
 
 from beings import kinds
+from beings.evolution import being_evolve
 from beings.exceptions import (
     AliasNotFoundError,
     BeingNotFoundError,
@@ -25,7 +26,7 @@ from beings.exceptions import (
 from beings.genotype import genesis_hash, soul_hash
 from beings.models import BaseBeing
 from beings.selectors import alias_get, being_versions, soul_get, version_get
-from beings.services import being_create, being_delete, being_evolve
+from beings.services import being_create, being_delete
 from luxsite.errors import PermissionDenied
 from relations.models import Relationship
 

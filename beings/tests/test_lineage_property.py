@@ -12,11 +12,12 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from beings.evolution import being_evolve
 from beings.exceptions import NothingChangedError
 from beings.genotype import genesis_hash, soul_hash
 from beings.models import BaseBeing
 from beings.selectors import being_versions, soul_get
-from beings.services import being_create, being_evolve
+from beings.services import being_create
 
 pytestmark = pytest.mark.django_db
 

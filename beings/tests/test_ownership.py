@@ -19,10 +19,13 @@ from django.core.management.base import CommandError
 from django.test import Client
 from guardian.shortcuts import assign_perm
 
-from beings import genotype, registry, services
+from beings import genotype, services
+from beings.evolution import being_evolve
 from beings.exceptions import AliasNotPromotedError, LineageForeignError
-from beings.executions import execution_start, target_resolve
+from beings.executions.selectors import target_resolve
+from beings.executions.services import execution_start
 from beings.models import BaseBeing, Execution, Promotion
+from beings.souls import services as soul_services
 from luxsite.tests.fixtures import logged_in
 
 pytestmark = pytest.mark.django_db
@@ -150,7 +153,7 @@ def test_a_promotion_records_the_being_that_holds_the_hash(
 ) -> None:
     """Promoting an old forgery's hash records bob's being (where the hash really is), never alice's soul."""
     forgery = old_forgery(alice_job, bob)
-    promotion = registry.soul_promote(hash=bob_hash(), actor=root)
+    promotion = soul_services.soul_promote(hash=bob_hash(), actor=root)
     assert promotion.soul == forgery.soul
 
 
@@ -203,7 +206,7 @@ def test_alices_production_run_is_hers(
 ) -> None:
     """Promoted by naming alice's being, her alias runs in production for her, and bob's run of it is not found."""
     mine, _bobs = twins
-    registry.soul_promote(hash=mine.hash, actor=root, soul=mine.soul)
+    soul_services.soul_promote(hash=mine.hash, actor=root, soul=mine.soul)
     assert post(api, "/api/aliases/alice-common/execute?environment=production", {}).status_code == 202
     hidden = post(bob_api, "/api/aliases/alice-common/execute?environment=production", {})
     assert (hidden.status_code, hidden.json()["code"]) == (404, "being_not_found")
@@ -214,7 +217,7 @@ def test_a_being_run_by_soul_in_an_environment_runs_only_its_own_promotion(
 ) -> None:
     """Bob's being run by its soul in production does not run alice's promoted being of the same alias."""
     mine, bobs = twins
-    registry.soul_promote(hash=mine.hash, actor=root, soul=mine.soul)
+    soul_services.soul_promote(hash=mine.hash, actor=root, soul=mine.soul)
     with pytest.raises(AliasNotPromotedError, match="no version of being"):
         target_resolve(ref=str(bobs.soul), user=bob, environment="production")
 
@@ -235,7 +238,7 @@ def test_replacing_another_owners_being_under_an_alias_needs_confirmation(
     root: User, carol: User, alice_job: BaseBeing, make_being: Callable[..., BaseBeing], unchanged: Callable[..., Any]
 ) -> None:
     """carol's being named alice-job does not replace alice's in production unless the promoter says so."""
-    registry.soul_promote(hash=alice_job.hash, actor=root)
+    soul_services.soul_promote(hash=alice_job.hash, actor=root)
     carols = make_being("alice-job", actor=carol, genesis={"source": HARMLESS})
     client = logged_in(root)
     with unchanged():
@@ -246,9 +249,9 @@ def test_replacing_another_owners_being_under_an_alias_needs_confirmation(
     confirmed = post(client, f"/api/souls/{carols.hash}/promote", {"replace_owner": True})
     assert (confirmed.status_code, confirmed.json()["soul"]) == (201, str(carols.soul))
     # alice's own next version needs no confirmation: the owners are the same.
-    evolved = services.being_evolve(being=alice_job, source=ALICE_CODE + "X = 1\n", actor=None).being
+    evolved = being_evolve(being=alice_job, source=ALICE_CODE + "X = 1\n", actor=None).being
     assert post(client, f"/api/souls/{evolved.hash}/promote", {"replace_owner": True}).status_code == 201
-    later = services.being_evolve(being=evolved, source=ALICE_CODE + "X = 1\nY = 2\n", actor=None).being
+    later = being_evolve(being=evolved, source=ALICE_CODE + "X = 1\nY = 2\n", actor=None).being
     assert post(client, f"/api/souls/{later.hash}/promote", {}).status_code == 201
 
 
@@ -260,7 +263,7 @@ def test_promotions_are_seen_by_promoters_and_by_who_may_view_the_being(
     make_being: Callable[..., BaseBeing], capsys: pytest.CaptureFixture[str],
 ) -> None:
     """carol, who may not view alice's being, sees nothing of its promotion at any door, even naming its alias."""
-    registry.soul_promote(hash=alice_job.hash, actor=root, note="alice's secret plan")
+    soul_services.soul_promote(hash=alice_job.hash, actor=root, note="alice's secret plan")
     make_being("alice-job", actor=carol, genesis={"source": HARMLESS})  # her own being with alice's alias
     as_carol, as_promoter = logged_in(carol), logged_in(promoter)
     at = "2999-01-01T00:00:00Z"
@@ -304,7 +307,7 @@ def test_alias_execute_of_someone_elses_promoted_being_is_not_found(
     bob_api: Client, root: User, alice_job: BaseBeing, unchanged: Callable[..., Any]
 ) -> None:
     """With or without an environment, bob running alice's alias gets a 404, never a 403."""
-    registry.soul_promote(hash=alice_job.hash, actor=root)
+    soul_services.soul_promote(hash=alice_job.hash, actor=root)
     with unchanged():
         plain = post(bob_api, "/api/aliases/alice-job/execute", {})
         production = post(bob_api, "/api/aliases/alice-job/execute?environment=production", {})

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from guardian.shortcuts import get_user_perms
 
-from beings import registry, services
+from beings.evolution import being_evolve
 from beings.genotype import genesis_hash
 from beings.management.commands.seed_demo import (
     DEMO_BEINGS,
@@ -22,6 +22,8 @@ from beings.management.commands.seed_demo import (
 )
 from beings.models import BaseBeing, Promotion
 from beings.selectors import alias_get
+from beings.souls import selectors as soul_selectors
+from beings.souls import services as soul_services
 from chronos.models import Change
 from relations.models import Relationship
 
@@ -70,23 +72,23 @@ def test_seed_demo_promotes_greet_v2_to_production_as_the_user(root: User) -> No
     """Production runs greet v2, promoted by the seeding user; the newest greet (the mutant) is two versions on."""
     call_command("seed_demo", user="root")
 
-    promotion = registry.soul_resolve(alias="greet", environment="production")
+    promotion = soul_selectors.soul_resolve(alias="greet", environment="production")
     greet = BaseBeing.objects.get(soul=demo_soul("greet"))
     assert (promotion.soul, promotion.version, promotion.actor_name) == (greet.soul, 2, "root")
     assert promotion.hash == greet.genesis["ancestors"][1]["hash"]
     assert promotion.genotype["source"] == GREET_V2
-    assert registry.promotions_active(environment="staging").count() == 0
+    assert soul_selectors.promotions_active(environment="staging").count() == 0
 
 
 def test_seed_demo_does_not_promote_again_after_a_demotion(root: User) -> None:
     """Once greet was demoted, running the seed again leaves production empty: it only seeds once."""
     call_command("seed_demo", user="root")
-    promotion = registry.soul_resolve(alias="greet", environment="production")
-    registry.soul_demote(hash=promotion.hash, actor=root)
+    promotion = soul_selectors.soul_resolve(alias="greet", environment="production")
+    soul_services.soul_demote(hash=promotion.hash, actor=root)
 
     call_command("seed_demo", user="root")
 
-    assert registry.promotions_active(environment="production").count() == 0
+    assert soul_selectors.promotions_active(environment="production").count() == 0
     assert Promotion.objects.count() == 2
 
 
@@ -94,7 +96,7 @@ def test_seed_demo_does_not_redo_a_step_of_greets_lineage(root: User) -> None:
     """A second run after someone evolved greet further leaves greet and its mutant as they are."""
     call_command("seed_demo", user="root")
     greet = BaseBeing.objects.get(soul=demo_soul("greet"))
-    services.being_evolve(being=greet, source=GREET_V3 + "LANGUAGES = 5\n", actor=root)
+    being_evolve(being=greet, source=GREET_V3 + "LANGUAGES = 5\n", actor=root)
     greet.refresh_from_db()
     counts = (BaseBeing.objects.count(), Relationship.objects.count(), greet.version)
 

@@ -14,8 +14,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from beings import registry, services, views
+from beings.evolution import being_evolve
 from beings.models import BaseBeing, Execution, Promotion
+from beings.souls import board
+from beings.souls import services as soul_services
 from luxsite.tests.fixtures import logged_in
 
 pytestmark = pytest.mark.django_db
@@ -47,8 +49,8 @@ def lineage_svg(content: str) -> ET.Element:
 def evolved(alice: User, make_being) -> BaseBeing:
     """A being at v3: two evolutions of SOURCE, each adding one line."""
     being = make_being("doubler", genesis={"source": SOURCE}, tags=["math", "demo"])
-    services.being_evolve(being=being, source=SOURCE + "TWO = 2\n", reason="a constant", actor=alice)
-    services.being_evolve(being=being, source=SOURCE + "TWO = 2\nTHREE = 3\n", actor=alice)
+    being_evolve(being=being, source=SOURCE + "TWO = 2\n", reason="a constant", actor=alice)
+    being_evolve(being=being, source=SOURCE + "TWO = 2\nTHREE = 3\n", actor=alice)
     being.refresh_from_db()
     return being
 
@@ -57,7 +59,7 @@ def evolved(alice: User, make_being) -> BaseBeing:
 def mutant(alice: User, evolved: BaseBeing) -> BaseBeing:
     """A mutant of ``evolved``: one line of its v3 changed."""
     source = evolved.genesis["source"].replace("* 2", "* 4")
-    return services.being_evolve(being=evolved, source=source, actor=alice).being
+    return being_evolve(being=evolved, source=source, actor=alice).being
 
 
 # The being page
@@ -317,16 +319,16 @@ def test_board_lists_aliases_with_their_production_hash_newest_hash_and_distance
 ) -> None:
     """Each alias shows what production runs and each being that carries it: its newest hash, the versions between."""
     behind = make_being("behind", genesis={"source": SOURCE})
-    registry.soul_promote(hash=behind.hash, actor=promoter)
-    services.being_evolve(being=behind, source=SOURCE + "TWO = 2\n", actor=promoter)
-    services.being_evolve(being=behind, source=SOURCE + "TWO = 2\nTHREE = 3\n", actor=promoter)
+    soul_services.soul_promote(hash=behind.hash, actor=promoter)
+    being_evolve(being=behind, source=SOURCE + "TWO = 2\n", actor=promoter)
+    being_evolve(being=behind, source=SOURCE + "TWO = 2\nTHREE = 3\n", actor=promoter)
     current = make_being("current", genesis={"source": SOURCE + "CURRENT = 1\n"})
-    registry.soul_promote(hash=current.hash, actor=promoter)
+    soul_services.soul_promote(hash=current.hash, actor=promoter)
     parent = make_being("mutated", genesis={"source": SOURCE + "MUTATED = 1\n"})
-    registry.soul_promote(hash=parent.hash, actor=promoter)
-    mutant = services.being_evolve(being=parent, source=SOURCE.replace("* 2", "* 5"), actor=promoter).being
+    soul_services.soul_promote(hash=parent.hash, actor=promoter)
+    mutant = being_evolve(being=parent, source=SOURCE.replace("* 2", "* 5"), actor=promoter).being
     diverged = make_being("diverged", genesis={"source": SOURCE + "OLD = 1\n"})
-    registry.soul_promote(hash=diverged.hash, actor=promoter)
+    soul_services.soul_promote(hash=diverged.hash, actor=promoter)
     replacement = make_being("diverged", genesis={"source": "def run():\n    return 'new'\n"})
     fresh = make_being("fresh", genesis={"source": SOURCE + "FRESH = 1\n"})
 
@@ -367,7 +369,7 @@ def test_board_lists_aliases_with_their_production_hash_newest_hash_and_distance
 def test_board_shows_every_environment(promoter: User, api: Client, make_being) -> None:
     """One section per configured environment; a promotion to staging shows on staging only."""
     being = make_being("staged", genesis={"source": SOURCE})
-    registry.soul_promote(hash=being.hash, environment="staging", actor=promoter)
+    soul_services.soul_promote(hash=being.hash, environment="staging", actor=promoter)
 
     response = api.get(BOARD)
 
@@ -416,7 +418,7 @@ def test_promote_confirmed_records_it_and_the_board_lists_it_as_production(
 def test_promoting_another_hash_supersedes_the_active_one(promoter: User, api: Client, evolved: BaseBeing) -> None:
     """With v1 in production, promoting v3 says it supersedes v1, records that, and shows it in the history."""
     first = evolved.genesis["ancestors"][0]["hash"]
-    registry.soul_promote(hash=first, actor=promoter)
+    soul_services.soul_promote(hash=first, actor=promoter)
 
     confirm = api.get(promote_url(evolved.hash))
     response = api.post(promote_url(evolved.hash), {"alias": "doubler", "confirm": "yes"}, follow=True)
@@ -436,7 +438,7 @@ def test_demote_asks_for_confirmation_then_records_it(
     promoter: User, api: Client, evolved: BaseBeing, unchanged
 ) -> None:
     """Demoting from the board confirms first; confirmed, production runs nothing for the alias, as the history says."""
-    registry.soul_promote(hash=evolved.hash, actor=promoter)
+    soul_services.soul_promote(hash=evolved.hash, actor=promoter)
 
     with unchanged():
         confirm = api.post(demote_url(evolved.hash))
@@ -468,7 +470,7 @@ def test_a_refused_promotion_or_demotion_is_a_message_on_the_board_and_writes_no
     promoter: User, api: Client, evolved: BaseBeing, unchanged, action: str, hash: str, message: str
 ) -> None:
     """The registry's refusal comes back as an error message on the board; nothing is written."""
-    registry.soul_promote(hash=evolved.genesis["ancestors"][0]["hash"], actor=promoter)
+    soul_services.soul_promote(hash=evolved.genesis["ancestors"][0]["hash"], actor=promoter)
     if hash == "already":
         hash = evolved.genesis["ancestors"][0]["hash"]
     elif hash == "current-inactive":
@@ -551,7 +553,7 @@ def test_the_board_shows_only_aliases_the_user_may_view(
     promoter: User, bob: User, evolved: BaseBeing, make_being
 ) -> None:
     """Bob sees his own alias, not alice's, nor her promotions in the history."""
-    registry.soul_promote(hash=evolved.hash, actor=promoter)
+    soul_services.soul_promote(hash=evolved.hash, actor=promoter)
     make_being("bobs-own", actor=bob)
 
     response = logged_in(bob).get(BOARD)
@@ -566,9 +568,9 @@ def test_a_promoter_sees_a_promoted_alias_outside_the_newest_ones(
     promoter: User, api: Client, evolved: BaseBeing, make_being, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Only the newest aliases are listed, but an alias running in an environment always is."""
-    registry.soul_promote(hash=evolved.hash, actor=promoter)
+    soul_services.soul_promote(hash=evolved.hash, actor=promoter)
     make_being("newer", genesis={"source": SOURCE + "NEWER = 1\n"})
-    monkeypatch.setattr(views, "BOARD_ALIASES", 1)
+    monkeypatch.setattr(board, "BOARD_ALIASES", 1)
 
     response = api.get(BOARD)
 
@@ -580,14 +582,14 @@ def test_the_board_shows_the_last_validation_of_each_environment(
     promoter: User, api: Client, evolved: BaseBeing
 ) -> None:
     """A failed validation shows as failed with its problem; an environment never validated says so."""
-    registry.soul_promote(hash=evolved.hash, actor=promoter)
-    registry.environment_validate(environment="production", actor=promoter)
+    soul_services.soul_promote(hash=evolved.hash, actor=promoter)
+    soul_services.environment_validate(environment="production", actor=promoter)
     # Someone writes a promotion straight into the table, with a genotype that is not its hash's.
     Promotion.objects.create(
         environment="production", action="promote", hash="a" * 64, alias="forged", soul=evolved.soul, version=1,
         genotype={"type": "function", "source": "evil"}, actor_name="mallory",
     )
-    registry.environment_validate(environment="production", actor=promoter)
+    soul_services.environment_validate(environment="production", actor=promoter)
 
     response = api.get(BOARD)
 
@@ -606,12 +608,12 @@ def test_the_board_takes_the_same_number_of_queries_for_more_aliases(
 ) -> None:
     """The board reads aliases, promotions, history and validations in a fixed number of queries."""
     for number in range(2):
-        registry.soul_promote(hash=make_being(f"alias-{number}", genesis={"source": f"X = {number}\n"}).hash,
+        soul_services.soul_promote(hash=make_being(f"alias-{number}", genesis={"source": f"X = {number}\n"}).hash,
                               actor=promoter)
     with CaptureQueriesContext(connection) as few:
         api.get(BOARD)
     for number in range(2, 8):
-        registry.soul_promote(hash=make_being(f"alias-{number}", genesis={"source": f"X = {number}\n"}).hash,
+        soul_services.soul_promote(hash=make_being(f"alias-{number}", genesis={"source": f"X = {number}\n"}).hash,
                               actor=promoter)
 
     with CaptureQueriesContext(connection) as many:
@@ -623,7 +625,7 @@ def test_the_board_takes_the_same_number_of_queries_for_more_aliases(
 
 def test_being_page_shows_where_its_versions_are_promoted(promoter: User, api: Client, evolved: BaseBeing) -> None:
     """A version promoted to an environment is marked with it in the versions table."""
-    registry.soul_promote(hash=evolved.genesis["ancestors"][0]["hash"], environment="staging", actor=promoter)
+    soul_services.soul_promote(hash=evolved.genesis["ancestors"][0]["hash"], environment="staging", actor=promoter)
 
     response = api.get(page(evolved))
 

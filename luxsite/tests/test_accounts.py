@@ -10,7 +10,8 @@ from django.test import Client
 from django.urls import reverse
 from guardian.shortcuts import assign_perm
 
-from beings.executions import execution_start, target_resolve
+from beings.executions.selectors import target_resolve
+from beings.executions.services import execution_start
 from beings.models import BaseBeing
 from luxsite.tests.fixtures import logged_in
 from relations.models import Relationship

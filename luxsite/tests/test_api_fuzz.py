@@ -28,7 +28,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from beings import executions, services
+from beings.evolution import being_evolve
+from beings.executions import selectors as execution_selectors
+from beings.executions import services as execution_services
 from luxsite.api import api
 from luxsite.tests.fixtures import BeingMaker
 from luxsite.tokens import token_create
@@ -44,12 +46,12 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 def owned(transactional_db: None, alice: User, make_being: BeingMaker) -> dict[str, str]:
     """Alice's objects, as path parameters: a function being at v2, a data being, a relationship, a run."""
     greet = make_being("greet", genesis={"source": "def run(name='x'):\n    return f'hello {name}'\n"})
-    services.being_evolve(being=greet, source=greet.genesis["source"] + "N = 1\n", reason="a constant", actor=alice)
+    being_evolve(being=greet, source=greet.genesis["source"] + "N = 1\n", reason="a constant", actor=alice)
     greet.refresh_from_db()
     notes = make_being("notes", kind="data", attributes={"topic": "fuzz"})
     link = relationship_link(source=greet, target=notes, actor=alice, data={"tags": ["reads"]})
-    run = executions.execution_start(
-        target=executions.target_resolve(ref=str(greet.soul), user=alice), args=[], kwargs={}, actor=alice
+    run = execution_services.execution_start(
+        target=execution_selectors.target_resolve(ref=str(greet.soul), user=alice), args=[], kwargs={}, actor=alice
     )
     return {"soul": str(greet.soul), "hash": greet.hash, "alias": "greet", "relationship_id": str(link.pk),
             "id": str(run.id), "environment": "production"}

@@ -17,7 +17,10 @@ from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from beings import services
-from beings.executions import execution_start, execution_wait, target_resolve
+from beings.evolution import being_evolve
+from beings.executions.queue import execution_wait
+from beings.executions.selectors import target_resolve
+from beings.executions.services import execution_start
 from beings.models import BaseBeing
 from luxsite.tests.browser import chromium_page, screenshot_on_failure
 from relations.services import relationship_link
@@ -52,7 +55,7 @@ def adder(olga: User) -> BaseBeing:
     being = services.being_create(
         data={"genesis": {"name": "wide-adder", "type": "function", "source": SOURCE}}, actor=olga
     )
-    services.being_evolve(
+    being_evolve(
         being=being, source=SOURCE + "LIMIT = 'another rather long constant that a narrow screen cannot hold'\n",
         reason="a limit", actor=olga,
     )

@@ -11,7 +11,7 @@ from django.contrib.staticfiles import finders
 from django.test import Client
 from django.urls import reverse
 
-from beings import services
+from beings.evolution import being_evolve
 from beings.models import BaseBeing
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +45,7 @@ def test_dashboard_names_open_the_being_page_and_mutants_are_told_apart(
 ) -> None:
     """Each name opens its being page; a mutant sharing its parent's alias shows its short soul and its parent."""
     greet = make_being("greet", genesis={"source": "def run():\n    return 'hi'\n"})
-    mutant = services.being_evolve(being=greet, source="def run():\n    return 'hello'\n", actor=alice).being
+    mutant = being_evolve(being=greet, source="def run():\n    return 'hello'\n", actor=alice).being
 
     content = api.get("/").content.decode()
 

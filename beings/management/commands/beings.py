@@ -13,7 +13,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from beings import selectors, services
-from beings.executions import execution_start, execution_wait, target_resolve
+from beings.executions.queue import execution_wait
+from beings.executions.selectors import target_resolve
+from beings.executions.services import execution_start
 from beings.models import Execution
 from beings.schemas import BeingOut
 from chronos.context import change_context

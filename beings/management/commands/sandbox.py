@@ -9,7 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from beings.runtime.sandbox import Sandbox, SandboxLimits, SandboxUnavailable
+from beings.runtime.jobs import SandboxLimits, SandboxUnavailable
+from beings.runtime.sandbox import Sandbox
 
 
 class Command(BaseCommand):

@@ -11,9 +11,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.db.models import Q
 
-from beings import genotype, kinds, registry, services
+from beings import genotype, kinds, services
+from beings.evolution import being_evolve
 from beings.models import BaseBeing
 from beings.selectors import being_versions
+from beings.souls import selectors as soul_selectors
+from beings.souls import services as soul_services
 from chronos.context import change_context
 from luxsite.errors import DomainError
 from relations.models import Relationship
@@ -246,7 +249,7 @@ class Command(BaseCommand):
             target = genotype.soul_hash(genotype.with_source(greet.genesis, source))
             if target in _family_hashes(greet):
                 continue
-            evolution = services.being_evolve(being=greet, source=source, reason=reason, actor=user)
+            evolution = being_evolve(being=greet, source=source, reason=reason, actor=user)
             made = evolution.being
             created.append(f"{evolution.kind} of greet: {made.soul} v{made.version} ({made.hash[:12]})")
             self.stdout.write(f"created {created[-1]}")
@@ -255,12 +258,12 @@ class Command(BaseCommand):
 
     def promotion_seed(self, user: Any, greet: BaseBeing) -> list[str]:
         """Promote greet's v2 to production, unless greet was ever promoted there (even if demoted since)."""
-        if registry.promotion_history(environment=registry.PRODUCTION, alias="greet").exists():
+        if soul_selectors.promotion_history(environment=soul_selectors.PRODUCTION, alias="greet").exists():
             return []
         greet.refresh_from_db()
         target = genotype.soul_hash(genotype.with_source(greet.genesis, GREET_V2))
-        promotion = registry.soul_promote(
-            hash=target, environment=registry.PRODUCTION, actor=user, alias="greet",
+        promotion = soul_services.soul_promote(
+            hash=target, environment=soul_selectors.PRODUCTION, actor=user, alias="greet",
             note="demo: the version production runs while v3 and the mutant are tried out",
         )
         created = f"promotion of greet v{promotion.version} ({promotion.hash[:12]}) to {promotion.environment}"

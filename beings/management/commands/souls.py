@@ -16,9 +16,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from beings import registry, reports, selectors
+from beings import selectors
 from beings.models import Promotion
-from beings.reports import file_write_atomic, json_text
+from beings.souls import files as soul_files
+from beings.souls import selectors as soul_selectors
+from beings.souls import services as soul_services
+from beings.souls.files import file_write_atomic, json_text
 from chronos.context import change_context
 from luxsite.errors import DomainError
 
@@ -45,7 +48,7 @@ class Command(BaseCommand):
 
         promoter = sub.add_parser("promote", parents=[common], help="Promote a hash to an environment.")
         promoter.add_argument("hash")
-        promoter.add_argument("--env", default=registry.PRODUCTION)
+        promoter.add_argument("--env", default=soul_selectors.PRODUCTION)
         promoter.add_argument("--note", default="")
         promoter.add_argument("--alias", default=None, help="Promote under this alias instead of the version's own.")
         promoter.add_argument("--soul", default=None, help="The being whose version it is, when several hold the hash.")
@@ -56,21 +59,21 @@ class Command(BaseCommand):
 
         demoter = sub.add_parser("demote", parents=[common], help="End the active promotion of a hash.")
         demoter.add_argument("hash")
-        demoter.add_argument("--env", default=registry.PRODUCTION)
+        demoter.add_argument("--env", default=soul_selectors.PRODUCTION)
         demoter.add_argument("--note", default="")
 
         production = sub.add_parser("production", parents=[common], help="What an environment runs, by alias.")
-        production.add_argument("--env", default=registry.PRODUCTION)
+        production.add_argument("--env", default=soul_selectors.PRODUCTION)
         production.add_argument("--json", action="store_true")
 
         manifest = sub.add_parser("manifest", parents=[common], help="The deployment manifest of an environment.")
-        manifest.add_argument("--env", default=registry.PRODUCTION)
+        manifest.add_argument("--env", default=soul_selectors.PRODUCTION)
         manifest.add_argument("--out", type=Path, help="Write it to this file instead of printing it.")
 
         validator = sub.add_parser(
             "validate", parents=[common], help="Recompute every promoted hash; exit 1 on any problem."
         )
-        validator.add_argument("--env", default=registry.PRODUCTION)
+        validator.add_argument("--env", default=soul_selectors.PRODUCTION)
         validator.add_argument("--json", action="store_true")
 
         sub.add_parser(
@@ -130,7 +133,7 @@ class Command(BaseCommand):
 
     def handle_show(self, user: Any, options: dict[str, Any]) -> None:
         version = selectors.soul_get(hash=options["hash"], user=user)
-        promotions = registry.soul_promotions(hash=version.hash, user=user)
+        promotions = soul_selectors.soul_promotions(hash=version.hash, user=user)
         document: dict[str, Any] = {
             "hash": version.hash,
             "alias": version.alias,
@@ -161,7 +164,7 @@ class Command(BaseCommand):
         self.stdout.write(code["source"])
 
     def handle_promote(self, user: Any, options: dict[str, Any]) -> None:
-        promotion = registry.soul_promote(
+        promotion = soul_services.soul_promote(
             hash=options["hash"], environment=options["env"], actor=user, note=options["note"], alias=options["alias"],
             soul=options["soul"], replace_owner=options["replace_owner"],
         )
@@ -171,13 +174,13 @@ class Command(BaseCommand):
         )
 
     def handle_demote(self, user: Any, options: dict[str, Any]) -> None:
-        demotion = registry.soul_demote(hash=options["hash"], environment=options["env"], actor=user,
+        demotion = soul_services.soul_demote(hash=options["hash"], environment=options["env"], actor=user,
                                         note=options["note"])
         self.stdout.write(f"demoted {demotion.hash} ({demotion.alias} v{demotion.version}) from {demotion.environment}")
 
     def handle_production(self, user: Any, options: dict[str, Any]) -> None:
         promotions: list[Promotion] = list(
-            registry.promotions_active(environment=options["env"], user=user).defer("genotype")
+            soul_selectors.promotions_active(environment=options["env"], user=user).defer("genotype")
         )
         if options["json"]:
             self.emit(
@@ -196,7 +199,7 @@ class Command(BaseCommand):
             self.stdout.write(f"nothing is promoted to {options['env']}")
 
     def handle_manifest(self, user: Any, options: dict[str, Any]) -> None:
-        text = json_text(registry.manifest_build(environment=options["env"], user=user))
+        text = json_text(soul_selectors.manifest_build(environment=options["env"], user=user))
         out: Path | None = options["out"]
         if out is None:
             self.stdout.write(text, ending="")
@@ -208,7 +211,7 @@ class Command(BaseCommand):
         self.stdout.write(f"wrote {out}")
 
     def handle_validate(self, user: Any, options: dict[str, Any]) -> None:
-        validation = registry.environment_validate(environment=options["env"], actor=user, door="command")
+        validation = soul_services.environment_validate(environment=options["env"], actor=user, door="command")
         if options["json"]:
             self.emit(
                 {"environment": validation.environment, "ok": validation.ok, "checked": validation.checked,
@@ -226,16 +229,16 @@ class Command(BaseCommand):
 
     def handle_export_logs(self, user: Any, options: dict[str, Any]) -> None:
         try:
-            counts = reports.reports_export()
+            counts = soul_files.reports_export()
         except OSError as error:
-            raise CommandError(f"cannot write into {reports.soul_log_dir()}: {error}") from None
+            raise CommandError(f"cannot write into {soul_files.soul_log_dir()}: {error}") from None
         self.stdout.write(
             f"reports: {counts['reports']} for {counts['souls']} souls and {counts['aliases']} aliases, "
-            f"in {reports.soul_log_dir()}"
+            f"in {soul_files.soul_log_dir()}"
         )
         written = counts["environment_files"]
         self.stdout.write(f"environment files: {written}")
-        expected = len(settings.LUXOS_ENVIRONMENTS) + (registry.PRODUCTION in settings.LUXOS_ENVIRONMENTS)
+        expected = len(settings.LUXOS_ENVIRONMENTS) + (soul_selectors.PRODUCTION in settings.LUXOS_ENVIRONMENTS)
         failures = counts["failures"]
         if failures or written < expected:
             raise CommandError(

@@ -13,8 +13,8 @@ from django.db import Error as DatabaseError
 from django.db import connection
 from kombu.exceptions import OperationalError as BrokerError
 
-from beings.executions import sandbox_layers
-from beings.runtime.sandbox import SandboxUnavailable
+from beings.runtime.health import sandbox_layers
+from beings.runtime.jobs import SandboxUnavailable
 from luxsite.tasks import health
 
 

@@ -1,0 +1,64 @@
+"""The reaper (beat, every minute): runs whose worker died go back to the queue once, then are killed."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models.functions import Now
+
+from beings.executions.queue import MAX_ATTEMPTS, execution_enqueuer, run_error
+from beings.executions.selectors import KILLED, QUEUED, RUNNING, execution_fetch
+from beings.executions.services import run_record
+from beings.models import (
+    Execution,
+)
+
+REAP_BATCH = 500
+
+
+REAP_SQL = """
+SELECT id FROM executions
+WHERE (status = 'running' AND started_at < now() - make_interval(
+           secs => coalesce((limits ->> 'wall_seconds')::float8, %(wall)s) + %(grace)s))
+   OR (status = 'queued' AND depth > 0 AND queued_at < now() - make_interval(
+           secs => coalesce((limits ->> 'wall_seconds')::float8, %(wall)s) + %(grace)s))
+ORDER BY queued_at
+LIMIT %(batch)s
+"""
+
+
+def executions_reap() -> int:
+    """Runs whose worker died: a top-level run goes back to its queue once, then is killed; nested ones are killed.
+
+    A run counts as dead when it is still running ``LUXOS_EXECUTION_REAP_GRACE_SECONDS`` after its
+    wall-clock limit, which a live worker never lets happen. Returns how many runs it reaped.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(REAP_SQL, {"wall": settings.LUXOS_SANDBOX_WALL_SECONDS,
+                                  "grace": settings.LUXOS_EXECUTION_REAP_GRACE_SECONDS, "batch": REAP_BATCH})
+        stale = [row[0] for row in cursor.fetchall()]
+    return sum(_reap(execution_id) for execution_id in stale)
+
+
+def _reap(execution_id: uuid.UUID) -> bool:
+    with transaction.atomic():
+        # Re-checked under the lock: the run may have finished since the scan.
+        row = Execution.objects.select_for_update(skip_locked=True).filter(
+            pk=execution_id, status__in=(QUEUED, RUNNING)
+        ).first()
+        if row is None:
+            return False
+        if row.status == RUNNING and row.depth == 0 and row.attempts < MAX_ATTEMPTS:
+            row.status, row.started_at, row.worker, row.task_id = QUEUED, None, "", str(uuid.uuid4())
+            row.save(update_fields=["status", "started_at", "worker", "task_id"])
+            transaction.on_commit(execution_enqueuer(row))
+            return True
+        where = f" on {row.worker}" if row.worker else ""
+        message = (f"its worker{where} stopped during attempt {row.attempts} of {MAX_ATTEMPTS}" if row.depth == 0
+                   else f"its worker{where} stopped while it ran nested in {row.parent_id}")
+        lost = run_error("WorkerLost", message)
+        Execution.objects.filter(pk=row.pk).update(status=KILLED, finished_at=Now(), error=lost)
+    run_record(execution_fetch(execution_id))
+    return True
