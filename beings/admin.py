@@ -18,14 +18,13 @@ from django.utils.safestring import SafeString
 
 from beings import kinds, services
 from beings.display import source_html
-from beings.evolution import being_evolve, being_evolve_check
+from beings.evolution import being_evolve, being_evolve_enqueue
 
 # The soul registry (promotions, validations) and executions register their own admins, read-only.
 from beings.executions import admin as execution_admin  # noqa: F401
 from beings.forms import BeingForm
 from beings.models import BaseBeing, BeingQuerySet
 from beings.souls import admin as soul_admin  # noqa: F401
-from beings.tasks import being_evolve_task
 from luxsite.admin import (
     GuardedServiceAdmin,
     TagFilter,
@@ -249,11 +248,7 @@ class BaseBeingAdmin(GuardedServiceAdmin):
     def evolve(self, request: HttpRequest, being: BaseBeing, source: str, cleaned: dict[str, Any]) -> None:
         reason = cleaned.get("reason", "")
         if cleaned.get("evolve_async"):
-            being_evolve_check(being=being, source=source, actor=request.user)
-            # delay_on_commit comes from Celery's Django task class, which the type stubs do not know.
-            being_evolve_task.delay_on_commit(  # type: ignore[attr-defined]
-                str(being.soul), source, reason, request.user.pk
-            )
+            being_evolve_enqueue(being=being, source=source, reason=reason, actor=request.user)
             self.message_user(request, "The new source was handed to a worker; its version appears when it is done.")
             return
         evolution = being_evolve(being=being, source=source, reason=reason, actor=request.user)

@@ -26,7 +26,6 @@ from beings.schemas import (
     ImportOut,
     VersionOut,
 )
-from beings.tasks import being_evolve_task
 from luxsite.api_schemas import ERRORS, described
 from luxsite.errors import BadRequest
 from relations.schemas import RelationshipPageOut
@@ -161,7 +160,10 @@ def being_evolve(request: HttpRequest, soul: uuid.UUID, payload: EvolveIn) -> St
     """Give a being a new source: only a few added lines evolve it, anything else mutates it into a new being."""
     being = selectors.being_get(soul=soul, user=request.user)
     if payload.run_async:
-        return Status(202, evolve_enqueue(request=request, being=being, payload=payload))
+        task_id = evolution.being_evolve_enqueue(
+            being=being, source=payload.source, reason=payload.reason, actor=request.user
+        )
+        return Status(202, {"status": "queued", "task_id": task_id})
     evolved = evolution.being_evolve(being=being, source=payload.source, reason=payload.reason, actor=request.user)
     change = evolved.change
     body = {
@@ -177,17 +179,6 @@ def being_evolve(request: HttpRequest, soul: uuid.UUID, payload: EvolveIn) -> St
         "changed": change.changed,
     }
     return Status(201 if change.kind == "mutation" else 200, body)
-
-
-def evolve_enqueue(*, request: HttpRequest, being: BaseBeing, payload: EvolveIn) -> dict[str, str]:
-    """Check what can be checked at once (permission, core, source, a change at all), then queue the evolution."""
-    evolution.being_evolve_check(being=being, source=payload.source, actor=request.user)
-    task_id = str(uuid.uuid4())
-    # apply_async_on_commit comes from Celery's Django task class, which the type stubs do not know.
-    being_evolve_task.apply_async_on_commit(  # type: ignore[attr-defined]
-        args=(str(being.soul), payload.source, payload.reason, request.user.pk), task_id=task_id
-    )
-    return {"status": "queued", "task_id": task_id}
 
 
 @router.get("/{soul}/versions", response={200: list[VersionOut], **ERRORS})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +24,12 @@ from beings.selectors import being_missing
 from beings.services import LINEAGE_KEYS, OWNER_EXTRA, actor_name, memories_append
 from beings.souls.files import report_on_commit
 from chronos.context import context_apply
+from luxsite.celery import app
 from luxsite.permissions import User, owner_grant, require
 from relations.services import relationship_link
+
+# Sent by name: the tasks module imports this one.
+BEING_EVOLVE_TASK = "beings.tasks.being_evolve"
 
 
 @dataclass(frozen=True)
@@ -153,7 +158,7 @@ def _mutant_create(
     return child
 
 
-def evolution_of_request(*, soul: uuid.UUID, request: str) -> BaseBeing | None:
+def _evolution_of_request(*, soul: uuid.UUID, request: str) -> BaseBeing | None:
     """The being holding the version that the evolve request ``request`` made of being ``soul``, if it made one.
 
     The version keeps the request in its origin, and in its lineage entry once a later version replaces it.
@@ -167,3 +172,37 @@ def evolution_of_request(*, soul: uuid.UUID, request: str) -> BaseBeing | None:
         .order_by("created_at")
         .first()
     )
+
+
+@transaction.atomic
+def being_evolve_once(
+    *, soul: uuid.UUID | str, source: str, reason: str, actor: User | None, request: str
+) -> tuple[str, BaseBeing]:
+    """``being_evolve`` for a queued request, idempotent: what it did (its kind, or ``done``) and the being it made.
+
+    Keyed by the request (the task's id, which a redelivery keeps): the version made carries the id
+    in its origin, so a second delivery finds it and writes nothing. Never keyed by content, which
+    another user could create first.
+    """
+    # Two deliveries running at once take turns on the row lock, so the second sees what the first made.
+    being = BaseBeing.objects.select_for_update().filter(soul=soul).first()
+    if being is None:
+        raise being_missing(soul)
+    done = _evolution_of_request(soul=being.soul, request=request) if request else None
+    if done is not None:
+        return "done", done
+    evolution = being_evolve(being=being, source=source, reason=reason, actor=actor, request=request)
+    return evolution.kind, evolution.being
+
+
+def being_evolve_enqueue(*, being: BaseBeing, source: str, reason: str, actor: User) -> str:
+    """Check at once what can be checked (permission, core, source, a change at all), then queue the evolution.
+
+    The task is sent when the transaction commits, by name (the tasks module imports this one); the
+    id it is sent with is returned, and keys the evolution for ``being_evolve_once``.
+    """
+    being_evolve_check(being=being, source=source, actor=actor)
+    task_id = str(uuid.uuid4())
+    args = (str(being.soul), source, reason, actor.pk)
+    transaction.on_commit(functools.partial(app.send_task, BEING_EVOLVE_TASK, args=args, task_id=task_id))
+    return task_id
