@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import uuid
 from typing import Any, Literal
@@ -203,22 +202,12 @@ def being_versions(request: HttpRequest, soul: uuid.UUID) -> list[dict[str, Any]
 def being_diff(request: HttpRequest, soul: uuid.UUID, query: Query[DiffQuery]) -> dict[str, Any]:
     """A unified diff between two versions of one being, named by hash or a prefix of at least 12 characters."""
     being = selectors.being_get(soul=soul, user=request.user)
-    older = selectors.version_get(being=being, hash=query.from_hash)
-    newer = selectors.version_get(being=being, hash=query.to)
-    old_lines = older.source().splitlines(keepends=True)
-    new_lines = newer.source().splitlines(keepends=True)
-    unified = difflib.unified_diff(
-        old_lines,
-        new_lines,
-        fromfile=f"{older.hash[:12]} v{older.version}",
-        tofile=f"{newer.hash[:12]} v{newer.version}",
-    )
-    opcodes = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False).get_opcodes()
+    diff = selectors.version_diff(being=being, older=query.from_hash, newer=query.to)
+    added, removed = diff.lines_counted()
     return {
-        "from": {"hash": older.hash, "version": older.version},
-        "to": {"hash": newer.hash, "version": newer.version},
-        # A last line without a newline would run into the next diff line.
-        "unified": "".join(line if line.endswith("\n") else f"{line}\n" for line in unified),
-        "added": sum(j2 - j1 for tag, _i1, _i2, j1, j2 in opcodes if tag in ("insert", "replace")),
-        "removed": sum(i2 - i1 for tag, i1, i2, _j1, _j2 in opcodes if tag in ("delete", "replace")),
+        "from": {"hash": diff.older.hash, "version": diff.older.version},
+        "to": {"hash": diff.newer.hash, "version": diff.newer.version},
+        "unified": diff.unified(),
+        "added": added,
+        "removed": removed,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -249,6 +250,50 @@ def version_get(*, being: BaseBeing, hash: str) -> SoulVersion:
     if len(matches) > 1:
         raise HashAmbiguousError(f"hash prefix {prefix} names {len(matches)} versions: {', '.join(sorted(matches))}")
     return next(iter(matches.values()))
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    """Two versions of one being's lineage and their sources, rebuilt from the lineage."""
+
+    older: SoulVersion
+    newer: SoulVersion
+    older_source: str
+    newer_source: str
+
+    @property
+    def changed(self) -> bool:
+        return self.older_source != self.newer_source
+
+    def unified(self) -> str:
+        """The unified diff, every line ending in a newline (a last line without one would run into the next)."""
+        lines = difflib.unified_diff(
+            self.older_source.splitlines(keepends=True),
+            self.newer_source.splitlines(keepends=True),
+            fromfile=f"{self.older.hash[:12]} v{self.older.version}",
+            tofile=f"{self.newer.hash[:12]} v{self.newer.version}",
+        )
+        return "".join(line if line.endswith("\n") else f"{line}\n" for line in lines)
+
+    def lines_counted(self) -> tuple[int, int]:
+        """How many lines the newer source adds and removes."""
+        opcodes = difflib.SequenceMatcher(
+            None, self.older_source.splitlines(keepends=True), self.newer_source.splitlines(keepends=True),
+            autojunk=False,
+        ).get_opcodes()
+        added = sum(j2 - j1 for tag, _i1, _i2, j1, j2 in opcodes if tag in ("insert", "replace"))
+        removed = sum(i2 - i1 for tag, i1, i2, _j1, _j2 in opcodes if tag in ("delete", "replace"))
+        return added, removed
+
+
+def version_diff(*, being: BaseBeing, older: str, newer: str) -> VersionDiff:
+    """Two versions of ``being``, each named by hash or a prefix of at least 12 characters, and their sources."""
+    older_version = version_get(being=being, hash=older)
+    newer_version = version_get(being=being, hash=newer)
+    return VersionDiff(
+        older=older_version, newer=newer_version,
+        older_source=older_version.source(), newer_source=newer_version.source(),
+    )
 
 
 def aliases_newest(*, user: User, limit: int, include: Collection[str] = ()) -> dict[str, BaseBeing]:

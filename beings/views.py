@@ -28,9 +28,10 @@ from beings.models import BaseBeing, Promotion
 from beings.selectors import (
     SoulVersion,
     User,
+    VersionDiff,
     being_get,
     being_versions,
-    version_get,
+    version_diff,
 )
 from beings.souls import selectors as soul_selectors
 from luxsite.errors import BadRequest, DomainError
@@ -110,28 +111,27 @@ def _moment(value: str | None) -> datetime | None:
 
 
 @dataclass(frozen=True)
-class VersionDiff:
-    """Two versions of a lineage side by side."""
+class DiffShown:
+    """A version diff as the being page shows it: the two versions side by side in a table."""
 
     older: SoulVersion
     newer: SoulVersion
-    table: SafeString
     changed: bool
+    table: SafeString
 
 
-def diff_build(*, older: SoulVersion, newer: SoulVersion) -> VersionDiff:
-    """The side-by-side diff of two versions' sources, rebuilt from the lineage."""
-    older_source, newer_source = older.source(), newer.source()
+def diff_shown(diff: VersionDiff) -> DiffShown:
+    """The side-by-side table of two versions' sources."""
     # HtmlDiff escapes the lines it shows but not the column headings: those are escaped here.
     table = difflib.HtmlDiff(tabsize=4, wrapcolumn=DIFF_WRAP).make_table(
-        older_source.splitlines(),
-        newer_source.splitlines(),
-        escape(f"v{older.version} · {older.hash[:12]}"),
-        escape(f"v{newer.version} · {newer.hash[:12]}"),
+        diff.older_source.splitlines(),
+        diff.newer_source.splitlines(),
+        escape(f"v{diff.older.version} · {diff.older.hash[:12]}"),
+        escape(f"v{diff.newer.version} · {diff.newer.hash[:12]}"),
         context=True,
         numlines=DIFF_CONTEXT,
     )
-    return VersionDiff(older=older, newer=newer, table=mark_safe(table), changed=older_source != newer_source)
+    return DiffShown(older=diff.older, newer=diff.newer, changed=diff.changed, table=mark_safe(table))
 
 
 def _diff_requested(request: HttpRequest, versions: list[SoulVersion]) -> tuple[str, str] | None:
@@ -180,8 +180,7 @@ def being_page(request: HttpRequest, *, being: BaseBeing, run_form: dict[str, An
         requested = _diff_requested(request, versions)
         if requested is not None:
             context["diff_from"], context["diff_to"] = requested
-            older, newer = (version_get(being=being, hash=value) for value in requested)
-            context["diff"] = diff_build(older=older, newer=newer)
+            context["diff"] = diff_shown(version_diff(being=being, older=requested[0], newer=requested[1]))
     except DomainError as error:
         # The page still shows; the diff form says what was wrong with its input.
         context["diff_error"] = error
