@@ -24,7 +24,7 @@ from beings import lineage_graph as graph
 from beings.display import source_html
 from beings.executions.forms import run_form_context
 from beings.executions.selectors import RUNNABLE
-from beings.models import BaseBeing, Promotion
+from beings.models import BaseBeing
 from beings.selectors import (
     SoulVersion,
     User,
@@ -74,15 +74,9 @@ def version_rows(versions: list[SoulVersion], *, user: User) -> list[VersionRow]
     souls = [
         version.soul if version.owned or version.soul in own_beings else version.holder.soul for version in versions
     ]
-    promoted: dict[tuple[str, uuid.UUID], list[str]] = {}
-    active = soul_selectors.promotions_visible(
-        user=user,
-        queryset=Promotion.objects.active().filter(
-            hash__in={version.hash for version in versions}, soul__in=set(souls)
-        ),
+    promoted = soul_selectors.version_environments(
+        user=user, hashes=[version.hash for version in versions], souls=souls
     )
-    for hash, soul, environment in active.order_by("environment").values_list("hash", "soul", "environment"):
-        promoted.setdefault((hash, soul), []).append(environment)
     rows = []
     for index, (version, soul) in enumerate(zip(versions, souls, strict=True)):
         provenance = _provenance(version)

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 from beings.display import hash_short, source_html
 from beings.models import Promotion, SoulReportFailure, SoulValidation
 from beings.selectors import hash_prefix_clean
-from beings.souls.selectors import promoter_may
+from beings.souls.selectors import promoter_may, validation_latest
 from beings.souls.services import environment_validate
 from luxsite.admin import ReadOnlyAdmin, json_block
 from luxsite.errors import DomainError
@@ -110,7 +110,7 @@ class SoulValidationAdmin(ReadOnlyAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         latest = [
-            (environment, SoulValidation.objects.filter(environment=environment).order_by("-checked_at", "-id").first())
+            (environment, validation_latest(environment=environment))
             for environment in settings.LUXOS_ENVIRONMENTS
         ]
         may_validate = promoter_may(user=request.user)

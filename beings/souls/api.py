@@ -40,28 +40,7 @@ environments_router = Router(tags=["environments"])
 @souls_router.get("/{hash}", response={200: SoulOut, **ERRORS})
 def soul_detail(request: HttpRequest, hash: str) -> dict[str, Any]:
     """The exact version a full hash or a unique prefix (≥ 12) names, ancestor or current, and where it runs."""
-    version = selectors.soul_get(hash=hash, user=request.user)
-    promotions = soul_selectors.soul_promotions(hash=version.hash, user=request.user)
-    return {
-        "hash": version.hash,
-        "alias": version.alias,
-        "soul": version.soul,
-        "version": version.version,
-        "kind": version.kind,
-        "created_at": version.created_at,
-        "is_current": version.is_current,
-        "holder": version.holder.soul,
-        "genotype": version.genotype(),
-        "promotions": [
-            {
-                "environment": promotion.environment,
-                "alias": promotion.alias,
-                "promoted_at": promotion.created_at,
-                "promoted_by": promotion.actor_name,
-            }
-            for promotion in promotions
-        ],
-    }
+    return soul_selectors.soul_detail(hash=hash, user=request.user)
 
 
 @souls_router.post("/{hash}/promote", response={201: PromotionDetailOut, **ERRORS})

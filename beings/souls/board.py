@@ -191,7 +191,7 @@ def _board_build(
             HistoryRow(event=event, owners=owners.get(event.soul, []), ended_by=getattr(event, "ended_by", None))
             for event in history
         ],
-        validation=SoulValidation.objects.filter(environment=environment).order_by("-checked_at", "-id").first(),
+        validation=soul_selectors.validation_latest(environment=environment),
     )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -15,8 +17,11 @@ from beings import genotype
 from beings.exceptions import (
     AliasNotPromotedError,
     EnvironmentUnknownError,
+    HashAmbiguousError,
+    NotPromotedError,
 )
-from beings.models import BaseBeing, Promotion
+from beings.models import BaseBeing, Promotion, SoulValidation
+from beings.selectors import BeingFilters, SoulVersion, being_list, being_versions, hash_prefix_clean, soul_get
 from luxsite.errors import Invalid
 from luxsite.permissions import User, visible
 
@@ -150,3 +155,76 @@ def manifest_build(*, environment: str, user: User | None = None) -> dict[str, A
         "souls": souls,
         "digest": hashlib.sha256(genotype.canonical_json(souls).encode("utf-8")).hexdigest(),
     }
+
+
+def promotion_active_get(*, environment: str, hash: str) -> Promotion:
+    """The promotion of ``hash`` (or a unique prefix) active in ``environment``; 409 when none is."""
+    environment = environment_clean(environment)
+    prefix = hash_prefix_clean(hash)
+    candidates = list(promotions_active(environment=environment).filter(hash__startswith=prefix)[:10])
+    hashes = sorted({promotion.hash for promotion in candidates})
+    if not hashes:
+        raise NotPromotedError(f"no hash starting with {prefix} is active in {environment}")
+    if len(hashes) > 1:
+        raise HashAmbiguousError(f"hash prefix {prefix} names {len(hashes)} active hashes: {', '.join(hashes)}")
+    return candidates[0]
+
+
+def version_environments(
+    *, user: User, hashes: Collection[str], souls: Collection[uuid.UUID]
+) -> dict[tuple[str, uuid.UUID], list[str]]:
+    """The environments each (hash, soul) runs in, among those of ``hashes`` and ``souls`` that ``user`` may see."""
+    active = promotions_visible(
+        user=user, queryset=Promotion.objects.active().filter(hash__in=set(hashes), soul__in=set(souls))
+    )
+    environments: dict[tuple[str, uuid.UUID], list[str]] = {}
+    for hash, soul, environment in active.order_by("environment").values_list("hash", "soul", "environment"):
+        environments.setdefault((hash, soul), []).append(environment)
+    return environments
+
+
+def validation_latest(*, environment: str) -> SoulValidation | None:
+    """The newest validation of ``environment``; None when it was never validated."""
+    return SoulValidation.objects.filter(environment=environment).order_by("-checked_at", "-id").first()
+
+
+def soul_detail(*, hash: str, user: User) -> dict[str, Any]:
+    """The exact version a full hash or a unique prefix (≥ 12) names, ancestor or current, and where it runs.
+
+    One document for ``GET /api/souls/{hash}`` and ``manage.py souls show --json``.
+    """
+    version = soul_get(hash=hash, user=user)
+    return {
+        "hash": version.hash,
+        "alias": version.alias,
+        "soul": version.soul,
+        "version": version.version,
+        "kind": version.kind,
+        "created_at": version.created_at,
+        "is_current": version.is_current,
+        "holder": version.holder.soul,
+        "genotype": version.genotype(),
+        "promotions": [
+            {
+                "environment": promotion.environment,
+                "alias": promotion.alias,
+                "promoted_at": promotion.created_at,
+                "promoted_by": promotion.actor_name,
+            }
+            for promotion in soul_promotions(hash=version.hash, user=user)
+        ],
+    }
+
+
+def versions_newest(*, user: User, alias: str | None, limit: int) -> list[SoulVersion]:
+    """The newest ``limit`` versions ``user`` may see, of one alias when given; each listed with its own being."""
+    # Each being holds at least one version: the newest `limit` beings hold the newest `limit` versions.
+    page = being_list(user=user, filters=BeingFilters(name=alias), limit=limit)
+    versions = [
+        version
+        for being in page.items
+        for version in reversed(being_versions(being))
+        if version.owned  # a mutant's inherited versions are listed with their own being
+    ]
+    versions.sort(key=lambda version: version.created_at or "", reverse=True)
+    return versions[:limit]

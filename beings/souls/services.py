@@ -25,7 +25,6 @@ from beings import genotype
 from beings.exceptions import (
     AliasInvalidError,
     AlreadyPromotedError,
-    HashAmbiguousError,
     HashHeldByManyError,
     LineageBrokenError,
     NotPromotedError,
@@ -34,9 +33,16 @@ from beings.exceptions import (
     SoulNotFoundError,
 )
 from beings.models import BaseBeing, ClockTimestamp, Promotion, SoulValidation
-from beings.selectors import SoulVersion, being_owners, being_versions, hash_prefix_clean, soul_holders
+from beings.selectors import SoulVersion, being_owners, being_versions, soul_holders
 from beings.souls.files import environment_files_write
-from beings.souls.selectors import PRODUCTION, PROMOTE_PERMISSION, environment_clean, promoter_may, promotions_active
+from beings.souls.selectors import (
+    PRODUCTION,
+    PROMOTE_PERMISSION,
+    environment_clean,
+    promoter_may,
+    promotion_active_get,
+    promotions_active,
+)
 from luxsite.errors import PermissionDenied
 
 User = AbstractBaseUser | AnonymousUser
@@ -187,19 +193,13 @@ def soul_demote(*, hash: str, environment: str = PRODUCTION, actor: User, note: 
     environment = environment_clean(environment)
     _promoter_require(actor)
     note = _note_clean(note)
-    prefix = hash_prefix_clean(hash)
     with transaction.atomic():
-        candidates = list(promotions_active(environment=environment).filter(hash__startswith=prefix)[:10])
-        hashes = sorted({promotion.hash for promotion in candidates})
-        if not hashes:
-            raise NotPromotedError(f"no hash starting with {prefix} is active in {environment}")
-        if len(hashes) > 1:
-            raise HashAmbiguousError(f"hash prefix {prefix} names {len(hashes)} active hashes: {', '.join(hashes)}")
-        _lock(environment, "alias", candidates[0].alias)
+        found = promotion_active_get(environment=environment, hash=hash)
+        _lock(environment, "alias", found.alias)
         # Read again under the lock: a concurrent demotion or supersession may have ended it meanwhile.
-        active = promotions_active(environment=environment).filter(pk=candidates[0].pk).first()
+        active = promotions_active(environment=environment).filter(pk=found.pk).first()
         if active is None:
-            raise NotPromotedError(f"{hashes[0]} is no longer active in {environment}")
+            raise NotPromotedError(f"{found.hash} is no longer active in {environment}")
         demotion = Promotion.objects.create(
             environment=environment,
             action=Promotion.Action.DEMOTE,

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from beings.exceptions import NotPromotedError, OwnerChangeUnconfirmedError
+from beings.exceptions import OwnerChangeUnconfirmedError
 from beings.selectors import (
     being_owners,
     hash_prefix_clean,
@@ -125,10 +125,7 @@ def soul_demote_confirm(request: HttpRequest, environment: str, hash: str) -> Ht
                 request, f"Demoted {demotion.alias} v{demotion.version} {demotion.hash[:12]} from {environment}."
             )
         return redirect(_board_url(environment))
-    prefix = hash_prefix_clean(hash)
-    current = soul_selectors.promotions_active(environment=environment).filter(hash__startswith=prefix).first()
-    if current is None:
-        raise NotPromotedError(f"no hash starting with {prefix} is active in {environment}")
+    current = soul_selectors.promotion_active_get(environment=environment, hash=hash)
     context = {
         "action": "demote", "environment": environment, "current": current, "alias": current.alias,
         "current_owners": being_owners(souls=[current.soul])[current.soul],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from argparse import ArgumentParser
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from beings import selectors
 from beings.models import Promotion
 from beings.souls import files as soul_files
 from beings.souls import selectors as soul_selectors
@@ -93,22 +93,13 @@ class Command(BaseCommand):
             raise CommandError(f"{error.code}: {error.detail}") from None
 
     def emit(self, document: Any) -> None:
-        self.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+        self.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=_json_value))
 
     def handle_list(self, user: Any, options: dict[str, Any]) -> None:
         limit = options["limit"]
         if not 1 <= limit <= settings.LUXOS_MAX_PAGE_SIZE:
             raise CommandError(f"--limit must be between 1 and {settings.LUXOS_MAX_PAGE_SIZE}")
-        filters = selectors.BeingFilters(name=options["alias"])
-        # Each being holds at least one version: the newest `limit` beings hold the newest `limit` versions.
-        page = selectors.being_list(user=user, filters=filters, limit=limit)
-        versions = [
-            version
-            for being in page.items
-            for version in reversed(selectors.being_versions(being))
-            if version.owned  # a mutant's inherited versions are listed with their own being
-        ]
-        versions.sort(key=lambda version: version.created_at or "", reverse=True)
+        versions = soul_selectors.versions_newest(user=user, alias=options["alias"], limit=limit)
         rows = [
             {
                 "hash": version.hash,
@@ -119,7 +110,7 @@ class Command(BaseCommand):
                 "created_at": version.created_at,
                 "current": version.is_current,
             }
-            for version in versions[:limit]
+            for version in versions
         ]
         if options["json"]:
             self.emit(rows)
@@ -132,24 +123,7 @@ class Command(BaseCommand):
             self.stdout.write("no versions")
 
     def handle_show(self, user: Any, options: dict[str, Any]) -> None:
-        version = selectors.soul_get(hash=options["hash"], user=user)
-        promotions = soul_selectors.soul_promotions(hash=version.hash, user=user)
-        document: dict[str, Any] = {
-            "hash": version.hash,
-            "alias": version.alias,
-            "soul": str(version.soul),
-            "version": version.version,
-            "kind": version.kind,
-            "created_at": version.created_at,
-            "is_current": version.is_current,
-            "holder": str(version.holder.soul),
-            "genotype": version.genotype(),
-            "promotions": [
-                {"environment": p.environment, "alias": p.alias, "promoted_at": p.created_at.isoformat(),
-                 "promoted_by": p.actor_name}
-                for p in promotions
-            ],
-        }
+        document = soul_selectors.soul_detail(hash=options["hash"], user=user)
         if options["json"]:
             self.emit(document)
             return
@@ -245,3 +219,8 @@ class Command(BaseCommand):
                 f"{failures} report(s) and {expected - written} environment file(s) could not be written: "
                 "see the soul report failures in the admin"
             )
+
+
+def _json_value(value: Any) -> str:
+    """What JSON does not hold, as the API writes it: a time in ISO 8601, anything else (a UUID) as text."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
