@@ -6,10 +6,8 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, path, re_path
 from django.views.decorators.csrf import csrf_exempt
@@ -18,8 +16,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
 from pydantic import Field
 
-from beings.runtime.health import sandbox_layers
-from beings.runtime.jobs import SandboxUnavailable
+from beings.runtime.health import health_report
 from luxsite.errors import DomainError
 from luxsite.tokens import token_authenticate
 
@@ -204,14 +201,6 @@ def health(request: HttpRequest) -> dict[str, Any]:
     Degraded when the database is unreachable, the sandbox cannot start, or a layer is missing under the
     strict setting (runs would be refused).
     """
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        database = cursor.fetchone() == (1,)
-    strict = bool(settings.LUXOS_SANDBOX_STRICT)
-    try:
-        layers, problem = sandbox_layers(), None
-    except SandboxUnavailable as error:
-        layers, problem = {}, str(error)
-    healthy = database and problem is None and not (strict and not all(layer["in_force"] for layer in layers.values()))
-    return {"status": "ok" if healthy else "degraded", "database": database, "sandbox": layers,
-            "sandbox_strict": strict, "sandbox_error": problem}
+    report = health_report()
+    return {"status": "ok" if report.healthy else "degraded", "database": report.database, "sandbox": report.sandbox,
+            "sandbox_strict": report.strict, "sandbox_error": report.sandbox_problem}

@@ -9,12 +9,10 @@ import redis
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import Error as DatabaseError
 from django.db import connection
 from kombu.exceptions import OperationalError as BrokerError
 
-from beings.runtime.health import sandbox_layers
-from beings.runtime.jobs import SandboxUnavailable
+from beings.runtime.health import HealthReport, health_report, one_line
 from luxsite.tasks import health
 
 
@@ -27,7 +25,8 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the task (default 30)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        rows = [_check_database(), _check_redis(), _check_sandbox()]
+        report = health_report()
+        rows = [_check_database(report), _check_redis(), _check_sandbox(report)]
         if options["task"]:
             if rows[1][1] == "ok":
                 rows.append(_check_task(options["queue"], options["timeout"]))
@@ -42,15 +41,9 @@ class Command(BaseCommand):
             raise CommandError(f"health check failed: {', '.join(failed)}")
 
 
-def _check_database() -> tuple[str, str, str]:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            row = cursor.fetchone()
-    except DatabaseError as error:
-        return ("database", "FAILED", _one_line(error))
-    if row is None or row[0] != 1:
-        return ("database", "FAILED", f"SELECT 1 returned {row!r}")
+def _check_database(report: HealthReport) -> tuple[str, str, str]:
+    if not report.database:
+        return ("database", "FAILED", str(report.database_problem))
     return ("database", "ok", f"{connection.vendor} {connection.settings_dict['NAME']}")
 
 
@@ -59,25 +52,22 @@ def _check_redis() -> tuple[str, str, str]:
     try:
         client.ping()
     except redis.RedisError as error:
-        return ("redis", "FAILED", _one_line(error))
+        return ("redis", "FAILED", one_line(error))
     finally:
         client.close()
     options = client.connection_pool.connection_kwargs
     return ("redis", "ok", f"PONG from {options.get('host', options.get('path'))}:{options.get('port', '')}")
 
 
-def _check_sandbox() -> tuple[str, str, str]:
+def _check_sandbox(report: HealthReport) -> tuple[str, str, str]:
     """The being sandbox's layers on this host; a missing one fails only under LUXOS_SANDBOX_STRICT."""
-    try:
-        layers = sandbox_layers()
-    except SandboxUnavailable as error:
-        return ("sandbox", "FAILED", _one_line(error))
-    in_force = [name for name, layer in layers.items() if layer["in_force"]]
-    missing = [name for name, layer in layers.items() if not layer["in_force"]]
+    if report.sandbox_problem_line is not None:
+        return ("sandbox", "FAILED", report.sandbox_problem_line)
+    in_force, missing = report.layers_in_force, report.layers_missing
     if not missing:
         return ("sandbox", "ok", f"in force: {', '.join(in_force)}")
     detail = f"in force: {', '.join(in_force) or 'none'}; MISSING: {', '.join(missing)}"
-    if settings.LUXOS_SANDBOX_STRICT:
+    if report.strict:
         return ("sandbox", "FAILED", f"{detail} (LUXOS_SANDBOX_STRICT refuses to run being code)")
     return ("sandbox", "ok", f"{detail} (LUXOS_SANDBOX_STRICT is off)")
 
@@ -88,7 +78,7 @@ def _check_task(queue: str, timeout: float) -> tuple[str, str, str]:
     try:
         result = health.apply_async(queue=queue)
     except BrokerError as error:
-        return (name, "FAILED", f"could not send: {_one_line(error)}")
+        return (name, "FAILED", f"could not send: {one_line(error)}")
     try:
         answer = result.get(timeout=timeout, propagate=False)
     except CeleryTimeoutError:
@@ -100,8 +90,3 @@ def _check_task(queue: str, timeout: float) -> tuple[str, str, str]:
     if not answer.get("database"):
         return (name, "FAILED", f"{answer['worker']} cannot reach the database")
     return (name, "ok", f"{answer['worker']} answered in {time.monotonic() - started:.2f} s")
-
-
-def _one_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"
