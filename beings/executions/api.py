@@ -54,8 +54,7 @@ def being_execute(request: HttpRequest, soul: uuid.UUID, payload: ExecuteIn) -> 
 )
 def soul_execute(request: HttpRequest, hash: str, payload: RunIn) -> Status[Execution]:
     """Run the exact version a hash (or a unique prefix of at least 12) names."""
-    version = selectors.soul_get(hash=hash, user=request.user)
-    target = execution_selectors.target_resolve(ref=version.hash, user=request.user)
+    target = execution_selectors.target_resolve(user=request.user, hash=hash)
     return _run(request, target, payload)
 
 

@@ -38,17 +38,9 @@ from luxsite.pagination import Page, keyset_page
 from luxsite.permissions import User, codename
 
 RUNNABLE = (kinds.FUNCTION, kinds.CLASS)
-
-
 MAX_REF_CHARS = 200  # the longest alias; a soul or a hash is shorter
-
-
 DEVELOPMENT = "development"
-
-
 STATUS = Execution.Status
-
-
 SUCCEEDED, RUNNING, QUEUED, KILLED = STATUS.SUCCEEDED, STATUS.RUNNING, STATUS.QUEUED, STATUS.KILLED
 
 
@@ -63,21 +55,31 @@ class Target:
     environment: str  # "" for development
 
 
-def target_resolve(*, ref: str, user: User, environment: str | None = None, hash: str | None = None) -> Target:
-    """The version ``ref`` (soul, alias, or hash / unique prefix of at least 12) names for ``user``.
+def target_resolve(
+    *, user: User, ref: str | BaseBeing | None = None, environment: str | None = None, hash: str | None = None
+) -> Target:
+    """The version a run names for ``user``, resolved once: what every door that starts a run calls.
 
+    ``ref`` is a being already fetched, or its soul, alias, or hash / unique prefix of at least 12.
     With ``environment`` it is the hash promoted there for the being's alias, from the promotion's
-    stored genotype: production runs pinned hashes. With ``hash`` it is that version of the being.
-    Otherwise it is the being's current version.
+    stored genotype: production runs pinned hashes. With ``hash`` it is that version of the being;
+    ``hash`` without ``ref`` names the version whichever being holds it. Otherwise it is the
+    being's current version.
     """
-    ref = str(ref).strip()
-    if not ref:
-        raise TargetInvalidError("name the being to run: its soul, alias or hash")
-    if len(ref) > MAX_REF_CHARS:
-        raise TargetInvalidError(f"no soul, alias or hash is longer than {MAX_REF_CHARS} characters")
+    if isinstance(ref, str) or (ref is None and hash is None):
+        ref = str(ref or "").strip()
+        if not ref:
+            raise TargetInvalidError("name the being to run: its soul, alias or hash")
+        if len(ref) > MAX_REF_CHARS:
+            raise TargetInvalidError(f"no soul, alias or hash is longer than {MAX_REF_CHARS} characters")
     if environment and hash is not None:
         raise TargetInvalidError("give a hash or an environment, not both: an environment runs the hash promoted there")
     environment = soul_selectors.environment_clean(environment) if environment else ""
+    if isinstance(ref, BaseBeing):
+        return _target_of(ref, user=user, environment=environment, hash=hash)
+    if ref is None:  # the hash alone: the version whichever being holds it
+        version = selectors.soul_get(hash=str(hash), user=user)
+        return _pinned(version.holder, version.hash, version.version, version.genotype(), environment)
     soul = _uuid_or_none(ref)
     if soul is not None:
         return _target_of(selectors.being_get(soul=soul, user=user), user=user, environment=environment, hash=hash)
@@ -119,16 +121,20 @@ def _target_of(being: BaseBeing, *, user: User, environment: str, hash: str | No
                 f"no version of being {being.soul} is promoted to {environment}: "
                 f"{being.name!r} runs being {promotion.soul} there"
             )
-        return _promoted(promotion, user=user)
+        return _promoted(promotion, user=user, being=being)
     if hash is not None:
         version = selectors.version_get(being=being, hash=hash)
         return _pinned(being, version.hash, version.version, version.genotype(), "")
     return _pinned(being, being.hash, being.version, genotype.genotype_of(being.genesis), "")
 
 
-def _promoted(promotion: Promotion, *, user: User) -> Target:
-    """The promoted version, run on the being recorded with it, which must hold that hash in its own lineage."""
-    being = selectors.being_get(soul=promotion.soul, user=user)
+def _promoted(promotion: Promotion, *, user: User, being: BaseBeing | None = None) -> Target:
+    """The promoted version, run on the being recorded with it, which must hold that hash in its own lineage.
+
+    ``being`` is that being when the caller has it already.
+    """
+    if being is None:
+        being = selectors.being_get(soul=promotion.soul, user=user)
     try:
         held = any(version.hash == promotion.hash for version in selectors.being_versions(being))
     except LineageBrokenError:

@@ -74,7 +74,7 @@ def being_run(request: HttpRequest, soul: uuid.UUID) -> HttpResponse:
     hash = request.POST.get("hash", "").strip() or None
     try:
         args, kwargs = run_inputs(being=being, data=request.POST)
-        target = target_resolve(ref=str(being.soul), user=request.user, hash=hash)
+        target = target_resolve(ref=being, user=request.user, hash=hash)
         execution = execution_start(target=target, args=args, kwargs=kwargs, actor=request.user)
     except PermissionDenied:
         raise
