@@ -7,16 +7,13 @@ consumes a test's task and a test never sees a task of ``make run``.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +23,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
-from celery import Celery
 
 pytest_plugins = ["luxsite.tests.fixtures"]
 
@@ -156,47 +152,23 @@ def celery_worker(
     a test that uses it and touches the database must use ``transactional_db``: under ``db`` the
     test's rows stay in a transaction the worker never sees.
     """
-    from django.conf import settings
-
     from luxsite.celery import app
+    from luxsite.workers import WorkerNotReadyError, process_group_start, process_stop, worker_wait
 
     name = f"test-{os.getpid()}@{socket.gethostname()}"
     log = tmp_path_factory.mktemp("celery") / "worker.log"
     options = "-Q cpu,io -c 2 --pool prefork --without-heartbeat --without-mingle --without-gossip -l WARNING"
     command = [sys.executable, "-c", WORKER_BOOT, "-n", name, *options.split()]
     with log.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            env=subprocess_env,
-            cwd=settings.BASE_DIR,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            process_group=0,
-        )
+        process = process_group_start(command, env=subprocess_env, output=output)
     try:
-        _wait_for_pong(app, name, process, log)
+        try:
+            worker_wait(app, name=name, process=process, timeout=WORKER_START_TIMEOUT, log=log)
+        except WorkerNotReadyError as error:
+            pytest.fail(str(error))
         yield CeleryTestWorker(name=name, process=process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=WORKER_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        # Pool processes left behind by a killed worker share its process group.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-
-
-def _wait_for_pong(app: Celery, name: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + WORKER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the Celery worker exited with code {process.returncode}:\n{log.read_text()}")
-        if app.control.ping(destination=[name], timeout=0.5):
-            return
-    pytest.fail(f"the Celery worker did not answer a ping within {WORKER_START_TIMEOUT:.0f} s:\n{log.read_text()}")
+        process_stop(process, timeout=WORKER_STOP_TIMEOUT)
 
 
 @pytest.fixture(autouse=True)

@@ -17,15 +17,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Final
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.urls import reverse
 
 from beings.models import BaseBeing
 from beings.selectors import SoulVersion, being_versions
-from luxsite.permissions import visible
+from luxsite.permissions import User, visible
 from relations.models import Relationship
-
-User = AbstractBaseUser | AnonymousUser
 
 # Bounds that keep one page's graph readable and its layout fast, whatever the family's size.
 MAX_BEINGS: Final = 40

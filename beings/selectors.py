@@ -8,8 +8,6 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count
 from django.db.models.fields.json import KeyTextTransform
 
@@ -24,10 +22,8 @@ from beings.exceptions import (
 )
 from beings.models import BaseBeing, BeingQuerySet
 from luxsite.errors import BadRequest
-from luxsite.pagination import Page, keyset_page
-from luxsite.permissions import require, visible
-
-User = AbstractBaseUser | AnonymousUser
+from luxsite.pagination import Page, keyset_page, page_limit
+from luxsite.permissions import User, require, visible
 
 ORDERINGS = {"created_at", "-created_at", "energy_level", "-energy_level"}
 
@@ -89,9 +85,7 @@ def being_list(
     """A page of the beings the user may view, filtered and ordered, continuing after a cursor."""
     if ordering not in ORDERINGS:
         raise BadRequest(f"ordering must be one of {', '.join(sorted(ORDERINGS))}", code="bad_ordering")
-    limit = limit or settings.LUXOS_PAGE_SIZE
-    if not 1 <= limit <= settings.LUXOS_MAX_PAGE_SIZE:
-        raise BadRequest(f"limit must be between 1 and {settings.LUXOS_MAX_PAGE_SIZE}", code="bad_limit")
+    limit = page_limit(limit)
     queryset = being_filter(visible(user=user, queryset=BaseBeing.objects.all()), filters or BeingFilters())
     return keyset_page(
         queryset, field=ordering.lstrip("-"), descending=ordering.startswith("-"), after=after, limit=limit

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.errors import UniqueViolation
@@ -31,9 +30,8 @@ from beings.selectors import being_missing
 from beings.souls.files import report_on_commit
 from chronos.context import context_apply, context_current
 from luxsite.errors import DomainError
-from luxsite.permissions import may, owner_grant, require, visible
-
-User = AbstractBaseUser | AnonymousUser
+from luxsite.locks import advisory_lock
+from luxsite.permissions import User, may, owner_grant, require, visible
 
 # Keys of genesis that record the lineage: LuxOS writes them, callers never change them.
 LINEAGE_KEYS = ("version", "hash", "ancestors", "origin", "parent")
@@ -95,9 +93,7 @@ def being_create_or_get(*, data: dict[str, Any], actor: User | None) -> tuple[Ba
     _energy_check(fields, current=0, actor=actor)
     genesis = fields["genesis"]
     lineage_souls_check(named=provenance_apply(genesis=genesis, soul=fields.get("soul"), actor=actor), actor=actor)
-    with connection.cursor() as cursor:
-        lock_key = f"{genesis['hash']}:{genesis['name']}"
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [lock_key])
+    advisory_lock(f"{genesis['hash']}:{genesis['name']}")
     existing = None
     if actor is not None:
         same = BaseBeing.objects.filter(genesis__contains={"hash": genesis["hash"], "name": genesis["name"]})

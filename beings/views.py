@@ -27,7 +27,6 @@ from beings.executions.selectors import RUNNABLE
 from beings.models import BaseBeing
 from beings.selectors import (
     SoulVersion,
-    User,
     VersionDiff,
     being_get,
     being_versions,
@@ -35,7 +34,7 @@ from beings.selectors import (
 )
 from beings.souls import selectors as soul_selectors
 from luxsite.errors import BadRequest, DomainError
-from luxsite.permissions import visible
+from luxsite.permissions import User, visible
 from relations.selectors import NEIGHBOURS_LIMIT, being_neighbours
 
 # Lines of unchanged context around each change in a side-by-side diff, and where its long lines wrap.

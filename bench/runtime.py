@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from celery import Celery
 from django.conf import settings
 from django.contrib.auth.models import User
 
@@ -38,6 +35,7 @@ from beings.services import being_create
 from bench.runner import Result, latencies, median, p95, timed
 from bench.tasks import noop_task
 from luxsite.celery import app
+from luxsite.workers import process_group_start, process_stop, worker_wait
 
 REPEAT = int(os.environ.get("BENCH_REPEAT", "2"))
 # Runs per latency series and executions per throughput burst, by BENCH_SCALE.
@@ -114,31 +112,12 @@ def worker_running(*, concurrency: int, log: Path) -> Iterator[str]:
     )
     command = [sys.executable, "-m", "celery", "-A", "luxsite", "worker", "-n", name, *options.split()]
     with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL, stdout=output,
-                                   stderr=subprocess.STDOUT, process_group=0)
+        process = process_group_start(command, output=output)
     try:
-        worker_wait(app, name=name, process=process, log=log)
+        worker_wait(app, name=name, process=process, timeout=WORKER_START_SECONDS, log=log)
         yield name
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=WORKER_STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        # Pool processes (and their zygotes' children) left behind share the worker's process group.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-
-
-def worker_wait(celery: Celery, *, name: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + WORKER_START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the bench Celery worker exited with code {process.returncode}:\n{log.read_text()}")
-        if celery.control.ping(destination=[name], timeout=0.5):
-            return
-    raise RuntimeError(f"the bench Celery worker did not answer within {WORKER_START_SECONDS:.0f} s")
+        process_stop(process, timeout=WORKER_STOP_SECONDS)
 
 
 class RuntimeBench:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -26,6 +27,14 @@ class Page(Generic[M]):
     def as_dict(self) -> dict[str, Any]:
         """The page as the API returns it."""
         return {"items": self.items, "next": self.next_cursor}
+
+
+def page_limit(limit: int | None) -> int:
+    """The page size asked for, ``LUXOS_PAGE_SIZE`` when none is; 400 outside 1..``LUXOS_MAX_PAGE_SIZE``."""
+    limit = limit or settings.LUXOS_PAGE_SIZE
+    if not 1 <= limit <= settings.LUXOS_MAX_PAGE_SIZE:
+        raise BadRequest(f"limit must be between 1 and {settings.LUXOS_MAX_PAGE_SIZE}", code="bad_limit")
+    return limit
 
 
 def _encode(value: Any) -> Any:

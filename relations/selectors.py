@@ -6,19 +6,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 
 from beings.models import BaseBeing
-from luxsite.errors import BadRequest
-from luxsite.pagination import Page, keyset_page
-from luxsite.permissions import require, visible
+from luxsite.pagination import Page, keyset_page, page_limit
+from luxsite.permissions import User, require, visible
 from relations.exceptions import RelationshipNotFoundError
 from relations.models import Relationship
 
-User = AbstractBaseUser | AnonymousUser
 Direction = Literal["in", "out", "both"]
 
 
@@ -46,9 +42,7 @@ def relationship_list(
     limit: int | None = None,
 ) -> Page[Relationship]:
     """A page of the relationships the user may view, optionally those in or out of one being."""
-    limit = limit or settings.LUXOS_PAGE_SIZE
-    if not 1 <= limit <= settings.LUXOS_MAX_PAGE_SIZE:
-        raise BadRequest(f"limit must be between 1 and {settings.LUXOS_MAX_PAGE_SIZE}", code="bad_limit")
+    limit = page_limit(limit)
     queryset = visible(user=user, queryset=Relationship.objects.all())
     if being is not None:
         by_direction = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 
 from beings import validation
@@ -13,12 +12,10 @@ from beings.models import BaseBeing
 from beings.selectors import being_get
 from chronos.context import context_apply
 from luxsite.errors import PermissionDenied
-from luxsite.permissions import may, owner_grant, require
+from luxsite.permissions import User, may, owner_grant, require
 from relations.exceptions import RelationshipInvalidError, SelfLinkError
 from relations.models import Relationship
 from relations.selectors import relationship_missing
-
-User = AbstractBaseUser | AnonymousUser
 
 EDITABLE = ("tags", "energy_level", "genesis", "attributes")
 MUTATION = "mutation"

@@ -7,7 +7,6 @@ import functools
 import uuid
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.auth.models import Group, Permission, PermissionsMixin
 from django.contrib.auth.models import User as AuthUser
 from django.contrib.contenttypes.models import ContentType
@@ -34,7 +33,7 @@ from beings.models import (
 )
 from beings.souls import selectors as soul_selectors
 from luxsite.errors import BadRequest
-from luxsite.pagination import Page, keyset_page
+from luxsite.pagination import Page, keyset_page, page_limit
 from luxsite.permissions import User, codename
 
 RUNNABLE = (kinds.FUNCTION, kinds.CLASS)
@@ -252,9 +251,7 @@ def execution_list(
 
     ``environment`` is one of ``LUXOS_ENVIRONMENTS`` or ``development`` (runs outside any environment).
     """
-    limit = limit or settings.LUXOS_PAGE_SIZE
-    if not 1 <= limit <= settings.LUXOS_MAX_PAGE_SIZE:
-        raise BadRequest(f"limit must be between 1 and {settings.LUXOS_MAX_PAGE_SIZE}", code="bad_limit")
+    limit = page_limit(limit)
     queryset = executions_visible(user=user, queryset=Execution.objects.all())
     if being is not None:
         queryset = queryset.filter(being=being)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
@@ -41,10 +40,10 @@ from beings.models import (
 from beings.runtime.jobs import SandboxLimits
 from chronos.context import context_apply
 from luxsite.errors import PermissionDenied
+from luxsite.permissions import User
 
 logger = logging.getLogger(__name__)
 
-User = AbstractBaseUser | AnonymousUser
 
 ENERGY_MIN, ENERGY_MAX = 0, 100
 CANCELLED = "Cancelled"

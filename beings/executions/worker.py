@@ -45,6 +45,7 @@ from beings.runtime.jobs import InvalidJob, RequestRefused, RunResult, RunStatus
 from beings.runtime.sandbox import sandbox_default
 from chronos.context import context_apply
 from luxsite.errors import DomainError, PermissionDenied
+from luxsite.locks import advisory_lock
 from relations.models import Relationship
 from relations.services import relationship_link
 
@@ -361,8 +362,7 @@ def _invokes_record(*, caller: uuid.UUID, callee: BaseBeing, actor: Any, child: 
         inputs = {"omitted": f"the inputs exceed {LAST_CALL_BYTES} bytes"}
     last_call = {**inputs, "at": timezone.now().isoformat(), "execution": str(child.pk)}
     with transaction.atomic():
-        with connection.cursor() as cursor:  # one creation however many workers call at once
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"invokes:{caller}:{callee.pk}"])
+        advisory_lock(f"invokes:{caller}:{callee.pk}")  # one creation however many workers call at once
         link = Relationship.objects.filter(source_id=caller, target=callee, tags__contains=["invokes"]).first()
         if link is None:
             source = BaseBeing.objects.filter(soul=caller).first()

@@ -16,14 +16,13 @@ from beings.exceptions import SoulNotFoundError
 from beings.models import BaseBeing, Promotion, SoulValidation
 from beings.selectors import (
     SoulVersion,
-    User,
     aliases_newest,
     being_owners,
     being_versions,
     soul_holders,
 )
 from beings.souls import selectors as soul_selectors
-from luxsite.permissions import visible
+from luxsite.permissions import User, visible
 
 # The board lists the aliases created most recently (and every promoted one); the history its newest events.
 BOARD_ALIASES = 200

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import DatabaseError, transaction
 
 from beings import genotype
@@ -38,6 +37,7 @@ from beings.selectors import SoulVersion, being_versions
 from beings.souls.reports import export_document, report_build, report_instant, report_markdown, report_stamp
 from beings.souls.selectors import PRODUCTION, environment_clean, manifest_build
 from chronos.context import context_current
+from luxsite.permissions import User
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ def _sort_key(entry: dict[str, Any]) -> str:
 
 
 def report_on_commit(
-    *, being: BaseBeing, event: str, parent_hash: str | None, actor: AbstractBaseUser | AnonymousUser | None,
+    *, being: BaseBeing, event: str, parent_hash: str | None, actor: User | None,
     reason: str = "",
 ) -> None:
     """Write the report of the version a write just made, once that write commits.

@@ -17,8 +17,7 @@ from collections.abc import Iterable
 from functools import partial
 from typing import Any, Final
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 
 from beings import genotype
@@ -44,8 +43,8 @@ from beings.souls.selectors import (
     promotions_active,
 )
 from luxsite.errors import PermissionDenied
-
-User = AbstractBaseUser | AnonymousUser
+from luxsite.locks import advisory_lock
+from luxsite.permissions import User
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +76,7 @@ def _actor_name(actor: User | None, door: str = "") -> str:
 
 def _lock(environment: str, kind: str, key: str) -> None:
     """Hold a transaction-level advisory lock on one name within an environment."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"luxos.registry:{environment}:{kind}:{key}"]
-        )
+    advisory_lock(f"luxos.registry:{environment}:{kind}:{key}")
 
 
 def _files_after_commit(environment: str) -> None:

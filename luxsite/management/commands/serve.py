@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from luxsite import embedded
+from luxsite.workers import process_group_start, process_stop
 
 STOP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.5
@@ -55,9 +56,7 @@ class Command(BaseCommand):
             for name, argv in commands:
                 # The environment carries the DATABASE_URL and REDIS_URL settings resolved, so every
                 # child attaches to the same (possibly embedded) servers.
-                process = subprocess.Popen(
-                    argv, env=dict(os.environ), cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL, process_group=0
-                )
+                process = process_group_start(argv, env=dict(os.environ))
                 children.append(Child(name, process))
             self._announce(host, port, [name for name, _ in commands])
             died = self._supervise(children)
@@ -82,20 +81,14 @@ class Command(BaseCommand):
         return None
 
     def _stop(self, children: list[Child]) -> None:
-        running = [child for child in children if child.process.poll() is None]
-        for child in reversed(running):
-            child.process.terminate()
+        for child in reversed(children):
+            if child.process.poll() is None:
+                child.process.terminate()
         deadline = time.monotonic() + STOP_TIMEOUT
-        for child in running:
-            try:
-                child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.stderr.write(f"{child.name} did not stop within {STOP_TIMEOUT:.0f} s; killing it")
-                _kill_group(child)
-                child.process.wait()
-        # A leader that exited may leave processes behind in its group (a pool process); none may outlive us.
         for child in children:
-            _kill_group(child)
+            # A leader that exited may leave processes behind in its group (a pool process); none may outlive us.
+            if not process_stop(child.process, timeout=deadline - time.monotonic()):
+                self.stderr.write(f"{child.name} did not stop within {STOP_TIMEOUT:.0f} s; killing it")
 
     def _announce(self, host: str, port: int, names: list[str]) -> None:
         shown_host = "127.0.0.1" if host in {"0.0.0.0", "::", "[::]"} else host
@@ -149,8 +142,3 @@ def _is_serve(pid: int) -> bool:
         return b"serve" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-
-
-def _kill_group(child: Child) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(child.process.pid, signal.SIGKILL)
