@@ -20,12 +20,11 @@ class DomainError(Exception):
     status: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
 
-    def __init__(self, detail: str, *, code: str | None = None, **context: Any) -> None:
+    def __init__(self, detail: str, *, code: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         if code is not None:
             self.code = code  # type: ignore[misc]
-        self.context = context
 
     def as_dict(self) -> dict[str, Any]:
         return {"code": self.code, "detail": self.detail}
@@ -39,11 +38,6 @@ class Invalid(DomainError):
 class BadRequest(DomainError):
     status = 400
     code = "bad_request"
-
-
-class NotAuthenticated(DomainError):
-    status = 401
-    code = "not_authenticated"
 
 
 class PermissionDenied(DomainError):

@@ -186,17 +186,6 @@ class QueueBeing(BaseBeing):
         proxy = True
 
 
-PROXY_BY_KIND: dict[str, type[BaseBeing]] = {
-    kinds.FUNCTION: FunctionBeing,
-    kinds.CLASS: ClassBeing,
-    kinds.KERNEL: KernelBeing,
-    kinds.RUNTIME: RuntimeBeing,
-    kinds.DATA: DataBeing,
-    kinds.FACTORY: FactoryBeing,
-    kinds.QUEUE: QueueBeing,
-}
-
-
 # Direct-foreign-key object permissions (guardian's fast path: a join on the
 # uuid instead of a generic varchar object_pk). No database constraint, so a
 # chronos restore may remove and bring back a being without touching its
@@ -207,5 +196,3 @@ class BeingUserObjectPermission(UserObjectPermissionBase):
 
 class BeingGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(BaseBeing, on_delete=models.CASCADE, db_constraint=False)
-
-

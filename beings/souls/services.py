@@ -172,12 +172,7 @@ def _holder_choose(*, holders: list[SoulVersion], soul: uuid.UUID | str | None) 
         for version in holders
     )
     raise HashHeldByManyError(
-        f"{len(holders)} beings hold hash {holders[0].hash}: name the one to promote with its soul: {listed}",
-        holders=[
-            {"soul": str(version.holder.soul), "alias": version.alias, "version": version.version,
-             "owners": owners[version.holder.soul]}
-            for version in holders
-        ],
+        f"{len(holders)} beings hold hash {holders[0].hash}: name the one to promote with its soul: {listed}"
     )
 
 
