@@ -10,15 +10,11 @@ from guardian.shortcuts import assign_perm
 from beings.models import BaseBeing
 from luxsite.models import ApiToken
 from luxsite.tests.fixtures import logged_in
+from luxsite.tests.helpers import post
 
 pytestmark = pytest.mark.django_db
 
 SOURCE = "def run(name):\n    return f'hello {name}'\n"
-
-
-def post(client, path, body, **headers):
-    data = body if isinstance(body, str | bytes) else json.dumps(body)
-    return client.post(path, data, content_type="application/json", headers=headers)
 
 
 def test_create_returns_201_with_the_being(api):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +17,7 @@ from beings.genotype import soul_hash
 from beings.models import BaseBeing
 from beings.services import being_create
 from beings.tasks import being_evolve_task
+from luxsite.tests.helpers import post, wait_for
 from relations.models import Relationship
 
 pytestmark = pytest.mark.django_db
@@ -30,11 +29,6 @@ CHANGED = SOURCE.replace("a + b", "a - b")  # a line changed: a mutation
 COSMETIC = SOURCE.replace("total = a + b", "total = a + b  # the sum")
 
 WAIT_SECONDS = 20.0
-
-
-def post(client: Client, path: str, body: Any) -> Any:
-    data = body if isinstance(body, str) else json.dumps(body)
-    return client.post(path, data, content_type="application/json")
 
 
 def genotype_hash(source: str, kind: str = "function") -> str:
@@ -379,17 +373,6 @@ def test_diff_of_someone_elses_being_is_404(bob_api: Client, adder: BaseBeing) -
 
 
 # --- through a real worker -----------------------------------------------------------------------------------------
-
-
-def wait_for(condition: Callable[[], Any]) -> Any:
-    """Poll ``condition`` until it returns something truthy, failing after WAIT_SECONDS."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"nothing happened within {WAIT_SECONDS:.0f} s")
 
 
 @pytest.mark.usefixtures("transactional_db")

@@ -27,16 +27,13 @@ from beings.executions.services import execution_start
 from beings.models import BaseBeing, Execution, Promotion
 from beings.souls import services as soul_services
 from luxsite.tests.fixtures import logged_in
+from luxsite.tests.helpers import post
 
 pytestmark = pytest.mark.django_db
 
 ALICE_CODE = "def run():\n    return 'alice'\n"
 BOB_CODE = "def run():\n    return 'bob was here'\n"
 HARMLESS = "def run():\n    return 'harmless'\n"
-
-
-def post(client: Client, path: str, body: Any) -> Any:
-    return client.post(path, json.dumps(body), content_type="application/json")
 
 
 def bob_hash() -> str:

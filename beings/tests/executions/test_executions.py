@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -37,11 +36,11 @@ from beings.souls import services as soul_services
 from luxsite.celery import app
 from luxsite.errors import DomainError
 from luxsite.permissions import may
+from luxsite.tests.helpers import WAIT_SECONDS, wait_for
 from relations.models import Relationship
 
 pytestmark = pytest.mark.django_db
 
-WAIT_SECONDS = 30.0
 ECHO = "def run(a, b=2, greeting='hi'):\n    print(greeting, a, b)\n    return {'sum': a + b, 'greeting': greeting}\n"
 LOOP = "def run():\n    while True:\n        pass\n"
 BUSY = (
@@ -90,16 +89,6 @@ def err(execution: Execution) -> dict[str, str]:
     """The error of a run that has one."""
     assert execution.error is not None, f"execution {execution.pk} has no error: it {execution.status}"
     return dict(execution.error)
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = WAIT_SECONDS) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"nothing happened within {timeout:g} s")
 
 
 def fresh(user: User) -> User:

@@ -3,20 +3,19 @@ cancel; every refusal with its status and `{code, detail}`; the health endpoint'
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.test import Client
 from guardian.shortcuts import assign_perm
 
 from beings.evolution import being_evolve
 from beings.models import BaseBeing, Execution
 from beings.souls import services as soul_services
 from luxsite.tests.fixtures import logged_in
+from luxsite.tests.helpers import post
 
 pytestmark = pytest.mark.django_db
 
@@ -29,11 +28,6 @@ EXECUTION_KEYS = {
     "output", "output_truncated", "queued_at", "started_at", "finished_at", "duration_ms", "worker", "queue",
     "attempts", "priority", "parent", "root", "depth", "limits", "layers", "calls", "summons", "actor",
 }
-
-
-def post(client: Client, path: str, body: Any = None, **headers: Any) -> Any:
-    data = body if isinstance(body, str) else json.dumps({} if body is None else body)
-    return client.post(path, data, content_type="application/json", **headers)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from beings.souls import selectors as soul_selectors
 from beings.souls import services as soul_services
 from beings.tests.souls.test_registry import fake_ancestors, lineage_tamper, tamper
 from luxsite.tests.fixtures import logged_in
+from luxsite.tests.helpers import post
 
 pytestmark = pytest.mark.django_db
 
@@ -45,11 +46,6 @@ def greeter(alice, make_being):
 
 def first_hash(being: BaseBeing) -> str:
     return being.genesis["ancestors"][0]["hash"]
-
-
-def post(client: Client, path: str, body: object = None, **headers: str):
-    data = body if isinstance(body, str) else json.dumps(body if body is not None else {})
-    return client.post(path, data, content_type="application/json", headers=headers)
 
 
 def error(response) -> tuple[int, str]:
