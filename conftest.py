@@ -171,6 +171,12 @@ def celery_worker(
         process_stop(process, timeout=WORKER_STOP_TIMEOUT)
 
 
+def _transactional(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return bool(marker and marker.kwargs.get("transaction")) or bool({"transactional_db", "live_server"} & fixtures)
+
+
 @pytest.fixture(autouse=True)
 def core_beings_after_flush(request: pytest.FixtureRequest) -> None:
     """Transactional tests start with the core beings that the flush after the previous one removed.
@@ -179,11 +185,7 @@ def core_beings_after_flush(request: pytest.FixtureRequest) -> None:
     included; serialized rollback cannot put them back because the change log is
     append-only, so the core beings are ensured again instead.
     """
-    marker = request.node.get_closest_marker("django_db")
-    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
-        {"transactional_db", "live_server"} & set(request.fixturenames)
-    )
-    if not transactional:
+    if not _transactional(request.node):
         return
     request.getfixturevalue("transactional_db")
     from beings.kinds import core_beings_ensure

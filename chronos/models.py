@@ -2,9 +2,11 @@
 
 from django.db import models
 
+from luxsite.triggers import append_only
+
 
 class Change(models.Model):
-    """One captured row change, written only by the capture triggers (append-only)."""
+    """One captured row change, written only by the capture triggers; never updated, deleted or truncated."""
 
     class Operation(models.TextChoices):
         INSERT = "INSERT"
@@ -25,6 +27,7 @@ class Change(models.Model):
     class Meta:
         db_table = "chronos_change"
         ordering = ["id"]
+        triggers = append_only()
         indexes = [
             models.Index(fields=["table", "row_id", "id"], name="chronos_change_row"),
             models.Index(fields=["transaction_id"], name="chronos_change_txid"),

@@ -4,7 +4,7 @@ DATABASE_URL and REDIS_URL name external services; when either is unset the
 embedded PostgreSQL / Redis is used, which the entry points (manage.py, the WSGI
 app, the Celery app, the test session) start or attach to before Django reads
 this; importing it starts nothing. See ``luxsite.embedded``. Every variable is
-listed in README.md.
+listed in docs/configuration.md.
 """
 
 import os
@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "guardian",
     "ninja",
+    "pgtrigger",
     "luxsite",
     "chronos",
     "beings",

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
 
+from luxsite.triggers import append_only
+
 
 class PromotionQuerySet(models.QuerySet["Promotion"]):
     def active(self) -> PromotionQuerySet:
@@ -16,7 +18,7 @@ class PromotionQuerySet(models.QuerySet["Promotion"]):
 class Promotion(models.Model):
     """One event in an environment's history: a hash promoted (perhaps superseding another) or demoted.
 
-    Rows are never updated or deleted (a trigger refuses it, migration 0003). A promotion stays
+    Rows are never updated, deleted or truncated (``Meta.triggers``). A promotion stays
     active until a later event names it in ``ends``: a demotion, or the promotion of another
     hash of the same alias (a supersession). ``ends`` is unique, so an event ends at most once.
     Each row keeps an immutable copy of the genotype, so production can run, and validate, a
@@ -52,6 +54,7 @@ class Promotion(models.Model):
     class Meta:
         db_table = "soul_promotions"
         ordering = ["-created_at", "-id"]
+        triggers = append_only()
         indexes = [
             models.Index(fields=["environment", "alias", "created_at"], name="idx_promotions_env_alias_at"),
             models.Index(fields=["environment", "hash"], name="idx_promotions_env_hash"),

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, timedelta
 
+import pgtrigger
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission, User
@@ -24,6 +25,7 @@ from beings.souls import services as soul_services
 from beings.souls.tasks import souls_validate_task
 from luxsite.errors import DomainError
 from luxsite.tests.fixtures import database_state, logged_in
+from luxsite.triggers import append_only_uris
 
 pytestmark = pytest.mark.django_db
 
@@ -83,14 +85,9 @@ def evolve(being: BaseBeing, line: str, actor: User) -> BaseBeing:
 
 
 def tamper(sql: str, params: list | None = None) -> None:
-    """Write to soul_promotions behind the registry's back, as an intruder with table rights would."""
-    with connection.cursor() as cursor:
-        # ALTER TABLE refuses while deferred foreign-key checks of this transaction are pending.
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute("ALTER TABLE soul_promotions DISABLE TRIGGER soul_promotions_no_change")
+    """Write to soul_promotions behind the registry's back, as an intruder able to lift its rule would."""
+    with pgtrigger.ignore(*append_only_uris("beings.Promotion")), connection.cursor() as cursor:
         cursor.execute(sql, params or [])
-        cursor.execute("ALTER TABLE soul_promotions ENABLE TRIGGER soul_promotions_no_change")
-        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 # --- promotion ---------------------------------------------------------------------------------------
@@ -336,13 +333,15 @@ def lineage_tamper(being: BaseBeing) -> None:
         "UPDATE soul_promotions SET note = 'rewritten'",
         "UPDATE soul_promotions SET genotype = jsonb_set(genotype, '{source}', '\"evil\"')",
         "DELETE FROM soul_promotions",
+        "TRUNCATE soul_promotions",
     ],
 )
 def test_the_database_refuses_to_change_or_delete_promotions(promoter, make_being, sql):
-    """Promotions are append-only in PostgreSQL itself: a raw UPDATE or DELETE raises."""
+    """Promotions are append-only in PostgreSQL itself: a raw UPDATE, DELETE or TRUNCATE raises."""
     being = make_being("greeter", genesis={"source": SOURCE})
     promotion = soul_services.soul_promote(hash=being.hash, actor=promoter, note="kept")
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE waits for no deferred foreign-key check
         cursor.execute(sql)
     kept = Promotion.objects.get(pk=promotion.pk)
     assert (kept.note, kept.genotype) == ("kept", promotion.genotype)
