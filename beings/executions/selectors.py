@@ -94,13 +94,15 @@ def target_resolve(
         if hash is not None:
             raise TargetInvalidError("the hash already names one version: give no second hash")
         if environment:
-            promotion = soul_selectors.promotions_active(environment=environment).filter(hash=version.hash).first()
+            promotion = (
+                soul_selectors.promotions_active(environment=environment, user=user).filter(hash=version.hash).first()
+            )
             if promotion is None:
                 raise AliasNotPromotedError(f"hash {version.hash[:12]} is not promoted to {environment}")
             return _promoted(promotion, user=user)
         return _pinned(version.holder, version.hash, version.version, version.genotype(), "")
     if environment:
-        return _promoted(soul_selectors.soul_resolve(alias=ref, environment=environment), user=user)
+        return _promoted(soul_selectors.soul_resolve(alias=ref, environment=environment, user=user), user=user)
     return _target_of(selectors.alias_get(alias=ref, user=user), user=user, environment="", hash=hash)
 
 
@@ -113,7 +115,7 @@ def _uuid_or_none(value: str) -> uuid.UUID | None:
 
 def _target_of(being: BaseBeing, *, user: User, environment: str, hash: str | None) -> Target:
     if environment:
-        promotion = soul_selectors.soul_resolve(alias=being.name, environment=environment)
+        promotion = soul_selectors.soul_resolve(alias=being.name, environment=environment, user=user)
         if promotion.soul != being.soul:
             # The alias runs another being's version there: this being has nothing promoted to run.
             raise AliasNotPromotedError(

@@ -119,9 +119,12 @@ def soul_at(*, alias: str, environment: str, at: datetime, user: User | None = N
     return promotions_visible(user=user, queryset=Promotion.objects.filter(pk__in=in_force)).first()
 
 
-def soul_resolve(*, alias: str, environment: str) -> Promotion:
-    """What ``environment`` runs for ``alias``: its active promotion, whose genotype copy is pinned."""
-    promotion = promotions_active(environment=environment).filter(alias=alias).first()
+def soul_resolve(*, alias: str, environment: str, user: User | None = None) -> Promotion:
+    """What ``environment`` runs for ``alias``: its active promotion, whose genotype copy is pinned.
+
+    With ``user``, a promotion they may not see is as absent as none: its being is not named to them.
+    """
+    promotion = promotions_active(environment=environment, user=user).filter(alias=alias).first()
     if promotion is None:
         raise AliasNotPromotedError(f"no hash of {alias!r} is promoted to {environment}")
     return promotion

@@ -201,12 +201,13 @@ def test_promoting_a_hash_two_beings_hold_must_name_the_being(
 def test_alices_production_run_is_hers(
     api: Client, bob_api: Client, root: User, twins: tuple[BaseBeing, BaseBeing]
 ) -> None:
-    """Promoted by naming alice's being, her alias runs in production for her, and bob's run of it is not found."""
+    """Promoted by naming alice's being, her alias runs in production for her; for bob nothing of it is promoted."""
     mine, _bobs = twins
     soul_services.soul_promote(hash=mine.hash, actor=root, soul=mine.soul)
     assert post(api, "/api/aliases/alice-common/execute?environment=production", {}).status_code == 202
     hidden = post(bob_api, "/api/aliases/alice-common/execute?environment=production", {})
-    assert (hidden.status_code, hidden.json()["code"]) == (404, "being_not_found")
+    assert (hidden.status_code, hidden.json()["code"]) == (404, "not_promoted")
+    assert str(mine.soul) not in hidden.json()["detail"]
 
 
 def test_a_being_run_by_soul_in_an_environment_runs_only_its_own_promotion(
@@ -215,8 +216,11 @@ def test_a_being_run_by_soul_in_an_environment_runs_only_its_own_promotion(
     """Bob's being run by its soul in production does not run alice's promoted being of the same alias."""
     mine, bobs = twins
     soul_services.soul_promote(hash=mine.hash, actor=root, soul=mine.soul)
-    with pytest.raises(AliasNotPromotedError, match="no version of being"):
+    with pytest.raises(AliasNotPromotedError) as refused:
         target_resolve(ref=str(bobs.soul), user=bob, environment="production")
+    assert str(mine.soul) not in refused.value.detail  # bob may not see alice's promotion: it is not named to him
+    with pytest.raises(AliasNotPromotedError, match="no version of being"):
+        target_resolve(ref=str(bobs.soul), user=root, environment="production")
 
 
 
@@ -303,13 +307,14 @@ def test_someone_elses_run_does_not_exist_for_you(
 def test_alias_execute_of_someone_elses_promoted_being_is_not_found(
     bob_api: Client, root: User, alice_job: BaseBeing, unchanged: Callable[..., Any]
 ) -> None:
-    """With or without an environment, bob running alice's alias gets a 404, never a 403."""
+    """With or without an environment, bob running alice's alias gets a 404 that names nothing of hers."""
     soul_services.soul_promote(hash=alice_job.hash, actor=root)
     with unchanged():
         plain = post(bob_api, "/api/aliases/alice-job/execute", {})
         production = post(bob_api, "/api/aliases/alice-job/execute?environment=production", {})
     assert (plain.status_code, plain.json()["code"]) == (404, "alias_not_found")
-    assert (production.status_code, production.json()["code"]) == (404, "being_not_found")
+    assert (production.status_code, production.json()["code"]) == (404, "not_promoted")
+    assert str(alice_job.soul) not in production.json()["detail"]
 
 
 # --- smaller -----------------------------------------------------------------------------------------------------
