@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 MANAGE := $(BIN)/python manage.py
 VAR := $(or $(LUXOS_VAR_DIR),var)
 
-.PHONY: install services run test lint migrate bench stop clean distclean
+.PHONY: install services run test test-fast lint migrate bench stop clean distclean
 
 install: $(STAMP)
 
@@ -37,11 +37,17 @@ run: install services
 test: install
 	bin/ensure-system-packages
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Everything but the tests that go through the live server (browser, API fuzzing) or a Celery worker, on two processes.
+test-fast: install
+	$(BIN)/pytest -n 2 -m "not browser and not worker" $(PYTEST_ARGS)
+
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
 migrate: install services

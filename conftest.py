@@ -84,6 +84,9 @@ def _session_claim(config: pytest.Config, redis_url: str) -> None:
     from luxsite.embedded import var_dir
 
     database = connection.settings_dict["TEST"]["NAME"] or f"test_{connection.settings_dict['NAME']}"
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker:  # an xdist worker: pytest-django gives it a database of its own, and it has a Redis database of its own
+        database = f"{database}_{worker}"
     directory = var_dir() / "run"
     directory.mkdir(parents=True, exist_ok=True)
     for name in (f"test-database-{database}", f"test-redis-{urlsplit(redis_url).path.strip('/')}"):
@@ -169,6 +172,17 @@ def celery_worker(
         yield CeleryTestWorker(name=name, process=process)
     finally:
         process_stop(process, timeout=WORKER_STOP_TIMEOUT)
+
+
+# Markers by what a test needs, from its fixtures, so `make test-fast` can leave out the slow kinds.
+MARKERS_BY_FIXTURE = {"live_server": "browser", "celery_worker": "worker", "subprocess_env": "worker"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests that go through the live server (``browser``) or need a real Celery worker (``worker``)."""
+    for item in items:
+        for fixture in set(getattr(item, "fixturenames", ())) & set(MARKERS_BY_FIXTURE):
+            item.add_marker(MARKERS_BY_FIXTURE[fixture])
 
 
 def _transactional(item: pytest.Item) -> bool:

@@ -155,7 +155,7 @@ def test_production_runs_the_promoted_hash_from_its_stored_genotype(make_being, 
     [
         ("", {}, "target_invalid"),
         ("x" * 201, {}, "target_invalid"),
-        (str(uuid.uuid4()), {}, "being_not_found"),
+        ("00000000-0000-4000-8000-000000000000", {}, "being_not_found"),  # a soul no being has
         ("nobody-has-this-alias", {}, "alias_not_found"),
         ("0123456789abcdef", {}, "soul_not_found"),
         ("OWNED", {"hash": "0" * 64}, "soul_not_found"),

@@ -147,7 +147,7 @@ def test_execute_an_alias_in_production_runs_the_promoted_hash(api, alice, make_
         ("DATA", {}, 409, "not_runnable"),
         ("VIEW_ONLY", {}, 403, "permission_denied"),
         ("HIDDEN", {}, 404, "being_not_found"),
-        (f"/api/beings/{uuid.uuid4()}/execute", {}, 404, "being_not_found"),
+        ("/api/beings/00000000-0000-4000-8000-000000000000/execute", {}, 404, "being_not_found"),
         ("/api/beings/not-a-soul/execute", {}, 422, "invalid"),
         (f"/api/souls/{'f' * 64}/execute", {}, 404, "soul_not_found"),
         ("/api/souls/abc/execute", {}, 422, "hash_invalid"),
