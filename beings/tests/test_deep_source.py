@@ -66,6 +66,7 @@ def test_the_service_refuses_a_deep_source_as_a_syntax_error(
 def test_api_create_answers_422_source_syntax_error(
     api: Client, unchanged: Callable[..., Any], source: str
 ) -> None:
+    """Creating a being from a deep source through the API is a 422 ``source_syntax_error`` on genesis.source."""
     body = {"genesis": {"name": "deep", "type": "function", "source": source}}
     with unchanged():
         response = api.post("/api/beings/", body, content_type="application/json")
@@ -79,6 +80,7 @@ def test_api_create_answers_422_source_syntax_error(
 def test_api_evolve_answers_422_source_syntax_error(
     api: Client, make_being: BeingMaker, unchanged: Callable[..., Any], source: str, run_async: bool
 ) -> None:
+    """Evolving to a deep source, at once or in the background, is a 422 ``source_syntax_error`` and changes nothing."""
     being = make_being("shallow", genesis={"source": RUN})
     with unchanged():
         response = api.post(f"/api/beings/{being.soul}/evolve", {"source": source, "async": run_async},
@@ -89,6 +91,7 @@ def test_api_evolve_answers_422_source_syntax_error(
 
 @SHAPES
 def test_the_analysis_of_a_deep_source_answers_and_says_what_it_could_not_read(source: str) -> None:
+    """The analysis of a deep source still answers: it counts the lines and finds run or says what it could not read."""
     analysis = source_analyse(source)
     assert analysis["lines"] == len(source.splitlines())
     assert analysis.get("error") or analysis["functions"][0]["name"] == "run"
@@ -105,6 +108,7 @@ def deep_lines() -> bytes:
 def test_api_import_answers_422_and_stores_nothing(
     api: Client, unchanged: Callable[..., Any], deep_lines: bytes
 ) -> None:
+    """An import whose second being nests too deeply is a 422 ``source_syntax_error`` and stores neither being."""
     with unchanged():
         response = api.post("/api/beings/import", deep_lines, content_type="application/x-ndjson")
     assert response.status_code == 422, response.content
@@ -114,6 +118,7 @@ def test_api_import_answers_422_and_stores_nothing(
 def test_the_import_command_fails_and_stores_nothing(
     alice: User, tmp_path: Any, unchanged: Callable[..., Any], deep_lines: bytes
 ) -> None:
+    """The ``beings import`` command on the same lines fails naming the nesting, and stores nothing."""
     path = tmp_path / "deep.jsonl"
     path.write_bytes(deep_lines)
     with unchanged(), pytest.raises(CommandError, match="nests"):
@@ -125,6 +130,7 @@ def test_the_import_command_fails_and_stores_nothing(
 def test_the_admin_form_shows_the_cause_on_the_source_field(
     root: User, unchanged: Callable[..., Any], body: str
 ) -> None:
+    """The admin add form, given a source too deep to parse or to walk, shows the nesting error on the source field."""
     form = {"name": "deep", "kind": "function", "source": RUN + body, "description": "", "tags": "",
             "energy_level": "0", "attributes": "{}", "memories": "", "self_awareness": ""}
     form.update({f"{prefix}-{field}": "0" for prefix in ("outgoing", "incoming")
@@ -145,6 +151,7 @@ def at_the_limit() -> str:
 
 
 def test_a_source_at_the_admitted_depth_parses_and_is_analysed() -> None:
+    """A source exactly as deep as the limit parses and is analysed; one level deeper is refused, naming the limit."""
     source_parse(at_the_limit())
     assert "error" not in source_analyse(at_the_limit())
     with pytest.raises(SourceSyntaxError, match=f"the limit is {MAX_SOURCE_DEPTH}"):

@@ -19,6 +19,7 @@ def strict_client() -> Client:
 
 @pytest.mark.django_db
 def test_a_script_with_a_token_writes_without_any_csrf_token(strict_client: Client, bearer: dict[str, str]) -> None:
+    """A script sending a bearer token creates a being with no CSRF token at all."""
     response = strict_client.post("/api/beings/", BODY, content_type="application/json", headers=bearer)
     assert response.status_code == 201, response.content
     assert BaseBeing.objects.filter(genesis__name="from_outside").exists()
@@ -28,6 +29,7 @@ def test_a_script_with_a_token_writes_without_any_csrf_token(strict_client: Clie
 def test_a_token_wins_over_a_session_cookie_that_comes_with_it(
     strict_client: Client, alice: User, bearer: dict[str, str]
 ) -> None:
+    """A bearer token sent along with a session cookie is enough: the write needs no CSRF token."""
     strict_client.force_login(alice)
     response = strict_client.post("/api/beings/", BODY, content_type="application/json", headers=bearer)
     assert response.status_code == 201, response.content
@@ -35,6 +37,7 @@ def test_a_token_wins_over_a_session_cookie_that_comes_with_it(
 
 @pytest.mark.django_db
 def test_a_session_write_needs_the_csrf_token(strict_client: Client, alice: User) -> None:
+    """A logged-in browser's write without the CSRF token is a 403 that creates nothing; with the token it is a 201."""
     strict_client.force_login(alice)
     refused = strict_client.post("/api/beings/", BODY, content_type="application/json")
     assert refused.status_code == 403
@@ -50,6 +53,7 @@ def test_a_session_write_needs_the_csrf_token(strict_client: Client, alice: User
 @pytest.mark.django_db
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer lux_wrong"}])
 def test_a_write_without_valid_credentials_is_401(strict_client: Client, headers: dict[str, str]) -> None:
+    """A write with no credentials or a wrong token is a 401 saying how to authenticate."""
     response = strict_client.post("/api/beings/", BODY, content_type="application/json", headers=headers)
     assert response.status_code == 401
     assert response.json() == {"code": "not_authenticated", "detail": "log in or send Authorization: Bearer <token>"}

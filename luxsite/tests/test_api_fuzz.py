@@ -68,6 +68,7 @@ schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 
 def test_the_fuzzed_document_is_the_one_the_live_site_serves(live_server: LiveServer) -> None:
+    """The document the fuzzing is generated from is exactly the one the live site serves at /api/openapi.json."""
     with urllib.request.urlopen(f"{live_server.url}/api/openapi.json", timeout=30) as response:
         assert json.loads(response.read()) == json.loads(json.dumps(DOCUMENT))
 

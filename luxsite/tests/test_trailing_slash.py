@@ -84,6 +84,7 @@ def test_both_forms_of_every_route_reach_the_route_without_a_redirect(
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/api/beings", "/api/beings/"])
 def test_a_create_posted_to_either_form_creates_the_being(path: str, bearer: dict[str, str]) -> None:
+    """A POST to /api/beings, with or without its slash, creates the being (201) with no redirect on the way."""
     response = Client().post(path, BODY, content_type="application/json", headers=bearer, follow=True)
     assert response.redirect_chain == []
     assert response.status_code == 201, response.content
@@ -94,6 +95,7 @@ def test_a_create_posted_to_either_form_creates_the_being(path: str, bearer: dic
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
 @pytest.mark.parametrize("path", ["/api/nowhere", "/api/nowhere/", "/api/beings/not-a-soul/evolve/x"])
 def test_an_unknown_api_path_is_a_404_in_the_error_shape(method: str, path: str, bearer: dict[str, str]) -> None:
+    """A path the API does not have is a 404 ``not_found`` naming it, whatever the method or slash, never a redirect."""
     response = call(Client(), method, path, bearer, body={})
     assert response.redirect_chain == []
     assert response.status_code == 404
@@ -104,6 +106,7 @@ def test_an_unknown_api_path_is_a_404_in_the_error_shape(method: str, path: str,
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/api/beings", "/api/beings/"])
 def test_a_method_a_route_does_not_have_is_a_405_in_the_error_shape(path: str, bearer: dict[str, str]) -> None:
+    """A method the route does not have is a 405 ``method_not_allowed`` whose Allow header names the ones it has."""
     response = Client().put(path, "{}", content_type="application/json", headers=bearer)
     assert response.status_code == 405
     assert response.json()["code"] == "method_not_allowed"
@@ -143,6 +146,7 @@ def http(live_server: LiveServer, method: str, path: str, body: Any, headers: di
 def test_a_real_client_posting_without_the_slash_creates_the_being(
     live_server: LiveServer, live_bearer: dict[str, str], path: str
 ) -> None:
+    """urllib posting to either form over real HTTP creates the being, and the list then shows it."""
     status, body = http(live_server, "POST", path, BODY, live_bearer)
     assert status == 201, body
     assert body["name"] == "slashless" and "soul" in body
@@ -153,6 +157,7 @@ def test_a_real_client_posting_without_the_slash_creates_the_being(
 def test_a_real_client_evolving_with_a_trailing_slash_evolves(
     live_server: LiveServer, live_bearer: dict[str, str]
 ) -> None:
+    """urllib posting an evolve to the path with a trailing slash evolves the being to version 2."""
     status, created = http(live_server, "POST", "/api/beings", BODY, live_bearer)
     assert status == 201
     evolve = {"source": SOURCE + "GREETING = 'hello'\n", "reason": "a constant"}

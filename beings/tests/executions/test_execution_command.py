@@ -112,6 +112,7 @@ def test_a_user_who_may_not_execute_exits_1(adder: BaseBeing, bob: User) -> None
 
 @pytest.mark.django_db
 def test_an_unknown_user_exits_1(adder: BaseBeing) -> None:
+    """--user naming nobody exits 1 saying there is no such user."""
     assert "no user named 'nobody'" in str(refused("adder", "--user", "nobody"))
 
 

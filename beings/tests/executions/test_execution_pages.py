@@ -510,6 +510,7 @@ def test_someone_elses_run_is_404(viewer: Client, alice: User, adder: BaseBeing)
 
 
 def test_unknown_run_is_404(api: Client) -> None:
+    """A run nobody has is a 404 page."""
     assert api.get(reverse("execution_detail", args=[uuid.uuid4()])).status_code == 404
 
 
@@ -593,6 +594,7 @@ def test_admin_search_by_hash_prefix_and_alias(root: User, alice: User, adder: B
 
 
 def test_admin_can_not_be_used_by_non_staff(api: Client) -> None:
+    """A user who is not staff is sent to the admin's login, never shown the runs."""
     assert api.get(reverse("admin:beings_execution_changelist")).status_code == 302
 
 

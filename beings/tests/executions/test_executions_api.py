@@ -234,6 +234,7 @@ def test_list_refusals(api, query, status, code):
 
 
 def test_list_of_a_being_one_may_not_view_is_404(api, make_being, bob):
+    """Listing the runs of a being one may not view is 404 being_not_found, as if it did not exist."""
     hidden = make_being("hidden", actor=bob)
     assert_refused(api.get(f"/api/executions?being={hidden.soul}"), 404, "being_not_found")
 

@@ -542,6 +542,7 @@ def test_limits_from_settings_objects_and_environments() -> None:
 
 @pytest.mark.parametrize("bad", [{"cpu_seconds": 0}, {"wall_seconds": -1}, {"calls": -1}, {"memory_bytes": 2**20}])
 def test_limits_refuse_nonsense(bad: dict[str, Any]) -> None:
+    """Limits that make no sense (no CPU time, negative wall time or calls, too little memory) are refused."""
     with pytest.raises(ValueError):
         SandboxLimits(**bad)
 

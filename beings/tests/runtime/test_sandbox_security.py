@@ -269,6 +269,7 @@ ESCAPES = [
 
 
 def test_there_are_enough_escape_attempts() -> None:
+    """The escape attempts stay many (45 or more), each under its own name so none hides another."""
     assert len(ESCAPES) >= 45
     assert len({escape.name for escape in ESCAPES}) == len(ESCAPES)
 
@@ -341,6 +342,7 @@ def test_confined_child_is_nobody_without_network(armed: Armed) -> None:
 
 
 def test_confined_child_has_its_rlimits(armed: Armed) -> None:
+    """The confined child has its rlimits: its CPU and memory, no writes, processes or core dumps, 16 open files."""
     rlimits = armed.check.facts["rlimits"]
     assert rlimits["RLIMIT_CPU"] == [1, 2]
     assert rlimits["RLIMIT_AS"] == [LIMITS.memory_bytes] * 2
@@ -507,6 +509,7 @@ def test_hostile_frames_fail_the_run_and_kill_the_child(fake: FakeChild, frames:
 
 
 def test_silent_child_is_killed_at_the_wall_clock(fake: FakeChild) -> None:
+    """A child that says it is ready and then nothing more is killed at the wall clock, and the run times out."""
     fake.write(READY)
     result = converse(fake, SandboxLimits(wall_seconds=0.3))
     assert result.status == RunStatus.TIMEOUT
@@ -555,6 +558,7 @@ def test_child_gone_before_it_holds_its_job_is_stillborn(fake: FakeChild, frames
 
 
 def test_child_that_skips_the_job_acknowledgement_breaks_protocol(fake: FakeChild) -> None:
+    """A child that answers done without first acknowledging its job fails the run as a broken protocol."""
     fake.write(READY.split(frame_encode({"op": "started"}))[0], frame_encode({"op": "done", "ok": True, "result": 1}))
     result = converse(fake)
     assert result.status == RunStatus.FAILED

@@ -131,6 +131,7 @@ def test_unknown_alias_is_404(api, greeter, alias):
 
 
 def test_alias_of_someone_elses_being_is_404(bob_api, greeter):
+    """bob asking for alice's alias gets 404 alias_not_found: her being is as unknown to him as one nobody has."""
     assert error(bob_api.get("/api/aliases/greeter")) == (404, "alias_not_found")
 
 
@@ -177,6 +178,7 @@ def test_promote_another_hash_supersedes_and_demote_ends(api, promoter, greeter)
 
 
 def test_promote_under_another_alias(api, promoter, greeter):
+    """A promotion may name an alias other than the being's, and the promotion answers with it."""
     body = post(api, f"/api/souls/{greeter.hash}/promote", {"alias": "hello"}).json()
     assert body["alias"] == "hello"
 
@@ -208,12 +210,14 @@ def test_promote_and_demote_bad_bodies(api, promoter, greeter, unchanged, path, 
     [("xyz", 422, "hash_invalid"), ("0" * 64, 404, "soul_not_found"), ("abcdef012345", 409, "hash_ambiguous")],
 )
 def test_promote_bad_hashes(api, promoter, greeter, hash, status, code):
+    """A malformed hash is 422, an unknown one 404, a prefix two versions share 409; none promotes anything."""
     fake_ancestors(greeter, ["abcdef012345" + "0" * 52, "abcdef012345" + "1" * 52])
     assert error(post(api, f"/api/souls/{hash}/promote")) == (status, code)
     assert not Promotion.objects.exists()
 
 
 def test_promote_twice_is_409(api, promoter, greeter):
+    """Promoting the hash already active is 409 already_promoted, and only one promotion is stored."""
     assert post(api, f"/api/souls/{greeter.hash}/promote").status_code == 201
     assert error(post(api, f"/api/souls/{greeter.hash}/promote")) == (409, "already_promoted")
     assert Promotion.objects.count() == 1
@@ -244,6 +248,7 @@ def test_unauthenticated_registry_calls_are_401():
 
 
 def test_promote_with_a_bearer_token(promoter, greeter, bearer):
+    """A script with alice's bearer token promotes, and the promotion is recorded as hers."""
     response = post(Client(), f"/api/souls/{greeter.hash}/promote", {"note": "ci"}, **bearer)
     assert response.status_code == 201
     assert response.json()["actor"] == "alice"
@@ -299,6 +304,7 @@ def test_environment_validate(api, promoter, greeter):
 
 
 def test_environment_validate_reports_a_tampered_genotype(api, promoter, greeter):
+    """A promotion's genotype copy tampered with in the database makes validation fail, naming that hash."""
     promotion = soul_services.soul_promote(hash=greeter.hash, actor=promoter)
     tamper("UPDATE soul_promotions SET genotype = jsonb_set(genotype, '{source}', '\"evil\"') WHERE id = %s",
            [promotion.pk])
@@ -307,6 +313,7 @@ def test_environment_validate_reports_a_tampered_genotype(api, promoter, greeter
 
 
 def test_environment_validate_needs_the_permission(bob_api):
+    """Validating an environment without beings.promote_soul is 403, and no validation is stored."""
     assert error(post(bob_api, "/api/environments/production/validate")) == (403, "permission_denied")
     assert not SoulValidation.objects.exists()
 
@@ -322,6 +329,7 @@ def test_environment_validate_needs_the_permission(bob_api):
     ],
 )
 def test_unknown_environment_is_422(api, promoter, method, path):
+    """Every environment route given an unknown environment is 422 environment_unknown, listing the real ones."""
     response = post(api, path) if method == "post" else api.get(path)
     assert error(response) == (422, "environment_unknown")
     assert "production, staging" in response.json()["detail"]

@@ -85,6 +85,7 @@ def test_list_as_json_and_as_another_user(admin_user, greeter, bob):
 
 @pytest.mark.parametrize("limit", ["0", "501"])
 def test_list_limit_is_bounded(admin_user, limit):
+    """--limit outside 1 to 500 exits 1 saying the bounds."""
     assert "--limit must be between 1 and 500" in refused("list", "--limit", limit)
 
 
@@ -112,10 +113,12 @@ def test_show_one_version_by_prefix(admin_user, greeter, alice):
     ],
 )
 def test_show_and_list_refusals_exit_1(admin_user, greeter, args, message):
+    """An unknown or malformed hash, or an unknown --as user, exits 1 with the reason."""
     assert message in refused(*args)
 
 
 def test_show_someone_elses_version_is_not_found(admin_user, greeter, bob):
+    """show --as bob of alice's version is soul_not_found: to him it does not exist."""
     assert "soul_not_found" in refused("show", greeter.hash, "--as", "bob")
 
 
@@ -141,6 +144,7 @@ def test_promote_supersede_demote_from_the_command_line(admin_user, greeter):
 
 
 def test_promote_to_another_environment_and_alias(admin_user, greeter):
+    """promote --env staging --alias hello runs the hash as hello in staging and leaves production empty."""
     souls("promote", greeter.hash, "--env", "staging", "--alias", "hello")
     assert json.loads(souls("production", "--env", "staging", "--json"))[0]["alias"] == "hello"
     assert json.loads(souls("production", "--json")) == []
@@ -172,6 +176,7 @@ def test_refusals_exit_1_with_the_reason_and_write_nothing(admin_user, bob, gree
 
 
 def test_promote_the_active_hash_again_exits_1(admin_user, greeter):
+    """Promoting the hash already active exits 1 with already_promoted, and only one promotion is stored."""
     souls("promote", greeter.hash)
     assert "already_promoted" in refused("promote", greeter.hash)
     assert Promotion.objects.count() == 1
@@ -221,6 +226,7 @@ def test_validate_json_prints_the_result_and_still_exits_1(admin_user, greeter):
 
 
 def test_validate_as_a_promoter(admin_user, alice, greeter):
+    """A user with the promote permission may validate with --as, and the stored result names her."""
     alice.user_permissions.add(Permission.objects.get(codename="promote_soul"))
     assert "OK, 0 promoted" in souls("validate", "--env", "staging", "--as", "alice")
     assert SoulValidation.objects.get().actor_name == "alice"
