@@ -146,7 +146,13 @@ class IncomingRelationshipInline(RelationshipInline):
 class BaseBeingAdmin(GuardedServiceAdmin):
     form = BeingForm
     list_display = (
-        "being_name", "being_kind", "being_version", "soul_short", "energy_level", "tag_list", "created_at",
+        "being_name",
+        "being_kind",
+        "being_version",
+        "soul_short",
+        "energy_level",
+        "tag_list",
+        "created_at",
         "page_link",
     )
     list_filter = (KindFilter, TagFilter, EnergyFilter)
@@ -285,7 +291,10 @@ class BaseBeingAdmin(GuardedServiceAdmin):
             return format_html("{}", name)
         return format_html(
             '{} <small class="lux-mutant">mutant of <span title="{}">{}…</span> v{}</small>',
-            name, parent["soul"], str(parent["soul"])[:8], parent.get("version", "?"),
+            name,
+            parent["soul"],
+            str(parent["soul"])[:8],
+            parent.get("version", "?"),
         )
 
     @admin.display(description="version")
@@ -332,5 +341,3 @@ class BaseBeingAdmin(GuardedServiceAdmin):
     @admin.display(description="self-awareness")
     def self_awareness_pretty(self, being: BaseBeing) -> SafeString:
         return json_block(being.self_awareness)
-
-

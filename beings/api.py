@@ -81,10 +81,12 @@ def being_list(request: HttpRequest, query: Query[BeingQuery]) -> dict[str, Any]
 @router.post(
     "/",
     response={201: BeingOut, 200: BeingOut, **ERRORS},
-    openapi_extra=described({
-        200: "A being you may view already has this genotype and alias: that being.",
-        201: "Created; you get view, change and delete on it.",
-    }),
+    openapi_extra=described(
+        {
+            200: "A being you may view already has this genotype and alias: that being.",
+            201: "Created; you get view, change and delete on it.",
+        }
+    ),
 )
 def being_create(request: HttpRequest, payload: BeingIn) -> Status[BaseBeing]:
     """Create a being, or get the one you may view with the same genotype (hash) and alias: creation is idempotent."""
@@ -149,11 +151,13 @@ def being_relationships(
 @router.post(
     "/{soul}/evolve",
     response={200: EvolutionOut, 201: EvolutionOut, 202: EvolveQueuedOut, **ERRORS},
-    openapi_extra=described({
-        200: "An evolution (or a cosmetic one): the same being, the next version.",
-        201: "A mutation: a new being, linked to its parent by a `mutation` relationship.",
-        202: "`async` was true: the change was queued for a worker.",
-    }),
+    openapi_extra=described(
+        {
+            200: "An evolution (or a cosmetic one): the same being, the next version.",
+            201: "A mutation: a new being, linked to its parent by a `mutation` relationship.",
+            202: "`async` was true: the change was queued for a worker.",
+        }
+    ),
 )
 def being_evolve(request: HttpRequest, soul: uuid.UUID, payload: EvolveIn) -> Status[Any]:
     """Give a being a new source: only a few added lines evolve it, anything else mutates it into a new being."""

@@ -80,7 +80,8 @@ def being_evolve(
         if genotype.soul_hash(genotype.with_source(current.genesis, source)) == current.hash:
             raise NothingChangedError("nothing changed: the new source has the genotype of the current version")
         change = lineage.change_classify(
-            current=current.genesis.get("source", ""), new=source,
+            current=current.genesis.get("source", ""),
+            new=source,
             max_added_ratio=settings.LUXOS_EVOLUTION_MAX_ADDED_RATIO,
         )
         origin = {"kind": change.kind, "at": timezone.now().isoformat(), "actor": actor_name(actor), "reason": reason}
@@ -107,8 +108,16 @@ def _evolve_in_place(
     }
     evolved["hash"] = genotype.genesis_hash(evolved)
     validation.document_check("genesis", evolved)
-    event = {"event": change.kind, "at": origin["at"], "version": evolved["version"], "hash": evolved["hash"],
-             "from_hash": entry["hash"], "reason": origin["reason"], "actor": origin["actor"], **change.as_dict()}
+    event = {
+        "event": change.kind,
+        "at": origin["at"],
+        "version": evolved["version"],
+        "hash": evolved["hash"],
+        "from_hash": entry["hash"],
+        "reason": origin["reason"],
+        "actor": origin["actor"],
+        **change.as_dict(),
+    }
     being.genesis = evolved
     being.memories = memories_append(being.memories, event)
     context_apply(actor=actor, operation=f"being_{change.kind}", reason=origin["reason"])
@@ -137,8 +146,16 @@ def _mutant_create(
     }
     child_genesis["hash"] = genotype.genesis_hash(child_genesis)
     validation.document_check("genesis", child_genesis)
-    event = {"event": "mutation", "at": origin["at"], "version": 1, "hash": child_genesis["hash"],
-             "parent": named_parent, "reason": origin["reason"], "actor": origin["actor"], **change.as_dict()}
+    event = {
+        "event": "mutation",
+        "at": origin["at"],
+        "version": 1,
+        "hash": child_genesis["hash"],
+        "parent": named_parent,
+        "reason": origin["reason"],
+        "actor": origin["actor"],
+        **change.as_dict(),
+    }
     context_apply(actor=actor, operation="being_mutation", reason=origin["reason"])
     child = BaseBeing.objects.create(
         genesis=child_genesis,
@@ -150,9 +167,19 @@ def _mutant_create(
     )
     owner_grant(model=BaseBeing, pks=[child.pk], user=actor, extra=OWNER_EXTRA)
     relationship_link(
-        source=parent, target=child, actor=actor,
-        data={"tags": ["mutation"], "genesis": {"type": "mutation", "reason": origin["reason"], **change.as_dict(),
-                                                "from_hash": parent.hash, "to_hash": child_genesis["hash"]}},
+        source=parent,
+        target=child,
+        actor=actor,
+        data={
+            "tags": ["mutation"],
+            "genesis": {
+                "type": "mutation",
+                "reason": origin["reason"],
+                **change.as_dict(),
+                "from_hash": parent.hash,
+                "to_hash": child_genesis["hash"],
+            },
+        },
     )
     report_on_commit(being=child, event="mutation", parent_hash=parent.hash, actor=actor, reason=origin["reason"])
     return child

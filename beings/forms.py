@@ -132,7 +132,7 @@ class BeingForm(forms.ModelForm):
         if field is None:
             # Keys the form does not show (the lineage): the stored being, not what was typed, is at fault.
             return "This being's stored history does not check out, so this form cannot save it."
-        return f"{self.fields[field].label or field.capitalize()}{error.detail[match.end():]}"
+        return f"{self.fields[field].label or field.capitalize()}{error.detail[match.end() :]}"
 
     def changed_being_data(self) -> dict[str, Any]:
         """The validated fields the person changed (genesis when its metadata changed; a new source evolves)."""

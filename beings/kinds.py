@@ -44,7 +44,11 @@ CORE_DESCRIPTIONS: Final = {
 def core_genesis(name: str, kind: str) -> dict[str, Any]:
     """The genesis of a core being: no source, version 1 forever, its hash stamped."""
     genesis: dict[str, Any] = {
-        "name": name, "type": kind, "description": CORE_DESCRIPTIONS[name], "author": "luxos", "version": 1,
+        "name": name,
+        "type": kind,
+        "description": CORE_DESCRIPTIONS[name],
+        "author": "luxos",
+        "version": 1,
         "ancestors": [],
     }
     return {**genesis, "hash": genotype.genesis_hash(genesis)}

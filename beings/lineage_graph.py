@@ -161,7 +161,11 @@ def lineage_collect(*, being: BaseBeing, user: User) -> LineageGraph:
         for number in _versions_kept(sorted(held), pinned={number for end, number in pinned if end == soul}):
             version = held[number]
             node = LineageNode(
-                key=f"n{len(keys)}", soul=soul, version=number, hash=version.hash, kind=version.kind,
+                key=f"n{len(keys)}",
+                soul=soul,
+                version=number,
+                hash=version.hash,
+                kind=version.kind,
                 current=version.is_current and version.owned,
             )
             keys[(soul, number)] = node.key
@@ -183,7 +187,7 @@ def _versions_kept(numbers: list[int], *, pinned: set[int]) -> list[int]:
     """The versions drawn: all of them when few; else the first, the newest and every mutation end."""
     if len(numbers) <= MAX_VERSIONS_PER_BEING:
         return numbers
-    newest = numbers[-(MAX_VERSIONS_PER_BEING - 1):]
+    newest = numbers[-(MAX_VERSIONS_PER_BEING - 1) :]
     return sorted({numbers[0], *newest, *(number for number in numbers if number in pinned)})
 
 
@@ -196,8 +200,7 @@ def dot_quote(*lines: str) -> str:
     break lines. Graphviz escapes the text again for the SVG it writes.
     """
     escaped = (
-        " ".join(line.splitlines()).replace("\\", "\\\\").replace('"', '\\"').replace("&", "&amp;")
-        for line in lines
+        " ".join(line.splitlines()).replace("\\", "\\\\").replace('"', '\\"').replace("&", "&amp;") for line in lines
     )
     return '"' + "\\n".join(escaped) + '"'
 

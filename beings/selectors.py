@@ -79,7 +79,11 @@ def being_filter(queryset: BeingQuerySet, filters: BeingFilters) -> BeingQuerySe
 
 
 def being_list(
-    *, user: User, filters: BeingFilters | None = None, ordering: str = "-created_at", after: str | None = None,
+    *,
+    user: User,
+    filters: BeingFilters | None = None,
+    ordering: str = "-created_at",
+    after: str | None = None,
     limit: int | None = None,
 ) -> Page[BaseBeing]:
     """A page of the beings the user may view, filtered and ordered, continuing after a cursor."""
@@ -149,9 +153,14 @@ def being_versions(being: BaseBeing) -> list[SoulVersion]:
         origin = genesis.get("origin") or {}
         versions = [
             SoulVersion(
-                hash=entry["hash"], soul=uuid.UUID(entry.get("soul", str(being.soul))), alias=being.name,
-                version=entry["version"], kind=entry.get("kind", "genesis"), created_at=entry.get("created_at"),
-                holder=being, index=index,
+                hash=entry["hash"],
+                soul=uuid.UUID(entry.get("soul", str(being.soul))),
+                alias=being.name,
+                version=entry["version"],
+                kind=entry.get("kind", "genesis"),
+                created_at=entry.get("created_at"),
+                holder=being,
+                index=index,
             )
             for index, entry in enumerate(genesis.get("ancestors", []))
         ]
@@ -159,9 +168,14 @@ def being_versions(being: BaseBeing) -> list[SoulVersion]:
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise LineageBrokenError(f"the lineage of being {being.soul} is malformed ({error!r})") from None
     current = SoulVersion(
-        hash=being.hash, soul=being.soul, alias=being.name, version=being.version, kind=kind,
+        hash=being.hash,
+        soul=being.soul,
+        alias=being.name,
+        version=being.version,
+        kind=kind,
         created_at=origin.get("at") or (being.created_at.isoformat() if being.created_at else None),
-        holder=being, index=None,
+        holder=being,
+        index=None,
     )
     return [*versions, current]
 
@@ -186,9 +200,7 @@ def soul_get(*, hash: str, user: User) -> SoulVersion:
     """
     prefix = hash_prefix_clean(hash)
     holders = visible(user=user, queryset=BaseBeing.objects.holding_hash(prefix))
-    matches = [
-        version for holder in holders for version in being_versions(holder) if version.hash.startswith(prefix)
-    ]
+    matches = [version for holder in holders for version in being_versions(holder) if version.hash.startswith(prefix)]
     if not matches:
         raise SoulNotFoundError(f"no version you may view has hash {prefix}")
     hashes = sorted({version.hash for version in matches})
@@ -272,7 +284,9 @@ class VersionDiff:
     def lines_counted(self) -> tuple[int, int]:
         """How many lines the newer source adds and removes."""
         opcodes = difflib.SequenceMatcher(
-            None, self.older_source.splitlines(keepends=True), self.newer_source.splitlines(keepends=True),
+            None,
+            self.older_source.splitlines(keepends=True),
+            self.newer_source.splitlines(keepends=True),
             autojunk=False,
         ).get_opcodes()
         added = sum(j2 - j1 for tag, _i1, _i2, j1, j2 in opcodes if tag in ("insert", "replace"))
@@ -285,8 +299,10 @@ def version_diff(*, being: BaseBeing, older: str, newer: str) -> VersionDiff:
     older_version = version_get(being=being, hash=older)
     newer_version = version_get(being=being, hash=newer)
     return VersionDiff(
-        older=older_version, newer=newer_version,
-        older_source=older_version.source(), newer_source=newer_version.source(),
+        older=older_version,
+        newer=newer_version,
+        older_source=older_version.source(),
+        newer_source=newer_version.source(),
     )
 
 

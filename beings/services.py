@@ -267,8 +267,9 @@ def beings_import(*, lines: Iterable[bytes | str], actor: User | None) -> Import
                         )
                     )
             # A soul named is checked against the database as it was: not against the file's own beings.
-            lineage_souls_check(named=[(where, soul) for where, soul in named if uuid.UUID(soul) not in seen],
-                                actor=actor)
+            lineage_souls_check(
+                named=[(where, soul) for where, soul in named if uuid.UUID(soul) not in seen], actor=actor
+            )
             owner_grant(model=BaseBeing, pks=souls, user=actor, extra=OWNER_EXTRA)
     except UniqueViolation:
         # One array parameter: ``soul__in`` would put a placeholder per soul of the file in the SQL.

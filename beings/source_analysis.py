@@ -202,8 +202,9 @@ def entrypoint_parameters(source: str, *, entrypoint: str, kind: str) -> list[di
     positional = [*arguments.posonlyargs, *arguments.args]
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
     described = [
-        _parameter(argument, "positional_only" if index < len(arguments.posonlyargs) else "positional_or_keyword",
-                   default)
+        _parameter(
+            argument, "positional_only" if index < len(arguments.posonlyargs) else "positional_or_keyword", default
+        )
         for index, (argument, default) in enumerate(zip(positional, defaults, strict=True))
     ]
     static = any(isinstance(mark, ast.Name) and mark.id == "staticmethod" for mark in node.decorator_list)

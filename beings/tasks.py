@@ -32,5 +32,3 @@ def being_evolve_task(
     except DomainError as error:
         return {"status": "refused", "code": error.code, "detail": error.detail}
     return {"status": kind, "soul": str(being.soul), "hash": being.hash, "version": being.version}
-
-

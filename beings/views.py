@@ -67,9 +67,11 @@ def version_rows(versions: list[SoulVersion], *, user: User) -> list[VersionRow]
     the same genotype holds the same hash, and its promotion is not this version's.
     """
     inherited = {version.soul for version in versions if not version.owned}
-    own_beings = set(
-        visible(user=user, queryset=BaseBeing.objects.filter(soul__in=inherited)).values_list("soul", flat=True)
-    ) if inherited else set()
+    own_beings = (
+        set(visible(user=user, queryset=BaseBeing.objects.filter(soul__in=inherited)).values_list("soul", flat=True))
+        if inherited
+        else set()
+    )
     souls = [
         version.soul if version.owned or version.soul in own_beings else version.holder.soul for version in versions
     ]
@@ -79,11 +81,17 @@ def version_rows(versions: list[SoulVersion], *, user: User) -> list[VersionRow]
     rows = []
     for index, (version, soul) in enumerate(zip(versions, souls, strict=True)):
         provenance = _provenance(version)
-        rows.append(VersionRow(
-            version=version, created_at=_moment(version.created_at), previous=versions[index - 1] if index else None,
-            environments=promoted.get((version.hash, soul), []), actor=provenance.get("actor", ""),
-            reason=provenance.get("reason", ""), promote_soul=soul,
-        ))
+        rows.append(
+            VersionRow(
+                version=version,
+                created_at=_moment(version.created_at),
+                previous=versions[index - 1] if index else None,
+                environments=promoted.get((version.hash, soul), []),
+                actor=provenance.get("actor", ""),
+                reason=provenance.get("reason", ""),
+                promote_soul=soul,
+            )
+        )
     return rows[::-1]
 
 
@@ -159,15 +167,17 @@ def being_page(request: HttpRequest, *, being: BaseBeing, run_form: dict[str, An
         "being": being,
         "versions": versions,
         "rows": version_rows(versions, user=request.user),
-        "promoter": soul_selectors.promoter_may(user=request.user), "environments": settings.LUXOS_ENVIRONMENTS,
+        "promoter": soul_selectors.promoter_may(user=request.user),
+        "environments": settings.LUXOS_ENVIRONMENTS,
         "parent": being.genesis.get("parent"),
         "source": source_html(being.genesis["source"]) if being.genesis.get("source") else None,
         **run_form,
-        "neighbours": being_neighbours(being=being, user=request.user), "neighbours_limit": NEIGHBOURS_LIMIT,
+        "neighbours": being_neighbours(being=being, user=request.user),
+        "neighbours_limit": NEIGHBOURS_LIMIT,
         # Data and the core kinds hold no code: the page says so instead of offering a form that must fail.
-        "run_refusal": None if being.kind in RUNNABLE else (
-            f"A {being.kind or 'typeless'} being holds no code to run: only {' and '.join(RUNNABLE)} beings run."
-        ),
+        "run_refusal": None
+        if being.kind in RUNNABLE
+        else (f"A {being.kind or 'typeless'} being holds no code to run: only {' and '.join(RUNNABLE)} beings run."),
     }
     try:
         requested = _diff_requested(request, versions)
@@ -189,5 +199,3 @@ def being_page(request: HttpRequest, *, being: BaseBeing, run_form: dict[str, An
 
 
 # The promotion board
-
-

@@ -60,7 +60,10 @@ def being_document(i: int) -> dict[str, Any]:
         "tags": [TAGS[i % 40], TAGS[40 + i % 23], TAGS[63 + i % 17]],
         "energy_level": i % 1000,
         "attributes": {
-            "team": f"team-{i % TEAMS}", "tier": TIERS[i % 4], "region": REGIONS[i % 5], "replicas": 1 + i % 8
+            "team": f"team-{i % TEAMS}",
+            "tier": TIERS[i % 4],
+            "region": REGIONS[i % 5],
+            "replicas": 1 + i % 8,
         },
         "memories": [{"event": "created", "by": "bench"}],
         "self_awareness": {"version": 1, "healthy": True},
@@ -121,9 +124,14 @@ def import_bench(scale: int, owner: User) -> Result:
             del work
     service, raw = scale / min(seconds["service"]), scale / min(seconds["copy"])
     return Result(
-        "import: beings_import vs raw COPY", scale, service, "rows/s", raw, target="≥ 25%",
-        passed=service / raw >= 0.25, notes=f"best of {REPEAT}; seconds service {_seconds(seconds['service'])}, "
-        f"COPY {_seconds(seconds['copy'])}",
+        "import: beings_import vs raw COPY",
+        scale,
+        service,
+        "rows/s",
+        raw,
+        target="≥ 25%",
+        passed=service / raw >= 0.25,
+        notes=f"best of {REPEAT}; seconds service {_seconds(seconds['service'])}, COPY {_seconds(seconds['copy'])}",
     )
 
 
@@ -185,9 +193,16 @@ def filter_bench(scale: int, superuser: User, owner: User) -> list[Result]:
         notes = f"uses GIN: {uses_gin}; {matches} matches; {len(with_gin)} runs, baseline {len(without)} runs"
         is_selector = name == "filter: being_list, superuser"
         results += [
-            Result(f"{name} (median)", scale, median(with_gin), "ms", median(without),
-                   target="≤ 10 ms" if is_selector else "", passed=median(with_gin) <= 10 if is_selector else None,
-                   notes=notes),
+            Result(
+                f"{name} (median)",
+                scale,
+                median(with_gin),
+                "ms",
+                median(without),
+                target="≤ 10 ms" if is_selector else "",
+                passed=median(with_gin) <= 10 if is_selector else None,
+                notes=notes,
+            ),
             Result(f"{name} (p95)", scale, p95(with_gin), "ms", p95(without), notes=notes),
         ]
     return results

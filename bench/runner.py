@@ -32,8 +32,17 @@ class Result:
         verdict = "" if self.passed is None else ("PASS" if self.passed else "FAIL")
         ratio = "" if self.ratio is None else f"{self.ratio:.1%}"
         baseline = "" if self.baseline is None else number(self.baseline)
-        return (self.name, f"{self.scale:,}", number(self.figure), self.unit, baseline, ratio, self.target, verdict,
-                self.notes)
+        return (
+            self.name,
+            f"{self.scale:,}",
+            number(self.figure),
+            self.unit,
+            baseline,
+            ratio,
+            self.target,
+            verdict,
+            self.notes,
+        )
 
 
 def number(value: float) -> str:

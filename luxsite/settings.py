@@ -61,7 +61,6 @@ if not SECRET_KEY:
     SECRET_KEY = "luxos-development-key-not-for-production"
 
 
-
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -241,11 +240,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "health-every-minute": {"task": "luxsite.tasks.health", "schedule": 60.0, "options": {"queue": "io"}},
     # Every promoted production hash recomputed from its stored genotype and the live lineage.
     "souls-validate-daily": {
-        "task": "beings.tasks.souls_validate", "schedule": crontab(hour=3, minute=0), "options": {"queue": "io"},
+        "task": "beings.tasks.souls_validate",
+        "schedule": crontab(hour=3, minute=0),
+        "options": {"queue": "io"},
     },
     # Runs left "running" by a worker that died: retried once, then marked killed.
     "executions-reap-every-minute": {
-        "task": "beings.tasks.executions_reap", "schedule": 60.0, "options": {"queue": "io"},
+        "task": "beings.tasks.executions_reap",
+        "schedule": 60.0,
+        "options": {"queue": "io"},
     },
 }
 

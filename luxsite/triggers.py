@@ -17,12 +17,17 @@ def append_only() -> list[pgtrigger.Trigger]:
     """
     return [
         pgtrigger.Trigger(
-            name="append_only", when=pgtrigger.Before, operation=pgtrigger.Update | pgtrigger.Delete,
+            name="append_only",
+            when=pgtrigger.Before,
+            operation=pgtrigger.Update | pgtrigger.Delete,
             func=APPEND_ONLY_MESSAGE,
         ),
         pgtrigger.Trigger(
-            name="append_only_truncate", level=pgtrigger.Statement, when=pgtrigger.Before,
-            operation=pgtrigger.Truncate, func=APPEND_ONLY_MESSAGE,
+            name="append_only_truncate",
+            level=pgtrigger.Statement,
+            when=pgtrigger.Before,
+            operation=pgtrigger.Truncate,
+            func=APPEND_ONLY_MESSAGE,
         ),
     ]
 

@@ -28,7 +28,12 @@ def process_group_start(
     """Start ``argv`` from the project's directory as the leader of a new process group."""
     stderr = subprocess.STDOUT if output is not None else None
     return subprocess.Popen(
-        argv, env=env, cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL, stdout=output, stderr=stderr,
+        argv,
+        env=env,
+        cwd=settings.BASE_DIR,
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=stderr,
         process_group=0,
     )
 

@@ -112,8 +112,12 @@ def being_neighbours(*, being: BaseBeing, user: User, limit: int = NEIGHBOURS_LI
         row = rows[relationship.target_id if outgoing else relationship.source_id]
         neighbours.append(
             Neighbour(
-                relationship=relationship, direction="out" if outgoing else "in", soul=row["soul"],
-                name=row["alias"] or "", kind=row["being_kind"] or "", version=row["being_version"] or "1",
+                relationship=relationship,
+                direction="out" if outgoing else "in",
+                soul=row["soul"],
+                name=row["alias"] or "",
+                kind=row["being_kind"] or "",
+                version=row["being_version"] or "1",
                 parent=row["parent"] if isinstance(row["parent"], dict) else None,
             )
         )

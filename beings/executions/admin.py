@@ -44,7 +44,9 @@ def status_badge(status: str) -> SafeString:
     ink, wash = STATUS_COLOURS.get(status, ("#374151", "#f3f4f6"))
     return format_html(
         '<span style="color:{};background:{};padding:1px 8px;border-radius:999px;font-weight:600">{}</span>',
-        ink, wash, status,
+        ink,
+        wash,
+        status,
     )
 
 
@@ -54,7 +56,10 @@ def execution_link(execution: Execution | None) -> SafeString | str:
     url = reverse("admin:beings_execution_change", args=[execution.pk])
     return format_html(
         '<a href="{}"><code>{}</code></a> {} {}',
-        url, str(execution.pk)[:8], execution.alias, status_badge(execution.status),
+        url,
+        str(execution.pk)[:8],
+        execution.alias,
+        status_badge(execution.status),
     )
 
 
@@ -62,8 +67,16 @@ def execution_link(execution: Execution | None) -> SafeString | str:
 class ExecutionAdmin(ReadOnlyAdmin):
     # Two facts share a cell where one is short (hash and environment, worker and queue, run and depth), so the
     # list fits a 1400-pixel window beside the admin's navigation and filters.
-    list_display = ("run", "alias", "hash_column", "status_column", "queued_column", "duration", "where",
-                    "actor_column")
+    list_display = (
+        "run",
+        "alias",
+        "hash_column",
+        "status_column",
+        "queued_column",
+        "duration",
+        "where",
+        "actor_column",
+    )
     list_filter = ("status", "queue", "environment")
     search_fields = ("alias",)
     search_help_text = "An alias (contains), a whole run id, or the start of a hash (at least 12 characters)."
@@ -71,13 +84,42 @@ class ExecutionAdmin(ReadOnlyAdmin):
     list_per_page = 50
     show_full_result_count = False
     fieldsets = [
-        (None, {"fields": ("id", "status_column", "being_link", "alias", "version", "hash", "environment_column",
-                           "actor_name")}),
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "status_column",
+                    "being_link",
+                    "alias",
+                    "version",
+                    "hash",
+                    "environment_column",
+                    "actor_name",
+                )
+            },
+        ),
         ("Inputs", {"fields": ("args_pretty", "kwargs_pretty")}),
-        ("Outcome", {"fields": ("result_pretty", "error_pretty", "output_pre", "output_truncated", "calls",
-                                "summons")}),
-        ("Timing and place", {"fields": ("queued_at", "started_at", "finished_at", "duration", "worker", "queue",
-                                         "task_id", "attempts", "priority")}),
+        (
+            "Outcome",
+            {"fields": ("result_pretty", "error_pretty", "output_pre", "output_truncated", "calls", "summons")},
+        ),
+        (
+            "Timing and place",
+            {
+                "fields": (
+                    "queued_at",
+                    "started_at",
+                    "finished_at",
+                    "duration",
+                    "worker",
+                    "queue",
+                    "task_id",
+                    "attempts",
+                    "priority",
+                )
+            },
+        ),
         ("Nesting", {"fields": ("parent_link", "root_link", "depth", "children_links")}),
         ("Sandbox", {"fields": ("limits_pretty", "layers_pretty")}),
     ]
@@ -86,12 +128,22 @@ class ExecutionAdmin(ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Execution]:
         # The runs it links to only as far as the user may see them, as on the run's page.
         visible = executions_visible(user=request.user, queryset=Execution.objects.all())
-        queryset = super().get_queryset(request).select_related("parent", "root").annotate(
-            parent_visible=Exists(visible.filter(pk=OuterRef("parent_id"))),
-            root_visible=Exists(visible.filter(pk=OuterRef("root_id"))),
-        ).prefetch_related(Prefetch(
-            "children", queryset=visible.order_by("queued_at", "id")[:CHILDREN_LIMIT], to_attr="children_visible",
-        ))
+        queryset = (
+            super()
+            .get_queryset(request)
+            .select_related("parent", "root")
+            .annotate(
+                parent_visible=Exists(visible.filter(pk=OuterRef("parent_id"))),
+                root_visible=Exists(visible.filter(pk=OuterRef("root_id"))),
+            )
+            .prefetch_related(
+                Prefetch(
+                    "children",
+                    queryset=visible.order_by("queued_at", "id")[:CHILDREN_LIMIT],
+                    to_attr="children_visible",
+                )
+            )
+        )
         return executions_visible(user=request.user, queryset=queryset)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
@@ -118,8 +170,9 @@ class ExecutionAdmin(ReadOnlyAdmin):
     def run(self, execution: Execution) -> SafeString:
         if not execution.depth:
             return uuid_short(execution.pk)
-        return format_html('{}<br><small title="nested call depth">depth {}</small>', uuid_short(execution.pk),
-                           execution.depth)
+        return format_html(
+            '{}<br><small title="nested call depth">depth {}</small>', uuid_short(execution.pk), execution.depth
+        )
 
     @admin.display(description="hash · environment", ordering="hash")
     def hash_column(self, execution: Execution) -> SafeString | str:
@@ -132,7 +185,9 @@ class ExecutionAdmin(ReadOnlyAdmin):
         moment = timezone.localtime(execution.queued_at)
         return format_html(
             '<time datetime="{}" style="white-space:nowrap">{}<br>{}</time>',
-            moment.isoformat(), moment.strftime("%Y-%m-%d"), moment.strftime("%H:%M:%S"),
+            moment.isoformat(),
+            moment.strftime("%Y-%m-%d"),
+            moment.strftime("%H:%M:%S"),
         )
 
     @admin.display(description="by", ordering="actor_name")
@@ -183,7 +238,9 @@ class ExecutionAdmin(ReadOnlyAdmin):
         if not isinstance(error, dict):
             return json_block(error)
         return format_html(
-            "<strong>{}</strong>: {}<pre>{}</pre>", error.get("type", ""), error.get("message", ""),
+            "<strong>{}</strong>: {}<pre>{}</pre>",
+            error.get("type", ""),
+            error.get("message", ""),
             error.get("traceback", ""),
         )
 

@@ -23,10 +23,12 @@ from luxsite.api_schemas import ERRORS, described
 
 router = Router(tags=["executions"])
 
-RUN_RESPONSES = described({
-    200: "The run finished within `wait` seconds: its outcome.",
-    202: "The run is queued (or still running): follow it at `GET /api/executions/{id}`.",
-})
+RUN_RESPONSES = described(
+    {
+        200: "The run finished within `wait` seconds: its outcome.",
+        202: "The run is queued (or still running): follow it at `GET /api/executions/{id}`.",
+    }
+)
 
 
 def _run(request: HttpRequest, target: execution_selectors.Target, payload: RunIn) -> Status[Execution]:
@@ -39,7 +41,8 @@ def _run(request: HttpRequest, target: execution_selectors.Target, payload: RunI
 
 
 @router.post(
-    "/beings/{soul}/execute", response={200: ExecutionOut, 202: ExecutionOut, **ERRORS},
+    "/beings/{soul}/execute",
+    response={200: ExecutionOut, 202: ExecutionOut, **ERRORS},
     openapi_extra=RUN_RESPONSES,
 )
 def being_execute(request: HttpRequest, soul: uuid.UUID, payload: ExecuteIn) -> Status[Execution]:
@@ -49,7 +52,8 @@ def being_execute(request: HttpRequest, soul: uuid.UUID, payload: ExecuteIn) -> 
 
 
 @router.post(
-    "/souls/{hash}/execute", response={200: ExecutionOut, 202: ExecutionOut, **ERRORS},
+    "/souls/{hash}/execute",
+    response={200: ExecutionOut, 202: ExecutionOut, **ERRORS},
     openapi_extra=RUN_RESPONSES,
 )
 def soul_execute(request: HttpRequest, hash: str, payload: RunIn) -> Status[Execution]:
@@ -59,13 +63,19 @@ def soul_execute(request: HttpRequest, hash: str, payload: RunIn) -> Status[Exec
 
 
 @router.post(
-    "/aliases/{alias}/execute", response={200: ExecutionOut, 202: ExecutionOut, **ERRORS},
+    "/aliases/{alias}/execute",
+    response={200: ExecutionOut, 202: ExecutionOut, **ERRORS},
     openapi_extra=RUN_RESPONSES,
 )
 def alias_execute(
-    request: HttpRequest, alias: str, payload: ExecuteIn,
-    environment: str | None = Query(None, description="Run the hash promoted there (e.g. production); "
-                                    "by default the newest being with this alias, current version."),
+    request: HttpRequest,
+    alias: str,
+    payload: ExecuteIn,
+    environment: str | None = Query(
+        None,
+        description="Run the hash promoted there (e.g. production); "
+        "by default the newest being with this alias, current version.",
+    ),
 ) -> Status[Execution]:
     """Run an alias: in an environment the hash promoted there, pinned; otherwise its newest being."""
     target = execution_selectors.target_resolve(
@@ -87,7 +97,11 @@ def execution_list(request: HttpRequest, query: Query[ExecutionQuery]) -> dict[s
     """Runs you started and runs of beings you may change, newest first, a page at a time."""
     being = selectors.being_get(soul=query.being, user=request.user) if query.being is not None else None
     page = execution_selectors.execution_list(
-        user=request.user, being=being, status=query.status, environment=query.environment, after=query.after,
+        user=request.user,
+        being=being,
+        status=query.status,
+        environment=query.environment,
+        after=query.after,
         limit=query.limit,
     )
     return page.as_dict()

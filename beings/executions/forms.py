@@ -128,8 +128,12 @@ def run_parameters(being: BaseBeing) -> list[dict[str, Any]] | None:
 
 
 def run_fields(
-    *, being: BaseBeing, parameters: list[dict[str, Any]], typed: Mapping[str, str] | None = None,
-    args: list[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
+    *,
+    being: BaseBeing,
+    parameters: list[dict[str, Any]],
+    typed: Mapping[str, str] | None = None,
+    args: list[Any] | None = None,
+    kwargs: Mapping[str, Any] | None = None,
 ) -> list[RunField]:
     """The fields of the form: as typed (a refused submission), from a run's inputs (run again), or prefilled."""
     attributes = being.attributes if isinstance(being.attributes, dict) else {}
@@ -161,10 +165,16 @@ def run_fields(
             text = value_show(arguments[name])
         else:
             text = value_show(default) if known else ""
-        fields.append(RunField(
-            name=name, kind=kind, text=text, default=parameter["default"], annotation=parameter["annotation"],
-            required=parameter["default"] is None and kind not in (VAR_POSITIONAL,) and name not in arguments,
-        ))
+        fields.append(
+            RunField(
+                name=name,
+                kind=kind,
+                text=text,
+                default=parameter["default"],
+                annotation=parameter["annotation"],
+                required=parameter["default"] is None and kind not in (VAR_POSITIONAL,) and name not in arguments,
+            )
+        )
     return fields
 
 
@@ -210,16 +220,16 @@ def run_inputs(*, being: BaseBeing, data: Mapping[str, str]) -> tuple[list[Any],
         if not isinstance(extra, list):
             raise BadRequest(f"*{rest} takes a JSON list, such as [1, 2]", code="bad_arguments")
     by_position = [
-        name for name, kind in kinds_of.items()
-        if kind == POSITIONAL_ONLY or (kind == POSITIONAL_OR_KEYWORD and extra)
+        name for name, kind in kinds_of.items() if kind == POSITIONAL_ONLY or (kind == POSITIONAL_OR_KEYWORD and extra)
     ]
     args: list[Any] = []
     for index, name in enumerate(by_position):
         if name not in read:
             later = next((other for other in by_position[index + 1 :] if other in read), None)
             if later is not None or extra:
-                raise BadRequest(f"fill in {name} too: it comes before {later or '*' + str(rest)}",
-                                 code="bad_arguments")
+                raise BadRequest(
+                    f"fill in {name} too: it comes before {later or '*' + str(rest)}", code="bad_arguments"
+                )
             break
         args.append(read.pop(name))
     box = kwargs_parse(data.get("kwargs", ""))
@@ -228,7 +238,11 @@ def run_inputs(*, being: BaseBeing, data: Mapping[str, str]) -> tuple[list[Any],
 
 
 def run_form_context(
-    *, being: BaseBeing, user: User, again: str | None = None, data: Mapping[str, str] | None = None,
+    *,
+    being: BaseBeing,
+    user: User,
+    again: str | None = None,
+    data: Mapping[str, str] | None = None,
     error: DomainError | None = None,
 ) -> dict[str, Any]:
     """What the run form on the being page needs beside the being and its versions.

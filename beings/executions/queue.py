@@ -55,14 +55,13 @@ def execution_enqueuer(execution: Execution) -> Callable[[], None]:
 
     def enqueue() -> None:
         try:
-            app.send_task(
-                EXECUTION_RUN_TASK, args=(execution_id,), queue=queue, priority=priority, task_id=task_id
-            )
+            app.send_task(EXECUTION_RUN_TASK, args=(execution_id,), queue=queue, priority=priority, task_id=task_id)
         except BrokerError as error:
             # Nothing will ever take the run: say so rather than leave it queued.
             logger.error("execution %s could not be queued: %s", execution_id, error)
             Execution.objects.filter(pk=execution_id, status=QUEUED).update(
-                status=STATUS.REJECTED, finished_at=Now(),
+                status=STATUS.REJECTED,
+                finished_at=Now(),
                 error=run_error("BrokerUnavailable", f"the run could not be queued: {type(error).__name__}"),
             )
 

@@ -36,8 +36,14 @@ def executions_reap() -> int:
     wall-clock limit, which a live worker never lets happen. Returns how many runs it reaped.
     """
     with connection.cursor() as cursor:
-        cursor.execute(REAP_SQL, {"wall": settings.LUXOS_SANDBOX_WALL_SECONDS,
-                                  "grace": settings.LUXOS_EXECUTION_REAP_GRACE_SECONDS, "batch": REAP_BATCH})
+        cursor.execute(
+            REAP_SQL,
+            {
+                "wall": settings.LUXOS_SANDBOX_WALL_SECONDS,
+                "grace": settings.LUXOS_EXECUTION_REAP_GRACE_SECONDS,
+                "batch": REAP_BATCH,
+            },
+        )
         stale = [row[0] for row in cursor.fetchall()]
     return sum(_reap(execution_id) for execution_id in stale)
 
@@ -45,9 +51,11 @@ def executions_reap() -> int:
 def _reap(execution_id: uuid.UUID) -> bool:
     with transaction.atomic():
         # Re-checked under the lock: the run may have finished since the scan.
-        row = Execution.objects.select_for_update(skip_locked=True).filter(
-            pk=execution_id, status__in=(QUEUED, RUNNING)
-        ).first()
+        row = (
+            Execution.objects.select_for_update(skip_locked=True)
+            .filter(pk=execution_id, status__in=(QUEUED, RUNNING))
+            .first()
+        )
         if row is None:
             return False
         if row.status == RUNNING and row.depth == 0 and row.attempts < MAX_ATTEMPTS:
@@ -56,8 +64,11 @@ def _reap(execution_id: uuid.UUID) -> bool:
             transaction.on_commit(execution_enqueuer(row))
             return True
         where = f" on {row.worker}" if row.worker else ""
-        message = (f"its worker{where} stopped during attempt {row.attempts} of {MAX_ATTEMPTS}" if row.depth == 0
-                   else f"its worker{where} stopped while it ran nested in {row.parent_id}")
+        message = (
+            f"its worker{where} stopped during attempt {row.attempts} of {MAX_ATTEMPTS}"
+            if row.depth == 0
+            else f"its worker{where} stopped while it ran nested in {row.parent_id}"
+        )
         lost = run_error("WorkerLost", message)
         Execution.objects.filter(pk=row.pk).update(status=KILLED, finished_at=Now(), error=lost)
     run_record(execution_fetch(execution_id))

@@ -23,14 +23,17 @@ class RunIn(Schema):
         description="Keyword arguments; they override the defaults in the being's `attributes.arguments`.",
     )
     wait: float = Field(
-        0, ge=0, le=MAX_WAIT_SECONDS,
+        0,
+        ge=0,
+        le=MAX_WAIT_SECONDS,
         description="Seconds to wait for the run to finish: 200 with the outcome if it does, else 202 queued.",
     )
 
 
 class ExecuteIn(RunIn):
     hash: str | None = Field(
-        None, description="Run this version of the being (full hash or a unique prefix of at least 12); "
+        None,
+        description="Run this version of the being (full hash or a unique prefix of at least 12); "
         "by default its current version.",
     )
 

@@ -246,8 +246,13 @@ def execution_get(*, id: uuid.UUID | str, user: User) -> Execution:
 
 
 def execution_list(
-    *, user: User, being: BaseBeing | None = None, status: str | None = None, environment: str | None = None,
-    after: str | None = None, limit: int | None = None,
+    *,
+    user: User,
+    being: BaseBeing | None = None,
+    status: str | None = None,
+    environment: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
 ) -> Page[Execution]:
     """A page of the executions ``user`` may see, newest first, continuing after a cursor.
 

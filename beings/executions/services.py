@@ -104,7 +104,12 @@ def limits_snapshot() -> dict[str, Any]:
 
 
 def execution_create(
-    *, target: Target, args: list[Any], kwargs: dict[str, Any], actor: User, parent: Execution | None,
+    *,
+    target: Target,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    actor: User,
+    parent: Execution | None,
     limits: dict[str, Any],
 ) -> Execution:
     workload = target.genotype.get("workload", genotype.CPU)
@@ -169,8 +174,13 @@ def execution_cancel(*, execution: Execution, actor: User) -> Execution:
 
 
 def _ended(status: str) -> str:
-    return {"succeeded": "succeeded", "failed": "failed", "timeout": "timed out", "killed": "was killed",
-            "rejected": "was rejected"}.get(status, status)
+    return {
+        "succeeded": "succeeded",
+        "failed": "failed",
+        "timeout": "timed out",
+        "killed": "was killed",
+        "rejected": "was rejected",
+    }.get(status, status)
 
 
 # --- running, on a worker --------------------------------------------------------------------------
@@ -202,8 +212,10 @@ def run_record(execution: Execution, *, actor: Any = None) -> None:
     with transaction.atomic(savepoint=False):
         # Not the memories: appended in SQL below, they are never decoded here, however many events they hold.
         being = (
-            BaseBeing.objects.select_for_update().only("soul", "self_awareness", "energy_level")
-            .filter(soul=execution.being_id).first()
+            BaseBeing.objects.select_for_update()
+            .only("soul", "self_awareness", "energy_level")
+            .filter(soul=execution.being_id)
+            .first()
         )
         if being is None:
             return
@@ -220,15 +232,29 @@ def run_record(execution: Execution, *, actor: Any = None) -> None:
         if execution.duration_ms is not None:
             mean = execution.duration_ms if mean is None else mean + (execution.duration_ms - mean) / runs
         awareness.update(
-            runs=runs, successes=successes, failures=failures, success_rate=round(successes / runs, 4),
-            mean_duration_ms=None if mean is None else round(mean, 3), last_run_at=at,
+            runs=runs,
+            successes=successes,
+            failures=failures,
+            success_rate=round(successes / runs, 4),
+            mean_duration_ms=None if mean is None else round(mean, 3),
+            last_run_at=at,
         )
         if not succeeded:
-            awareness["last_error"] = {"type": error.get("type", execution.status), "message": error.get("message", ""),
-                                       "execution": str(execution.pk), "at": at}
+            awareness["last_error"] = {
+                "type": error.get("type", execution.status),
+                "message": error.get("message", ""),
+                "execution": str(execution.pk),
+                "at": at,
+            }
         # Small: every run rewrites the memories, and the change log keeps them before and after.
-        event: dict[str, Any] = {"event": "run", "at": at, "execution": str(execution.pk), "status": execution.status,
-                                 "version": execution.version, "duration_ms": execution.duration_ms}
+        event: dict[str, Any] = {
+            "event": "run",
+            "at": at,
+            "execution": str(execution.pk),
+            "status": execution.status,
+            "version": execution.version,
+            "duration_ms": execution.duration_ms,
+        }
         if execution.environment:
             event["environment"] = execution.environment
         if not succeeded:
@@ -239,8 +265,13 @@ def run_record(execution: Execution, *, actor: Any = None) -> None:
         elif not succeeded and not neutral and energy > ENERGY_MIN:
             energy -= 1
         context_apply(actor=actor, operation="being_run")
-        params: dict[str, Any] = {"soul": being.soul, "event": Jsonb([event]), "awareness": Jsonb(awareness),
-                                  "energy": energy, "limit": Jsonb({"n": max(0, settings.LUXOS_MEMORY_LIMIT)})}
+        params: dict[str, Any] = {
+            "soul": being.soul,
+            "event": Jsonb([event]),
+            "awareness": Jsonb(awareness),
+            "energy": energy,
+            "limit": Jsonb({"n": max(0, settings.LUXOS_MEMORY_LIMIT)}),
+        }
         with connection.cursor() as cursor:
             cursor.execute(RECORD_SQL, params)
 
@@ -257,8 +288,11 @@ def _memories_tail(events: str) -> str:
 RECORD_SQL = f"""
 UPDATE base_beings SET
     memories = CASE
-        WHEN jsonb_typeof(memories) = 'object' THEN jsonb_set(memories, '{{events}}', {_memories_tail(
-            "(CASE WHEN jsonb_typeof(memories -> 'events') = 'array' THEN memories -> 'events' ELSE '[]'::jsonb END)")})
+        WHEN jsonb_typeof(memories) = 'object' THEN jsonb_set(memories, '{{events}}', {
+    _memories_tail(
+        "(CASE WHEN jsonb_typeof(memories -> 'events') = 'array' THEN memories -> 'events' ELSE '[]'::jsonb END)"
+    )
+})
         ELSE {_memories_tail("(CASE WHEN jsonb_typeof(memories) = 'array' THEN memories ELSE '[]'::jsonb END)")}
     END,
     self_awareness = %(awareness)s,
@@ -276,5 +310,3 @@ def _count(awareness: dict[str, Any], key: str) -> int:
 
 
 # --- the health of the sandbox ---------------------------------------------------------------------
-
-

@@ -28,7 +28,8 @@ def execution_run_task(self: Task[[str], dict[str, Any]], execution_id: str) -> 
     try:
         with change_context(door="task"):
             execution = execution_worker.execution_run(
-                execution_id=uuid.UUID(execution_id), worker=self.request.hostname or "",
+                execution_id=uuid.UUID(execution_id),
+                worker=self.request.hostname or "",
                 queue=str(delivery.get("routing_key") or ""),
             )
     except DomainError as error:

@@ -94,8 +94,12 @@ def _monitor_context(request: HttpRequest) -> dict[str, Any]:
         except ValueError:
             raise BadRequest(f"{soul!r} is not a soul (a UUID)", code="bad_soul") from None
     page = execution_list(
-        user=request.user, being=being, status=status, environment=request.GET.get("environment") or None,
-        after=request.GET.get("after") or None, limit=MONITOR_ROWS,
+        user=request.user,
+        being=being,
+        status=status,
+        environment=request.GET.get("environment") or None,
+        after=request.GET.get("after") or None,
+        limit=MONITOR_ROWS,
     )
     others = request.GET.copy()
     for key in ("status", "after"):

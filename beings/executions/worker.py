@@ -100,11 +100,18 @@ RETURNING *
 def _claim(*, execution_id: uuid.UUID, worker: str, queue: str) -> Execution | None:
     """Take the run for this worker: the row, now running (or killed, out of attempts); None when it is not ours."""
     error = run_error("WorkerLost", f"its worker stopped during each of {MAX_ATTEMPTS} attempts")
-    claimed = Execution.objects.raw(CLAIM_SQL, {
-        "max": MAX_ATTEMPTS, "error": json.dumps(error), "worker": worker[:200], "queue": queue[:8],
-        "id": execution_id, "wall": settings.LUXOS_SANDBOX_WALL_SECONDS,
-        "grace": settings.LUXOS_EXECUTION_REAP_GRACE_SECONDS,
-    })
+    claimed = Execution.objects.raw(
+        CLAIM_SQL,
+        {
+            "max": MAX_ATTEMPTS,
+            "error": json.dumps(error),
+            "worker": worker[:200],
+            "queue": queue[:8],
+            "id": execution_id,
+            "wall": settings.LUXOS_SANDBOX_WALL_SECONDS,
+            "grace": settings.LUXOS_EXECUTION_REAP_GRACE_SECONDS,
+        },
+    )
     return next(iter(claimed), None)
 
 
@@ -118,8 +125,9 @@ def _perform(execution: Execution, *, actor: Any = None, spent: _Spent | None = 
         limits = _limits(execution.limits)
         deadline = time.monotonic() + limits.wall_seconds
         job = _job(execution)
-        requests = _Requests(execution=execution, actor=actor, limits=limits, deadline=deadline,
-                             spent=spent or _Spent())
+        requests = _Requests(
+            execution=execution, actor=actor, limits=limits, deadline=deadline, spent=spent or _Spent()
+        )
         outcome = sandbox_default().run(job, limits, requests, on_output=functools.partial(_output_flush, execution.pk))
     except DomainError as refusal:
         outcome = _outcome(RunStatus.REJECTED, type(refusal).__name__, refusal.detail)
@@ -172,9 +180,14 @@ def _job(execution: Execution) -> dict[str, Any]:
         "entrypoint": genome.get("entrypoint") or "run",
         "class_name": None,
         "self": {
-            "soul": str(being.soul), "name": being.name, "version": execution.version, "hash": execution.hash,
-            "tags": list(being.tags or []), "energy_level": being.energy_level or 0,
-            "attributes": being.attributes, "self_awareness": being.self_awareness,
+            "soul": str(being.soul),
+            "name": being.name,
+            "version": execution.version,
+            "hash": execution.hash,
+            "tags": list(being.tags or []),
+            "energy_level": being.energy_level or 0,
+            "attributes": being.attributes,
+            "self_awareness": being.self_awareness,
         },
         "attributes": being.attributes,
         "args": execution.args,
@@ -186,9 +199,11 @@ def _genotype_pinned(execution: Execution, being: BaseBeing) -> dict[str, str]:
     """The genotype of the hash the run was queued with: the promotion's copy, or rebuilt from the lineage."""
     if execution.environment:
         promotion = (
-            Promotion.objects.filter(environment=execution.environment, hash=execution.hash,
-                                     action=Promotion.Action.PROMOTE)
-            .order_by("-created_at").first()
+            Promotion.objects.filter(
+                environment=execution.environment, hash=execution.hash, action=Promotion.Action.PROMOTE
+            )
+            .order_by("-created_at")
+            .first()
         )
         if promotion is None:
             raise LineageBrokenError(f"no promotion of {execution.hash[:12]} to {execution.environment} is recorded")
@@ -216,9 +231,15 @@ def _finish(execution: Execution, outcome: RunResult) -> Execution:
     if problem:
         status, result, error = STATUS.FAILED, None, run_error("ResultError", f"result {problem}")
     fields = {
-        "status": status, "result": result, "error": error, "output": outcome.output,
-        "output_truncated": outcome.output_truncated, "layers": outcome.layers, "calls": outcome.calls,
-        "summons": outcome.summons, "duration_ms": round(outcome.duration * 1000, 3),
+        "status": status,
+        "result": result,
+        "error": error,
+        "output": outcome.output,
+        "output_truncated": outcome.output_truncated,
+        "layers": outcome.layers,
+        "calls": outcome.calls,
+        "summons": outcome.summons,
+        "duration_ms": round(outcome.duration * 1000, 3),
     }
     try:
         return _outcome_store(execution, fields)
@@ -229,9 +250,13 @@ def _finish(execution: Execution, outcome: RunResult) -> Execution:
 
 def _outcome_store(execution: Execution, fields: dict[str, Any]) -> Execution:
     """One transaction: the outcome on the run (the row comes back with it) and the run in its being."""
-    params = {**fields, "id": execution.pk, "layers": Jsonb(fields["layers"]),
-              "result": None if fields["result"] is None else Jsonb(fields["result"]),
-              "error": None if fields["error"] is None else Jsonb(fields["error"])}
+    params = {
+        **fields,
+        "id": execution.pk,
+        "layers": Jsonb(fields["layers"]),
+        "result": None if fields["result"] is None else Jsonb(fields["result"]),
+        "error": None if fields["error"] is None else Jsonb(fields["error"]),
+    }
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(FINISH_SQL, params)
         row = cursor.fetchone()
@@ -280,13 +305,18 @@ class _Requests:
             if request["op"] == "execution":
                 self.spent.calls += 1
                 if self.spent.calls > self.limits.calls:
-                    raise RequestRefused("CallBudgetExceeded", f"a run may make at most {self.limits.calls} "
-                                         "execution() calls, those of the runs it calls included")
+                    raise RequestRefused(
+                        "CallBudgetExceeded",
+                        f"a run may make at most {self.limits.calls} "
+                        "execution() calls, those of the runs it calls included",
+                    )
                 return self.call(request)
             self.spent.summons += 1
             if self.spent.summons > self.limits.summons:
-                raise RequestRefused("SummonQuotaExceeded", f"a run may make at most {self.limits.summons} "
-                                     "summon() calls, those of the runs it calls included")
+                raise RequestRefused(
+                    "SummonQuotaExceeded",
+                    f"a run may make at most {self.limits.summons} summon() calls, those of the runs it calls included",
+                )
             return self.summon(request)
         except DomainError as error:
             raise RequestRefused(error.code, error.detail) from None
@@ -301,7 +331,11 @@ class _Requests:
         target = target_resolve(ref=request["target"], user=self.actor, environment=self.execution.environment or None)
         args, kwargs = execution_admit(target=target, args=request["args"], kwargs=request["kwargs"], actor=self.actor)
         child = execution_create(
-            target=target, args=args, kwargs=kwargs, actor=self.actor, parent=self.execution,
+            target=target,
+            args=args,
+            kwargs=kwargs,
+            actor=self.actor,
+            parent=self.execution,
             limits={**self.execution.limits, "wall_seconds": round(left, 3)},
         )
         _invokes_record(caller=self.execution.being_id, callee=target.being, actor=self.actor, child=child)
@@ -323,8 +357,10 @@ class _Requests:
         if problem:
             raise RequestRefused("SummonInvalid", f"the summon {problem}")
         started = time.monotonic()
-        genesis: dict[str, Any] = {"name": request["name"], "type": request["type"] or (
-            kinds.FUNCTION if request["source"] is not None else kinds.DATA)}
+        genesis: dict[str, Any] = {
+            "name": request["name"],
+            "type": request["type"] or (kinds.FUNCTION if request["source"] is not None else kinds.DATA),
+        }
         if request["source"] is not None:
             genesis["source"] = request["source"]
         data = {"genesis": genesis, "attributes": request["attributes"], "tags": request["tags"]}
@@ -332,23 +368,41 @@ class _Requests:
         with transaction.atomic():
             being = services.being_create(data=data, actor=self.actor)
             caller = BaseBeing.objects.filter(soul=parent.being_id).first()
-            if caller is not None and caller.pk != being.pk and not Relationship.objects.filter(
-                source=caller, target=being, tags__contains=["summoned"]
-            ).exists():
+            if (
+                caller is not None
+                and caller.pk != being.pk
+                and not Relationship.objects.filter(source=caller, target=being, tags__contains=["summoned"]).exists()
+            ):
                 relationship_link(
-                    source=caller, target=being, actor=self.actor,
+                    source=caller,
+                    target=being,
+                    actor=self.actor,
                     data={"tags": ["summoned"], "genesis": {"type": "summoned", "execution": str(parent.pk)}},
                 )
             now = timezone.now()
             Execution.objects.create(
-                being=being, hash=being.hash, alias=being.name, version=being.version,
+                being=being,
+                hash=being.hash,
+                alias=being.name,
+                version=being.version,
                 environment=parent.environment,
                 kwargs={"summon": {key: request[key] for key in ("name", "type", "tags")}},
-                status=SUCCEEDED, result={"soul": str(being.soul)}, queued_at=ClockTimestamp(), started_at=now,
+                status=SUCCEEDED,
+                result={"soul": str(being.soul)},
+                queued_at=ClockTimestamp(),
+                started_at=now,
                 finished_at=now,
-                duration_ms=round((time.monotonic() - started) * 1000, 3), worker=parent.worker, queue=parent.queue,
-                attempts=1, priority=parent.priority, parent=parent, root_id=parent.root_id or parent.pk,
-                depth=parent.depth + 1, limits={}, actor=self.actor, actor_name=parent.actor_name,
+                duration_ms=round((time.monotonic() - started) * 1000, 3),
+                worker=parent.worker,
+                queue=parent.queue,
+                attempts=1,
+                priority=parent.priority,
+                parent=parent,
+                root_id=parent.root_id or parent.pk,
+                depth=parent.depth + 1,
+                limits={},
+                actor=self.actor,
+                actor_name=parent.actor_name,
             )
         return str(being.soul)
 
@@ -368,9 +422,15 @@ def _invokes_record(*, caller: uuid.UUID, callee: BaseBeing, actor: Any, child: 
             source = BaseBeing.objects.filter(soul=caller).first()
             if source is not None:
                 relationship_link(
-                    source=source, target=callee, actor=actor,
-                    data={"tags": ["invokes"], "energy_level": 1, "genesis": {"type": "invokes"},
-                          "attributes": {"last_call": last_call}},
+                    source=source,
+                    target=callee,
+                    actor=actor,
+                    data={
+                        "tags": ["invokes"],
+                        "energy_level": 1,
+                        "genesis": {"type": "invokes"},
+                        "attributes": {"last_call": last_call},
+                    },
                 )
             return
         # Counted in SQL: concurrent calls add up instead of overwriting each other.

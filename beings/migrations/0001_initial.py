@@ -11,136 +11,177 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("auth", "0012_alter_user_first_name_max_length"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BaseBeing',
+            name="BaseBeing",
             fields=[
-                ('soul', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('tags', django.contrib.postgres.fields.ArrayField(base_field=models.TextField(), blank=True, db_default=models.Value([], output_field=django.contrib.postgres.fields.ArrayField(base_field=models.TextField(), size=None)), default=list, null=True, size=None)),
-                ('energy_level', models.IntegerField(db_default=0, default=0, null=True)),
-                ('genesis', models.JSONField()),
-                ('attributes', models.JSONField(default=dict)),
-                ('memories', models.JSONField(default=list)),
-                ('self_awareness', models.JSONField(default=dict)),
-                ('created_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), editable=False, null=True)),
+                ("soul", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "tags",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.TextField(),
+                        blank=True,
+                        db_default=models.Value(
+                            [],
+                            output_field=django.contrib.postgres.fields.ArrayField(
+                                base_field=models.TextField(), size=None
+                            ),
+                        ),
+                        default=list,
+                        null=True,
+                        size=None,
+                    ),
+                ),
+                ("energy_level", models.IntegerField(db_default=0, default=0, null=True)),
+                ("genesis", models.JSONField()),
+                ("attributes", models.JSONField(default=dict)),
+                ("memories", models.JSONField(default=list)),
+                ("self_awareness", models.JSONField(default=dict)),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        db_default=django.db.models.functions.datetime.Now(), editable=False, null=True
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'being',
-                'db_table': 'base_beings',
-                'ordering': ['-created_at', 'soul'],
-                'permissions': [('execute_being', "Can execute the being's code"), ('promote_soul', 'Can promote a soul (hash) to an environment')],
-                'indexes': [django.contrib.postgres.indexes.GinIndex(fields=['genesis'], name='idx_base_beings_genesis', opclasses=['jsonb_path_ops']), django.contrib.postgres.indexes.GinIndex(fields=['attributes'], name='idx_base_beings_attributes', opclasses=['jsonb_path_ops']), django.contrib.postgres.indexes.GinIndex(fields=['memories'], name='idx_base_beings_memories', opclasses=['jsonb_path_ops']), django.contrib.postgres.indexes.GinIndex(fields=['self_awareness'], name='idx_base_beings_self_awareness', opclasses=['jsonb_path_ops']), models.Index(fields=['energy_level'], name='idx_base_beings_energy_level'), django.contrib.postgres.indexes.GinIndex(fields=['tags'], name='idx_being_tags'), models.Index(fields=['created_at', 'soul'], name='idx_base_beings_created_soul')],
+                "verbose_name": "being",
+                "db_table": "base_beings",
+                "ordering": ["-created_at", "soul"],
+                "permissions": [
+                    ("execute_being", "Can execute the being's code"),
+                    ("promote_soul", "Can promote a soul (hash) to an environment"),
+                ],
+                "indexes": [
+                    django.contrib.postgres.indexes.GinIndex(
+                        fields=["genesis"], name="idx_base_beings_genesis", opclasses=["jsonb_path_ops"]
+                    ),
+                    django.contrib.postgres.indexes.GinIndex(
+                        fields=["attributes"], name="idx_base_beings_attributes", opclasses=["jsonb_path_ops"]
+                    ),
+                    django.contrib.postgres.indexes.GinIndex(
+                        fields=["memories"], name="idx_base_beings_memories", opclasses=["jsonb_path_ops"]
+                    ),
+                    django.contrib.postgres.indexes.GinIndex(
+                        fields=["self_awareness"], name="idx_base_beings_self_awareness", opclasses=["jsonb_path_ops"]
+                    ),
+                    models.Index(fields=["energy_level"], name="idx_base_beings_energy_level"),
+                    django.contrib.postgres.indexes.GinIndex(fields=["tags"], name="idx_being_tags"),
+                    models.Index(fields=["created_at", "soul"], name="idx_base_beings_created_soul"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ClassBeing',
-            fields=[
-            ],
+            name="ClassBeing",
+            fields=[],
             options={
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('beings.basebeing',),
+            bases=("beings.basebeing",),
         ),
         migrations.CreateModel(
-            name='DataBeing',
-            fields=[
-            ],
+            name="DataBeing",
+            fields=[],
             options={
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('beings.basebeing',),
+            bases=("beings.basebeing",),
         ),
         migrations.CreateModel(
-            name='FactoryBeing',
-            fields=[
-            ],
+            name="FactoryBeing",
+            fields=[],
             options={
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('beings.basebeing',),
+            bases=("beings.basebeing",),
         ),
         migrations.CreateModel(
-            name='FunctionBeing',
-            fields=[
-            ],
+            name="FunctionBeing",
+            fields=[],
             options={
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('beings.basebeing',),
+            bases=("beings.basebeing",),
         ),
         migrations.CreateModel(
-            name='KernelBeing',
-            fields=[
-            ],
+            name="KernelBeing",
+            fields=[],
             options={
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('beings.basebeing',),
+            bases=("beings.basebeing",),
         ),
         migrations.CreateModel(
-            name='QueueBeing',
-            fields=[
-            ],
+            name="QueueBeing",
+            fields=[],
             options={
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('beings.basebeing',),
+            bases=("beings.basebeing",),
         ),
         migrations.CreateModel(
-            name='RuntimeBeing',
-            fields=[
-            ],
+            name="RuntimeBeing",
+            fields=[],
             options={
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('beings.basebeing',),
+            bases=("beings.basebeing",),
         ),
         migrations.CreateModel(
-            name='BeingGroupObjectPermission',
+            name="BeingGroupObjectPermission",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('content_object', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, to='beings.basebeing')),
-                ('group', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='auth.group')),
-                ('permission', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='auth.permission')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "content_object",
+                    models.ForeignKey(
+                        db_constraint=False, on_delete=django.db.models.deletion.CASCADE, to="beings.basebeing"
+                    ),
+                ),
+                ("group", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="auth.group")),
+                ("permission", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="auth.permission")),
             ],
             options={
-                'abstract': False,
-                'unique_together': {('group', 'permission', 'content_object')},
+                "abstract": False,
+                "unique_together": {("group", "permission", "content_object")},
             },
         ),
         migrations.CreateModel(
-            name='BeingUserObjectPermission',
+            name="BeingUserObjectPermission",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('content_object', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, to='beings.basebeing')),
-                ('permission', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='auth.permission')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "content_object",
+                    models.ForeignKey(
+                        db_constraint=False, on_delete=django.db.models.deletion.CASCADE, to="beings.basebeing"
+                    ),
+                ),
+                ("permission", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="auth.permission")),
+                ("user", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                'abstract': False,
-                'unique_together': {('user', 'permission', 'content_object')},
+                "abstract": False,
+                "unique_together": {("user", "permission", "content_object")},
             },
         ),
     ]

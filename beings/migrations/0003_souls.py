@@ -81,9 +81,8 @@ DROP FUNCTION IF EXISTS soul_promotions_append_only();
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('beings', '0002_core_beings'),
+        ("beings", "0002_core_beings"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -91,94 +90,128 @@ class Migration(migrations.Migration):
         migrations.RunSQL(FUNCTIONS, DROP_FUNCTIONS),
         migrations.RunSQL(BACKFILL, migrations.RunSQL.noop),
         migrations.CreateModel(
-            name='Promotion',
+            name="Promotion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('environment', models.CharField(max_length=32)),
-                ('action', models.CharField(choices=[('promote', 'Promote'), ('demote', 'Demote')], max_length=8)),
-                ('hash', models.CharField(max_length=64)),
-                ('alias', models.CharField(max_length=200)),
-                ('soul', models.UUIDField()),
-                ('version', models.PositiveIntegerField()),
-                ('genotype', models.JSONField()),
-                ('actor_name', models.CharField(blank=True, max_length=150)),
-                ('note', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), editable=False)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("environment", models.CharField(max_length=32)),
+                ("action", models.CharField(choices=[("promote", "Promote"), ("demote", "Demote")], max_length=8)),
+                ("hash", models.CharField(max_length=64)),
+                ("alias", models.CharField(max_length=200)),
+                ("soul", models.UUIDField()),
+                ("version", models.PositiveIntegerField()),
+                ("genotype", models.JSONField()),
+                ("actor_name", models.CharField(blank=True, max_length=150)),
+                ("note", models.TextField(blank=True)),
+                (
+                    "created_at",
+                    models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), editable=False),
+                ),
             ],
             options={
-                'db_table': 'soul_promotions',
-                'ordering': ['-created_at', '-id'],
+                "db_table": "soul_promotions",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='SoulReportFailure',
+            name="SoulReportFailure",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), editable=False)),
-                ('operation', models.CharField(max_length=32)),
-                ('hash', models.CharField(blank=True, max_length=64)),
-                ('path', models.TextField(blank=True)),
-                ('error', models.TextField()),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "created_at",
+                    models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), editable=False),
+                ),
+                ("operation", models.CharField(max_length=32)),
+                ("hash", models.CharField(blank=True, max_length=64)),
+                ("path", models.TextField(blank=True)),
+                ("error", models.TextField()),
             ],
             options={
-                'db_table': 'soul_report_failures',
-                'ordering': ['-created_at', '-id'],
+                "db_table": "soul_report_failures",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='SoulValidation',
+            name="SoulValidation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('environment', models.CharField(max_length=32)),
-                ('checked_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), editable=False)),
-                ('ok', models.BooleanField()),
-                ('checked', models.PositiveIntegerField()),
-                ('problems', models.JSONField(default=list, help_text='[{hash, alias, reason}] for every mismatch.')),
-                ('door', models.CharField(blank=True, max_length=16)),
-                ('actor_name', models.CharField(blank=True, max_length=150)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("environment", models.CharField(max_length=32)),
+                (
+                    "checked_at",
+                    models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), editable=False),
+                ),
+                ("ok", models.BooleanField()),
+                ("checked", models.PositiveIntegerField()),
+                ("problems", models.JSONField(default=list, help_text="[{hash, alias, reason}] for every mismatch.")),
+                ("door", models.CharField(blank=True, max_length=16)),
+                ("actor_name", models.CharField(blank=True, max_length=150)),
             ],
             options={
-                'db_table': 'soul_validations',
-                'ordering': ['-checked_at', '-id'],
+                "db_table": "soul_validations",
+                "ordering": ["-checked_at", "-id"],
             },
         ),
         migrations.AddIndex(
-            model_name='basebeing',
-            index=django.contrib.postgres.indexes.GinIndex(beings.models.HashKeys('genesis'), name='idx_base_beings_hash_keys'),
+            model_name="basebeing",
+            index=django.contrib.postgres.indexes.GinIndex(
+                beings.models.HashKeys("genesis"), name="idx_base_beings_hash_keys"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='basebeing',
-            constraint=models.CheckConstraint(condition=beings.models.HashMatches('genesis'), name='base_beings_hash_matches_genotype'),
+            model_name="basebeing",
+            constraint=models.CheckConstraint(
+                condition=beings.models.HashMatches("genesis"), name="base_beings_hash_matches_genotype"
+            ),
         ),
         migrations.AddField(
-            model_name='promotion',
-            name='actor',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="promotion",
+            name="actor",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='promotion',
-            name='ends',
-            field=models.OneToOneField(blank=True, help_text='The active promotion this event ends: superseded by a promotion, or demoted.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='ended_by', to='beings.promotion'),
+            model_name="promotion",
+            name="ends",
+            field=models.OneToOneField(
+                blank=True,
+                help_text="The active promotion this event ends: superseded by a promotion, or demoted.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="ended_by",
+                to="beings.promotion",
+            ),
         ),
         migrations.AddIndex(
-            model_name='soulvalidation',
-            index=models.Index(fields=['environment', 'checked_at'], name='idx_validations_env_at'),
+            model_name="soulvalidation",
+            index=models.Index(fields=["environment", "checked_at"], name="idx_validations_env_at"),
         ),
         migrations.AddIndex(
-            model_name='promotion',
-            index=models.Index(fields=['environment', 'alias', 'created_at'], name='idx_promotions_env_alias_at'),
+            model_name="promotion",
+            index=models.Index(fields=["environment", "alias", "created_at"], name="idx_promotions_env_alias_at"),
         ),
         migrations.AddIndex(
-            model_name='promotion',
-            index=models.Index(fields=['environment', 'hash'], name='idx_promotions_env_hash'),
+            model_name="promotion",
+            index=models.Index(fields=["environment", "hash"], name="idx_promotions_env_hash"),
         ),
         migrations.AddConstraint(
-            model_name='promotion',
-            constraint=models.CheckConstraint(condition=models.Q(('hash__regex', '^[0-9a-f]{64}$')), name='soul_promotions_full_hash'),
+            model_name="promotion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("hash__regex", "^[0-9a-f]{64}$")), name="soul_promotions_full_hash"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='promotion',
-            constraint=models.CheckConstraint(condition=models.Q(('action', 'promote'), models.Q(('action', 'demote'), ('ends__isnull', False)), _connector='OR'), name='soul_promotions_demote_ends_a_promotion'),
+            model_name="promotion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("action", "promote"), models.Q(("action", "demote"), ("ends__isnull", False)), _connector="OR"
+                ),
+                name="soul_promotions_demote_ends_a_promotion",
+            ),
         ),
         migrations.RunSQL(APPEND_ONLY, DROP_APPEND_ONLY),
     ]

@@ -9,49 +9,117 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('beings', '0003_souls'),
+        ("beings", "0003_souls"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Execution',
+            name="Execution",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('hash', models.CharField(max_length=64)),
-                ('alias', models.CharField(blank=True, max_length=200)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('environment', models.CharField(blank=True, help_text='Empty for development runs.', max_length=32)),
-                ('args', models.JSONField(default=list)),
-                ('kwargs', models.JSONField(default=dict)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('timeout', 'Timeout'), ('killed', 'Killed'), ('rejected', 'Rejected')], default='queued', max_length=10)),
-                ('result', models.JSONField(blank=True, null=True)),
-                ('error', models.JSONField(blank=True, help_text='{type, message, traceback}', null=True)),
-                ('output', models.TextField(blank=True)),
-                ('queued_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), editable=False)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('duration_ms', models.FloatField(blank=True, null=True)),
-                ('worker', models.CharField(blank=True, max_length=200)),
-                ('queue', models.CharField(blank=True, max_length=8)),
-                ('task_id', models.CharField(blank=True, max_length=64)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('priority', models.SmallIntegerField(default=0, help_text="From the being's energy: higher runs first.")),
-                ('depth', models.PositiveSmallIntegerField(default=0)),
-                ('limits', models.JSONField(default=dict)),
-                ('actor_name', models.CharField(blank=True, max_length=150)),
-                ('actor', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('being', models.ForeignKey(db_column='soul', db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='executions', to='beings.basebeing')),
-                ('parent', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='children', to='beings.execution')),
-                ('root', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='beings.execution')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("hash", models.CharField(max_length=64)),
+                ("alias", models.CharField(blank=True, max_length=200)),
+                ("version", models.PositiveIntegerField(default=1)),
+                ("environment", models.CharField(blank=True, help_text="Empty for development runs.", max_length=32)),
+                ("args", models.JSONField(default=list)),
+                ("kwargs", models.JSONField(default=dict)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("timeout", "Timeout"),
+                            ("killed", "Killed"),
+                            ("rejected", "Rejected"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("result", models.JSONField(blank=True, null=True)),
+                ("error", models.JSONField(blank=True, help_text="{type, message, traceback}", null=True)),
+                ("output", models.TextField(blank=True)),
+                (
+                    "queued_at",
+                    models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), editable=False),
+                ),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("duration_ms", models.FloatField(blank=True, null=True)),
+                ("worker", models.CharField(blank=True, max_length=200)),
+                ("queue", models.CharField(blank=True, max_length=8)),
+                ("task_id", models.CharField(blank=True, max_length=64)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "priority",
+                    models.SmallIntegerField(default=0, help_text="From the being's energy: higher runs first."),
+                ),
+                ("depth", models.PositiveSmallIntegerField(default=0)),
+                ("limits", models.JSONField(default=dict)),
+                ("actor_name", models.CharField(blank=True, max_length=150)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "being",
+                    models.ForeignKey(
+                        db_column="soul",
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="executions",
+                        to="beings.basebeing",
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="children",
+                        to="beings.execution",
+                    ),
+                ),
+                (
+                    "root",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="beings.execution",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'executions',
-                'ordering': ['-queued_at', '-id'],
-                'indexes': [models.Index(fields=['status', 'queued_at'], name='idx_executions_status_at'), models.Index(fields=['being', 'queued_at'], name='idx_executions_being_at'), models.Index(fields=['actor', 'queued_at'], name='idx_executions_actor_at'), models.Index(fields=['parent'], name='idx_executions_parent')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('hash__regex', '^[0-9a-f]{64}$')), name='executions_full_hash')],
+                "db_table": "executions",
+                "ordering": ["-queued_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["status", "queued_at"], name="idx_executions_status_at"),
+                    models.Index(fields=["being", "queued_at"], name="idx_executions_being_at"),
+                    models.Index(fields=["actor", "queued_at"], name="idx_executions_actor_at"),
+                    models.Index(fields=["parent"], name="idx_executions_parent"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("hash__regex", "^[0-9a-f]{64}$")), name="executions_full_hash"
+                    )
+                ],
             },
         ),
     ]

@@ -18,7 +18,6 @@ ON CONFLICT DO NOTHING;
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("beings", "0004_executions"),
     ]

@@ -67,7 +67,11 @@ class Execution(models.Model):
     depth = models.PositiveSmallIntegerField(default=0)
     limits = models.JSONField(default=dict)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         related_name="+",
     )
     actor_name = models.CharField(max_length=150, blank=True)

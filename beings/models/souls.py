@@ -37,12 +37,20 @@ class Promotion(models.Model):
     version = models.PositiveIntegerField()
     genotype = models.JSONField()
     ends = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="ended_by",
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ended_by",
         help_text="The active promotion this event ends: superseded by a promotion, or demoted.",
     )
     # No database constraint: deleting a user must not touch (update) the history.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         related_name="+",
     )
     actor_name = models.CharField(max_length=150, blank=True)

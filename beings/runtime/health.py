@@ -59,7 +59,10 @@ def health_report() -> HealthReport:
     except SandboxUnavailable as error:
         sandbox, problem, line = {}, str(error), one_line(error)
     return HealthReport(
-        database_problem=_database_problem(), sandbox=sandbox, sandbox_problem=problem, sandbox_problem_line=line,
+        database_problem=_database_problem(),
+        sandbox=sandbox,
+        sandbox_problem=problem,
+        sandbox_problem_line=line,
         strict=bool(settings.LUXOS_SANDBOX_STRICT),
     )
 

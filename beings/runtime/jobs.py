@@ -111,8 +111,12 @@ class SandboxLimits:
         return self.result_bytes + 512 * KIB
 
     def for_child(self) -> dict[str, int]:
-        return {"cpu_seconds": max(1, int(self.cpu_seconds)), "memory_bytes": self.memory_bytes,
-                "output_bytes": self.output_bytes, "result_bytes": self.result_bytes}
+        return {
+            "cpu_seconds": max(1, int(self.cpu_seconds)),
+            "memory_bytes": self.memory_bytes,
+            "output_bytes": self.output_bytes,
+            "result_bytes": self.result_bytes,
+        }
 
 
 @dataclass(frozen=True)
@@ -168,8 +172,13 @@ def job_encode(job: Mapping[str, Any]) -> bytes:
         if not fine:
             raise InvalidJob(f"the job's {problem}")
     normalized = {
-        "source": source, "kind": kind, "entrypoint": entrypoint, "class_name": class_name,
-        "self": job.get("self") or {}, "attributes": attributes, "args": list(job.get("args") or []),
+        "source": source,
+        "kind": kind,
+        "entrypoint": entrypoint,
+        "class_name": class_name,
+        "self": job.get("self") or {},
+        "attributes": attributes,
+        "args": list(job.get("args") or []),
         "kwargs": job.get("kwargs") or {},
     }
     try:

@@ -47,23 +47,56 @@ TRACEBACK_CHARS = 16000
 # Vetted additions to RestrictedPython's safe_builtins. Iterating in C (sorted, zip, ...) only
 # bypasses _getiter_, which guards nothing here.
 EXTRA_BUILTINS = (
-    "all", "any", "ascii", "bin", "bytes", "dict", "enumerate", "filter", "frozenset", "iter", "list",
-    "map", "max", "min", "next", "reversed", "set", "sorted", "sum", "tuple", "zip",
+    "all",
+    "any",
+    "ascii",
+    "bin",
+    "bytes",
+    "dict",
+    "enumerate",
+    "filter",
+    "frozenset",
+    "iter",
+    "list",
+    "map",
+    "max",
+    "min",
+    "next",
+    "reversed",
+    "set",
+    "sorted",
+    "sum",
+    "tuple",
+    "zip",
 )
 # In safe_builtins but not given to beings: guarded setattr/delattr write through a Wrapper that
 # refuses everything a being owns, and _getattr_ is passed as a global of our own.
 WITHHELD_BUILTINS = ("setattr", "delattr", "_getattr_")
 
 _INPLACE = {
-    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
-    "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow, "<<=": operator.ilshift,
-    ">>=": operator.irshift, "&=": operator.iand, "|=": operator.ior, "^=": operator.ixor,
+    "+=": operator.iadd,
+    "-=": operator.isub,
+    "*=": operator.imul,
+    "/=": operator.itruediv,
+    "//=": operator.ifloordiv,
+    "%=": operator.imod,
+    "**=": operator.ipow,
+    "<<=": operator.ilshift,
+    ">>=": operator.irshift,
+    "&=": operator.iand,
+    "|=": operator.ior,
+    "^=": operator.ixor,
     "@=": operator.imatmul,
 }
 # Objects whose every attribute leads into the interpreter: refused whatever the name.
 _OPAQUE_TYPES = (
-    types.FrameType, types.TracebackType, types.CodeType, types.ModuleType, types.CellType,
-    types.CoroutineType, types.AsyncGeneratorType,
+    types.FrameType,
+    types.TracebackType,
+    types.CodeType,
+    types.ModuleType,
+    types.CellType,
+    types.CoroutineType,
+    types.AsyncGeneratorType,
 )
 _GENERATOR_ATTRIBUTES = frozenset({"send", "throw", "close", "gi_running", "gi_suspended"})
 _MUTABLE_TYPES = (dict, list, set, bytearray, collections.deque)
@@ -99,9 +132,7 @@ def guarded_getattr(obj: Any, name: str) -> Any:
         raise AttributeError(f'"{name}" leads into the interpreter; beings may not read it')
     if isinstance(obj, types.GeneratorType) and name not in _GENERATOR_ATTRIBUTES:
         raise AttributeError(f'"{name}" of a generator is not available in a being')
-    if name in ("format", "format_map") and (
-        isinstance(obj, str) or (isinstance(obj, type) and issubclass(obj, str))
-    ):
+    if name in ("format", "format_map") and (isinstance(obj, str) or (isinstance(obj, type) and issubclass(obj, str))):
         raise AttributeError("str.format() is not available in a being: use f-strings or %")
     if name == "mro" and isinstance(obj, type):
         raise AttributeError('"mro" is not available in a being')

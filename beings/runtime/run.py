@@ -40,7 +40,11 @@ class Run:
     """One conversation with a child, from its ready frame to its done frame (or its end)."""
 
     def __init__(
-        self, child: Child, limits: SandboxLimits, on_request: RequestHandler | None, started: float,
+        self,
+        child: Child,
+        limits: SandboxLimits,
+        on_request: RequestHandler | None,
+        started: float,
         on_output: OutputHandler | None = None,
     ) -> None:
         self.child = child
@@ -177,9 +181,15 @@ class Run:
 
     def finish(self, status: RunStatus, *, result: Any = None, error: dict[str, str] | None = None) -> RunResult:
         return RunResult(
-            status=status, result=result, error=error, output=self.output.text(),
-            output_truncated=self.output.truncated, duration=time.monotonic() - self.started,
-            layers=self.layers, calls=self.calls, summons=self.summons,
+            status=status,
+            result=result,
+            error=error,
+            output=self.output.text(),
+            output_truncated=self.output.truncated,
+            duration=time.monotonic() - self.started,
+            layers=self.layers,
+            calls=self.calls,
+            summons=self.summons,
         )
 
 
@@ -228,8 +238,12 @@ def _request_checked(message: dict[str, Any]) -> dict[str, Any]:
     if message["op"] == "execution":
         if set(message) != {"op", "target", "args", "kwargs"}:
             raise ProtocolError("an execution request with unexpected fields")
-        return {"op": "execution", "target": _field(message, "target", str), "args": _field(message, "args", list),
-                "kwargs": _field(message, "kwargs", dict)}
+        return {
+            "op": "execution",
+            "target": _field(message, "target", str),
+            "args": _field(message, "args", list),
+            "kwargs": _field(message, "kwargs", dict),
+        }
     if set(message) != {"op", "name", "source", "type", "attributes", "tags"}:
         raise ProtocolError("a summon request with unexpected fields")
     tags = _field(message, "tags", list)
@@ -238,8 +252,14 @@ def _request_checked(message: dict[str, Any]) -> dict[str, Any]:
     for name in ("source", "type"):
         if message[name] is not None and not isinstance(message[name], str):
             raise ProtocolError(f"summon {name} must be a string or null")
-    return {"op": "summon", "name": _field(message, "name", str), "source": message["source"], "type": message["type"],
-            "attributes": _field(message, "attributes", dict), "tags": tags}
+    return {
+        "op": "summon",
+        "name": _field(message, "name", str),
+        "source": message["source"],
+        "type": message["type"],
+        "attributes": _field(message, "attributes", dict),
+        "tags": tags,
+    }
 
 
 def _reply_error(error_type: str, message: str) -> bytes:
@@ -252,8 +272,12 @@ def _error(error_type: str, message: str) -> dict[str, str]:
 
 def result_rejected(missing: list[str], started: float, layers: dict[str, bool]) -> RunResult:
     message = f"strict sandbox: refusing to run without these layers in force: {', '.join(missing)}"
-    return RunResult(status=RunStatus.REJECTED, error=_error("SandboxRejected", message),
-                     duration=time.monotonic() - started, layers=layers)
+    return RunResult(
+        status=RunStatus.REJECTED,
+        error=_error("SandboxRejected", message),
+        duration=time.monotonic() - started,
+        layers=layers,
+    )
 
 
 STATUS_SECONDS = 2.0

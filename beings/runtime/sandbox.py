@@ -91,7 +91,10 @@ class Sandbox:
         _instances.add(self)
 
     def run(
-        self, job: Mapping[str, Any], limits: SandboxLimits | None = None, on_request: RequestHandler | None = None,
+        self,
+        job: Mapping[str, Any],
+        limits: SandboxLimits | None = None,
+        on_request: RequestHandler | None = None,
         on_output: OutputHandler | None = None,
     ) -> RunResult:
         """Run one job and say how it went; InvalidJob if the job is malformed."""
@@ -209,8 +212,13 @@ class Sandbox:
         try:
             process = subprocess.Popen(
                 [self.python, "-I", "-c", ZYGOTE_BOOT, str(PROJECT_ROOT), str(theirs.fileno())],
-                env=ZYGOTE_ENV, cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                close_fds=True, pass_fds=(theirs.fileno(),), start_new_session=True,
+                env=ZYGOTE_ENV,
+                cwd="/",
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                close_fds=True,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
             )
         finally:
             theirs.close()
@@ -262,5 +270,3 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-

@@ -86,13 +86,22 @@ class Zygote:
 
     def report(self) -> dict[str, dict[str, bool | str]]:
         """What this host offers a child, before any child proves it (see the check mode)."""
-        landlock = self.landlock if isinstance(self.landlock, layers.Layer) else layers.Layer(
-            "landlock", True, f"ABI {self.landlock.abi}: ruleset ready")
-        seccomp = self.seccomp if isinstance(self.seccomp, layers.Layer) else layers.Layer(
-            "seccomp", True, f"filter of {self.seccomp.refused} refused syscalls ready")
+        landlock = (
+            self.landlock
+            if isinstance(self.landlock, layers.Layer)
+            else layers.Layer("landlock", True, f"ABI {self.landlock.abi}: ruleset ready")
+        )
+        seccomp = (
+            self.seccomp
+            if isinstance(self.seccomp, layers.Layer)
+            else layers.Layer("seccomp", True, f"filter of {self.seccomp.refused} refused syscalls ready")
+        )
         root = os.geteuid() == 0
-        user = layers.Layer("user", root, "root: children drop to nobody" if root else
-                            f"not root, so children keep the worker's uid {os.geteuid()}")
+        user = layers.Layer(
+            "user",
+            root,
+            "root: children drop to nobody" if root else f"not root, so children keep the worker's uid {os.geteuid()}",
+        )
         found = [layers.Layer("rlimits", True, "set in each child"), self.network, user, landlock, seccomp]
         return {layer.name: layer.as_dict() for layer in found}
 
@@ -299,7 +308,8 @@ class ChildChannel:
             raise TypeError(f"{message['op']}() arguments must be JSON: {error}") from None
         if len(body) > self.request_bytes:
             raise restricted.BeingCallError(
-                "RequestTooLarge", f"{message['op']}() request of {len(body)} bytes; the limit is {self.request_bytes}")
+                "RequestTooLarge", f"{message['op']}() request of {len(body)} bytes; the limit is {self.request_bytes}"
+            )
         if self.sink is not None:
             self.sink.flush()
         fd_write(self.fd, struct.pack("!I", len(body)) + body)
@@ -319,8 +329,12 @@ class ChildChannel:
             return request({"op": "execution", "target": target, "args": list(args), "kwargs": kwargs})
 
         def summon(
-            *, name: str, source: str | None = None, type: str | None = None,
-            attributes: dict[str, Any] | None = None, tags: list[str] | None = None,
+            *,
+            name: str,
+            source: str | None = None,
+            type: str | None = None,
+            attributes: dict[str, Any] | None = None,
+            tags: list[str] | None = None,
         ) -> Any:
             """Create a being; returns what the worker answers (its soul)."""
             if not isinstance(name, str):
@@ -334,8 +348,16 @@ class ChildChannel:
             tags = list(tags or ())
             if not all(isinstance(tag, str) for tag in tags):
                 raise TypeError("summon() tags must be strings")
-            return request({"op": "summon", "name": name, "source": source, "type": type,
-                            "attributes": attributes or {}, "tags": tags})
+            return request(
+                {
+                    "op": "summon",
+                    "name": name,
+                    "source": source,
+                    "type": type,
+                    "attributes": attributes or {},
+                    "tags": tags,
+                }
+            )
 
         # Their repr is all a being can learn of them: keep it to their names.
         execution.__qualname__, summon.__qualname__ = "execution", "summon"
@@ -351,8 +373,9 @@ def child_run(fd: int, confined: list[layers.Layer], request: dict[str, Any]) ->
         return  # the worker refuses to send the job; this is belt and braces
     job = fd_read_frame(fd)
     channel.send({"op": "started"})
-    sink = restricted.OutputSink(limit=int(limits["output_bytes"]),
-                                 send=lambda text: channel.send({"op": "output", "data": text}))
+    sink = restricted.OutputSink(
+        limit=int(limits["output_bytes"]), send=lambda text: channel.send({"op": "output", "data": text})
+    )
     channel.sink = sink
     # Address space held back (RLIMIT_AS counts it, untouched it costs nothing) to report a MemoryError.
     reserve: mmap.mmap | None = mmap.mmap(-1, RESERVE_BYTES)

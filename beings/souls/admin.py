@@ -36,8 +36,17 @@ def promotion_link(promotion: Promotion | None) -> SafeString | str:
 
 @admin.register(Promotion)
 class PromotionAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "environment", "action", "alias", "hash_column", "version", "actor_name", "state",
-                    "ends_column")
+    list_display = (
+        "created_at",
+        "environment",
+        "action",
+        "alias",
+        "hash_column",
+        "version",
+        "actor_name",
+        "state",
+        "ends_column",
+    )
     list_filter = ("environment", "action")
     list_select_related = ("ends", "ended_by")
     search_fields = ("alias",)
@@ -45,8 +54,21 @@ class PromotionAdmin(ReadOnlyAdmin):
     ordering = ("-created_at", "-id")
     list_per_page = 50
     show_full_result_count = False
-    fields = ("environment", "action", "alias", "hash", "version", "soul", "actor_name", "note", "created_at",
-              "ends_column", "ended_by_column", "source_highlighted", "genotype_pretty")
+    fields = (
+        "environment",
+        "action",
+        "alias",
+        "hash",
+        "version",
+        "soul",
+        "actor_name",
+        "note",
+        "created_at",
+        "ends_column",
+        "ended_by_column",
+        "source_highlighted",
+        "genotype_pretty",
+    )
     readonly_fields = fields
 
     def get_search_results(
@@ -103,15 +125,15 @@ class SoulValidationAdmin(ReadOnlyAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         validate = path(
-            "validate/", self.admin_site.admin_view(require_POST(self.validate_view)),
+            "validate/",
+            self.admin_site.admin_view(require_POST(self.validate_view)),
             name="beings_soulvalidation_validate",
         )
         return [validate, *super().get_urls()]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         latest = [
-            (environment, validation_latest(environment=environment))
-            for environment in settings.LUXOS_ENVIRONMENTS
+            (environment, validation_latest(environment=environment)) for environment in settings.LUXOS_ENVIRONMENTS
         ]
         may_validate = promoter_may(user=request.user)
         context = {**(extra_context or {}), "latest_validations": latest, "may_validate": may_validate}
@@ -159,4 +181,3 @@ class SoulReportFailureAdmin(ReadOnlyAdmin):
     @admin.display(description="error")
     def error_short(self, failure: SoulReportFailure) -> str:
         return failure.error if len(failure.error) <= 120 else f"{failure.error[:120]}…"
-

@@ -47,8 +47,13 @@ def soul_detail(request: HttpRequest, hash: str) -> dict[str, Any]:
 def soul_promote(request: HttpRequest, hash: str, payload: PromoteIn) -> Status[Promotion]:
     """Promote a version to an environment; another hash of its alias active there is superseded."""
     promotion = soul_services.soul_promote(
-        hash=hash, environment=payload.environment, actor=request.user, note=payload.note, alias=payload.alias,
-        soul=payload.soul, replace_owner=payload.replace_owner,
+        hash=hash,
+        environment=payload.environment,
+        actor=request.user,
+        note=payload.note,
+        alias=payload.alias,
+        soul=payload.soul,
+        replace_owner=payload.replace_owner,
     )
     return Status(201, promotion)
 
@@ -56,8 +61,10 @@ def soul_promote(request: HttpRequest, hash: str, payload: PromoteIn) -> Status[
 @souls_router.post("/{hash}/demote", response={201: PromotionDetailOut, **ERRORS})
 def soul_demote(request: HttpRequest, hash: str, payload: DemoteIn) -> Status[Promotion]:
     """End the active promotion of a hash in an environment; the demotion is recorded."""
-    return Status(201, soul_services.soul_demote(hash=hash, environment=payload.environment, actor=request.user,
-                                            note=payload.note))
+    return Status(
+        201,
+        soul_services.soul_demote(hash=hash, environment=payload.environment, actor=request.user, note=payload.note),
+    )
 
 
 @aliases_router.get("/{alias}", response={200: AliasOut, **ERRORS})

@@ -121,13 +121,17 @@ def alias_beings(
         visible(user=user, queryset=BaseBeing.objects.exclude(soul__in=kinds.CORE_SOULS))
         .annotate(alias_name=name)
         .filter(alias_name__in=list(aliases))
-        .annotate(rank=Window(
-            RowNumber(),
-            partition_by=[name],
-            order_by=[
-                Case(When(soul__in=list(first), then=0), default=1).asc(), F("created_at").desc(), F("soul").asc()
-            ],
-        ))
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[name],
+                order_by=[
+                    Case(When(soul__in=list(first), then=0), default=1).asc(),
+                    F("created_at").desc(),
+                    F("soul").asc(),
+                ],
+            )
+        )
         .filter(rank__lte=BOARD_CANDIDATES)
         .order_by("rank")
     )
@@ -149,8 +153,9 @@ def _mutant_names(*, user: User, beings: Iterable[BaseBeing]) -> dict[uuid.UUID,
     if not parents:
         return {}
     names = dict(
-        visible(user=user, queryset=BaseBeing.objects.filter(soul__in=set(parents.values())))
-        .values_list("soul", KeyTextTransform("name", "genesis"))
+        visible(user=user, queryset=BaseBeing.objects.filter(soul__in=set(parents.values()))).values_list(
+            "soul", KeyTextTransform("name", "genesis")
+        )
     )
     return {child: names.get(parent) or f"{str(parent)[:8]}…" for child, parent in parents.items()}
 
@@ -161,27 +166,39 @@ def _own_versions(being: BaseBeing) -> list[SoulVersion]:
 
 
 def _board_build(
-    *, environment: str, active: dict[str, Promotion], beings: dict[str, list[BaseBeing]],
-    owners: dict[uuid.UUID, list[str]], mutant_of: dict[uuid.UUID, str], twins: dict[str, list[BaseBeing]],
+    *,
+    environment: str,
+    active: dict[str, Promotion],
+    beings: dict[str, list[BaseBeing]],
+    owners: dict[uuid.UUID, list[str]],
+    mutant_of: dict[uuid.UUID, str],
+    twins: dict[str, list[BaseBeing]],
     history: list[Promotion],
 ) -> EnvironmentBoard:
     rows = []
     for alias in sorted({*beings, *active}, key=lambda name: (name not in active, name.casefold(), name)):
         promotion = active.get(alias)
         promoted_owners = owners.get(promotion.soul, []) if promotion else []
-        rows.append(BoardRow(
-            alias=alias, active=promotion, active_owners=promoted_owners,
-            candidates=[
-                Candidate(
-                    being=being, owners=owners.get(being.soul, []), versions=_own_versions(being),
-                    mutant_of=mutant_of.get(being.soul),
-                    twins=[twin for twin in twins.get(being.hash, []) if twin.soul != being.soul],
-                    active=promotion, active_owners=promoted_owners,
-                    behind=versions_behind(hash=promotion.hash, newest=being) if promotion else None,
-                )
-                for being in beings.get(alias, [])
-            ],
-        ))
+        rows.append(
+            BoardRow(
+                alias=alias,
+                active=promotion,
+                active_owners=promoted_owners,
+                candidates=[
+                    Candidate(
+                        being=being,
+                        owners=owners.get(being.soul, []),
+                        versions=_own_versions(being),
+                        mutant_of=mutant_of.get(being.soul),
+                        twins=[twin for twin in twins.get(being.hash, []) if twin.soul != being.soul],
+                        active=promotion,
+                        active_owners=promoted_owners,
+                        behind=versions_behind(hash=promotion.hash, newest=being) if promotion else None,
+                    )
+                    for being in beings.get(alias, [])
+                ],
+            )
+        )
     return EnvironmentBoard(
         environment=environment,
         rows=rows,
@@ -253,9 +270,7 @@ def owners_text(owners: list[str]) -> str:
     return owners[0] if len(owners) == 1 else f"{', '.join(owners[:-1])} and {owners[-1]}"
 
 
-def promotion_plan(
-    *, user: User, environment: str, hash: str, alias: str | None, soul: str | None
-) -> PromotionPlan:
+def promotion_plan(*, user: User, environment: str, hash: str, alias: str | None, soul: str | None) -> PromotionPlan:
     """Read what promoting ``hash`` (held by being ``soul``) to ``environment`` under ``alias`` would replace."""
     holders = soul_holders(hash=hash, user=user)
     if soul:
@@ -268,7 +283,11 @@ def promotion_plan(
     current = soul_selectors.promotions_active(environment=environment, user=user).filter(alias=alias).first()
     souls = {found.holder.soul for found in holders} | ({current.soul} if current else set())
     return PromotionPlan(
-        environment=environment, alias=alias, holders=holders, version=version, current=current,
+        environment=environment,
+        alias=alias,
+        holders=holders,
+        version=version,
+        current=current,
         owners=being_owners(souls=souls),
     )
 
@@ -310,8 +329,13 @@ def environment_boards(*, user: User) -> list[EnvironmentBoard]:
     mutant_of = _mutant_names(user=user, beings=listed)
     return [
         _board_build(
-            environment=environment, active=active[environment], beings=beings, owners=owners, mutant_of=mutant_of,
-            twins=twins, history=history[environment],
+            environment=environment,
+            active=active[environment],
+            beings=beings,
+            owners=owners,
+            mutant_of=mutant_of,
+            twins=twins,
+            history=history[environment],
         )
         for environment in settings.LUXOS_ENVIRONMENTS
     ]

@@ -87,20 +87,33 @@ INDEX_NAME: Final = "hash_index.json"
 
 
 def report_write(
-    *, being: BaseBeing, event: str, parent_hash: str | None, context: dict[str, Any],
+    *,
+    being: BaseBeing,
+    event: str,
+    parent_hash: str | None,
+    context: dict[str, Any],
     directory: Path | None = None,
 ) -> Path:
     """Write the report of a being's current version (and its ``.md``) and list it in ``hash_index.json``."""
     current = being_versions(being)[-1]
     return _version_report_write(
-        version=current, genotype_copy=current.genotype(), event=event, parent_hash=parent_hash, context=context,
+        version=current,
+        genotype_copy=current.genotype(),
+        event=event,
+        parent_hash=parent_hash,
+        context=context,
         directory=directory,
     )
 
 
 def _version_report_write(
-    *, version: SoulVersion, genotype_copy: dict[str, str], event: str, parent_hash: str | None,
-    context: dict[str, Any], directory: Path | None = None,
+    *,
+    version: SoulVersion,
+    genotype_copy: dict[str, str],
+    event: str,
+    parent_hash: str | None,
+    context: dict[str, Any],
+    directory: Path | None = None,
 ) -> Path:
     document = report_build(
         version=version, genotype_copy=genotype_copy, event=event, parent_hash=parent_hash, context=context
@@ -200,7 +213,11 @@ def _sort_key(entry: dict[str, Any]) -> str:
 
 
 def report_on_commit(
-    *, being: BaseBeing, event: str, parent_hash: str | None, actor: User | None,
+    *,
+    being: BaseBeing,
+    event: str,
+    parent_hash: str | None,
+    actor: User | None,
     reason: str = "",
 ) -> None:
     """Write the report of the version a write just made, once that write commits.
@@ -220,20 +237,32 @@ def report_on_commit(
     genotype_copy = genotype.genotype_of(being.genesis)
     transaction.on_commit(
         functools.partial(
-            _report_write_safely, version=version, genotype_copy=genotype_copy, event=event,
-            parent_hash=parent_hash, context=context,
+            _report_write_safely,
+            version=version,
+            genotype_copy=genotype_copy,
+            event=event,
+            parent_hash=parent_hash,
+            context=context,
         )
     )
 
 
 def _report_write_safely(
-    *, version: SoulVersion, genotype_copy: dict[str, str], event: str, parent_hash: str | None,
+    *,
+    version: SoulVersion,
+    genotype_copy: dict[str, str],
+    event: str,
+    parent_hash: str | None,
     context: dict[str, Any],
 ) -> None:
     directory = soul_log_dir()
     try:
         _version_report_write(
-            version=version, genotype_copy=genotype_copy, event=event, parent_hash=parent_hash, context=context,
+            version=version,
+            genotype_copy=genotype_copy,
+            event=event,
+            parent_hash=parent_hash,
+            context=context,
             directory=directory,
         )
     # Broad on purpose: this runs after the commit, and any error raised here would turn a write
@@ -256,9 +285,7 @@ def report_failure_record(*, operation: str, hash: str, path: Path, error: BaseE
 # Export: every file again, from the database -------------------------------------------------------
 
 
-def reports_export(
-    *, directory: Path | None = None, progress: Callable[[int], None] | None = None
-) -> dict[str, int]:
+def reports_export(*, directory: Path | None = None, progress: Callable[[int], None] | None = None) -> dict[str, int]:
     """Rebuild every report, ``hash_index.json`` and the environment files from the database.
 
     Every version a being owns gets its report, its genotype rebuilt from the lineage (the

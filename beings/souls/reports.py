@@ -68,7 +68,11 @@ def _luxos_version() -> str:
 
 
 def report_build(
-    *, version: SoulVersion, genotype_copy: dict[str, str], event: str, parent_hash: str | None,
+    *,
+    version: SoulVersion,
+    genotype_copy: dict[str, str],
+    event: str,
+    parent_hash: str | None,
     context: dict[str, Any],
 ) -> dict[str, Any]:
     """The report of one version: who it is, its complete genotype, what its source holds, how it came."""
@@ -152,8 +156,11 @@ def export_document(being: BaseBeing, version: SoulVersion, parent_hash: str | N
         version = dataclasses.replace(version, created_at=being.created_at.isoformat())
     report_stamp(version.created_at)  # ValueError now, before anything is written, when there is no time
     return report_build(
-        version=version, genotype_copy=genotype_copy, event=EVENTS.get(version.kind, version.kind),
-        parent_hash=parent_hash, context=_recorded_context(being, version),
+        version=version,
+        genotype_copy=genotype_copy,
+        event=EVENTS.get(version.kind, version.kind),
+        parent_hash=parent_hash,
+        context=_recorded_context(being, version),
     )
 
 
@@ -164,7 +171,8 @@ def _recorded_context(being: BaseBeing, version: SoulVersion) -> dict[str, Any]:
     memories = being.memories.get("events", []) if isinstance(being.memories, dict) else being.memories
     event = next(
         (
-            item for item in reversed(memories if isinstance(memories, list) else [])
+            item
+            for item in reversed(memories if isinstance(memories, list) else [])
             if isinstance(item, dict) and item.get("hash") == version.hash
         ),
         {},

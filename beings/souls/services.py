@@ -84,8 +84,14 @@ def _files_after_commit(environment: str) -> None:
 
 
 def soul_promote(
-    *, hash: str, environment: str = PRODUCTION, actor: User, note: str = "", alias: str | None = None,
-    soul: uuid.UUID | str | None = None, replace_owner: bool = False,
+    *,
+    hash: str,
+    environment: str = PRODUCTION,
+    actor: User,
+    note: str = "",
+    alias: str | None = None,
+    soul: uuid.UUID | str | None = None,
+    replace_owner: bool = False,
 ) -> Promotion:
     """Promote the version named by ``hash`` (or a unique prefix) to ``environment``.
 
@@ -288,5 +294,3 @@ def _lineage_problem(promotion: Promotion, owner: BaseBeing | None) -> str | Non
         return "; ".join(mismatches)
     where = f"being {promotion.soul}" if owner is not None else "any being"
     return f"missing lineage: {where} holds no version with this hash"
-
-

@@ -36,7 +36,10 @@ def souls_board(request: HttpRequest) -> HttpResponse:
         request,
         "beings/souls/board.html",
         {
-            "boards": boards, "promoter": promoter, "alias_limit": BOARD_ALIASES, "history_limit": HISTORY_LIMIT,
+            "boards": boards,
+            "promoter": promoter,
+            "alias_limit": BOARD_ALIASES,
+            "history_limit": HISTORY_LIMIT,
             "candidate_limit": BOARD_CANDIDATES,
         },
     )
@@ -78,8 +81,12 @@ def soul_promote_confirm(request: HttpRequest, environment: str, hash: str) -> H
         try:
             plan = promotion_plan(user=request.user, environment=environment, hash=hash, alias=alias, soul=soul)
             promotion = soul_services.soul_promote(
-                hash=hash, environment=environment, actor=request.user, note=request.POST.get("note", ""),
-                alias=alias, soul=plan.version.holder.soul if plan.version else None,
+                hash=hash,
+                environment=environment,
+                actor=request.user,
+                note=request.POST.get("note", ""),
+                alias=alias,
+                soul=plan.version.holder.soul if plan.version else None,
                 replace_owner=bool(request.POST.get("replace_owner")),
             )
         except OwnerChangeUnconfirmedError:
@@ -89,8 +96,14 @@ def soul_promote_confirm(request: HttpRequest, environment: str, hash: str) -> H
                 f"{plan.being_owners_text}'s\" to promote it.",
                 code="owner_change_unconfirmed",
             )
-            context = {"action": "promote", "plan": plan, "environment": environment, "alias": plan.alias,
-                       "refusal": refusal, "note": request.POST.get("note", "")}
+            context = {
+                "action": "promote",
+                "plan": plan,
+                "environment": environment,
+                "alias": plan.alias,
+                "refusal": refusal,
+                "note": request.POST.get("note", ""),
+            }
             return render(request, "beings/souls/confirm.html", context, status=refusal.status)
         except DomainError as error:
             messages.error(request, f"Not promoted ({error.code}): {error.detail}")
@@ -127,7 +140,10 @@ def soul_demote_confirm(request: HttpRequest, environment: str, hash: str) -> Ht
         return redirect(_board_url(environment))
     current = soul_selectors.promotion_active_get(environment=environment, hash=hash)
     context = {
-        "action": "demote", "environment": environment, "current": current, "alias": current.alias,
+        "action": "demote",
+        "environment": environment,
+        "current": current,
+        "alias": current.alias,
         "current_owners": being_owners(souls=[current.soul])[current.soul],
     }
     return render(request, "beings/souls/confirm.html", context)

@@ -210,7 +210,8 @@ def test_change_form_updates_through_service_and_keeps_other_genesis_keys(
 ) -> None:
     """Saving the change form updates the being, keeps genesis keys the form does not show, and logs door admin."""
     being = make_being(
-        "adder", actor=staff,
+        "adder",
+        actor=staff,
         genesis={"author": "alice", "workload": "cpu", "source": "def run(a, b):\n    return a + b\n"},
     )
 
@@ -445,8 +446,12 @@ ADDER = "def run(a, b):\n    return a + b\n"
 def form_being(make_being: Callable[..., BaseBeing], actor: User) -> BaseBeing:
     """A being holding exactly what ``form_data()`` posts, so that a post changes only what it overrides."""
     return make_being(
-        "adder", actor=actor, genesis={"source": ADDER, "description": "Adds two numbers."}, tags=["math", "demo"],
-        energy_level=5, attributes={"pure": True},
+        "adder",
+        actor=actor,
+        genesis={"source": ADDER, "description": "Adds two numbers."},
+        tags=["math", "demo"],
+        energy_level=5,
+        attributes={"pure": True},
     )
 
 

@@ -19,8 +19,15 @@ SOURCE = "def run(name):\n    return f'hello {name}'\n"
 
 def test_create_returns_201_with_the_being(api):
     """POST /api/beings/ answers 201 with the stored being."""
-    response = post(api, "/api/beings/", {"genesis": {"name": "greet", "type": "function", "source": SOURCE},
-                                          "tags": ["demo"], "attributes": {"team": "a"}})
+    response = post(
+        api,
+        "/api/beings/",
+        {
+            "genesis": {"name": "greet", "type": "function", "source": SOURCE},
+            "tags": ["demo"],
+            "attributes": {"team": "a"},
+        },
+    )
     assert response.status_code == 201
     body = response.json()
     assert body["name"] == "greet"
@@ -49,7 +56,9 @@ def test_missing_or_wrong_credentials_are_401(headers, unchanged):
     client = Client()
     with unchanged():
         assert client.get("/api/beings/", headers=headers).json() == {
-            "code": "not_authenticated", "detail": "log in or send Authorization: Bearer <token>"}
+            "code": "not_authenticated",
+            "detail": "log in or send Authorization: Bearer <token>",
+        }
         response = post(client, "/api/beings/", {"genesis": {"name": "x", "type": "data"}}, **headers)
     assert response.status_code == 401
 
@@ -75,8 +84,11 @@ def test_revoked_token_is_refused(alice, bearer):
         ({"genesis": {"name": "x", "type": "robot"}}, 422, "genesis_invalid"),
         ({"genesis": {"name": "x", "type": "function", "source": "def run(:"}}, 422, "source_syntax_error"),
         ({"genesis": {"name": "x", "type": "data", "blob": "x" * 300_000}}, 413, "document_too_large"),
-        ({"genesis": {"name": "x", "type": "data"}, "tags": ["t"] * 0 + [f"t{i}" for i in range(70)]}, 422,
-         "tags_invalid"),
+        (
+            {"genesis": {"name": "x", "type": "data"}, "tags": ["t"] * 0 + [f"t{i}" for i in range(70)]},
+            422,
+            "tags_invalid",
+        ),
     ],
 )
 def test_bad_create_bodies_are_refused_and_change_nothing(api, unchanged, body, status, code):
@@ -153,8 +165,9 @@ def test_an_owner_may_not_set_energy(api, root, make_being, unchanged):
 def test_patch_and_delete_own_being(api, make_being):
     """The owner can change and then delete a being."""
     being = make_being()
-    response = api.patch(f"/api/beings/{being.soul}", {"tags": ["x"], "energy_level": 0},
-                         content_type="application/json")
+    response = api.patch(
+        f"/api/beings/{being.soul}", {"tags": ["x"], "energy_level": 0}, content_type="application/json"
+    )
     assert response.status_code == 200
     assert (response.json()["tags"], response.json()["energy_level"]) == (["x"], 0)
     assert api.delete(f"/api/beings/{being.soul}").status_code == 204
@@ -271,8 +284,9 @@ def test_being_relationships_in_and_out(api, make_being, make_link):
     in_link = make_link(c, a, tags=["reads"])
 
     def ids(direction):
-        return {item["id"] for item in api.get(f"/api/beings/{a.soul}/relationships?direction={direction}")
-                .json()["items"]}
+        return {
+            item["id"] for item in api.get(f"/api/beings/{a.soul}/relationships?direction={direction}").json()["items"]
+        }
 
     assert ids("out") == {str(out_link.id)}
     assert ids("in") == {str(in_link.id)}

@@ -63,9 +63,7 @@ def test_the_service_refuses_a_deep_source_as_a_syntax_error(
 
 
 @SHAPES
-def test_api_create_answers_422_source_syntax_error(
-    api: Client, unchanged: Callable[..., Any], source: str
-) -> None:
+def test_api_create_answers_422_source_syntax_error(api: Client, unchanged: Callable[..., Any], source: str) -> None:
     """Creating a being from a deep source through the API is a 422 ``source_syntax_error`` on genesis.source."""
     body = {"genesis": {"name": "deep", "type": "function", "source": source}}
     with unchanged():
@@ -83,8 +81,9 @@ def test_api_evolve_answers_422_source_syntax_error(
     """Evolving to a deep source, at once or in the background, is a 422 ``source_syntax_error`` and changes nothing."""
     being = make_being("shallow", genesis={"source": RUN})
     with unchanged():
-        response = api.post(f"/api/beings/{being.soul}/evolve", {"source": source, "async": run_async},
-                            content_type="application/json")
+        response = api.post(
+            f"/api/beings/{being.soul}/evolve", {"source": source, "async": run_async}, content_type="application/json"
+        )
     assert response.status_code == 422, response.content
     assert response.json()["code"] == "source_syntax_error"
 
@@ -100,8 +99,10 @@ def test_the_analysis_of_a_deep_source_answers_and_says_what_it_could_not_read(s
 @pytest.fixture
 def deep_lines() -> bytes:
     """JSON Lines whose second being nests too deeply."""
-    lines = [{"genesis": {"name": "fine", "type": "function", "source": RUN}},
-             {"genesis": {"name": "deep", "type": "function", "source": RUN + DEEP["sum of ten thousand ones"]}}]
+    lines = [
+        {"genesis": {"name": "fine", "type": "function", "source": RUN}},
+        {"genesis": {"name": "deep", "type": "function", "source": RUN + DEEP["sum of ten thousand ones"]}},
+    ]
     return "\n".join(json.dumps(line) for line in lines).encode()
 
 
@@ -125,16 +126,31 @@ def test_the_import_command_fails_and_stores_nothing(
         call_command("beings", "--user", "alice", "import", str(path), stdout=io.StringIO(), stderr=io.StringIO())
 
 
-@pytest.mark.parametrize("body", [DEEP["sum of ten thousand ones"], DEEP["a thousand nested lambdas"]],
-                         ids=["parse", "walk"])
+@pytest.mark.parametrize(
+    "body", [DEEP["sum of ten thousand ones"], DEEP["a thousand nested lambdas"]], ids=["parse", "walk"]
+)
 def test_the_admin_form_shows_the_cause_on_the_source_field(
     root: User, unchanged: Callable[..., Any], body: str
 ) -> None:
     """The admin add form, given a source too deep to parse or to walk, shows the nesting error on the source field."""
-    form = {"name": "deep", "kind": "function", "source": RUN + body, "description": "", "tags": "",
-            "energy_level": "0", "attributes": "{}", "memories": "", "self_awareness": ""}
-    form.update({f"{prefix}-{field}": "0" for prefix in ("outgoing", "incoming")
-                 for field in ("TOTAL_FORMS", "INITIAL_FORMS", "MIN_NUM_FORMS", "MAX_NUM_FORMS")})
+    form = {
+        "name": "deep",
+        "kind": "function",
+        "source": RUN + body,
+        "description": "",
+        "tags": "",
+        "energy_level": "0",
+        "attributes": "{}",
+        "memories": "",
+        "self_awareness": "",
+    }
+    form.update(
+        {
+            f"{prefix}-{field}": "0"
+            for prefix in ("outgoing", "incoming")
+            for field in ("TOTAL_FORMS", "INITIAL_FORMS", "MIN_NUM_FORMS", "MAX_NUM_FORMS")
+        }
+    )
     with unchanged():
         response = logged_in(root).post(reverse("admin:beings_basebeing_add"), form)
     assert response.status_code == 200

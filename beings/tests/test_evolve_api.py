@@ -74,8 +74,11 @@ def test_create_with_another_alias_is_a_new_being(api: Client) -> None:
 def test_create_with_a_malformed_origin_is_refused(api: Client, unchanged: Callable[..., Any]) -> None:
     """A genesis.origin that is no object makes the versions unreadable: a 4xx with code and detail, nothing stored."""
     with unchanged():
-        response = post(api, "/api/beings/", {"genesis": {"name": "adder", "type": "function", "source": SOURCE,
-                                                          "origin": "forged"}})
+        response = post(
+            api,
+            "/api/beings/",
+            {"genesis": {"name": "adder", "type": "function", "source": SOURCE, "origin": "forged"}},
+        )
 
     assert response.status_code == 422
     assert response.json() == {
@@ -180,7 +183,12 @@ def test_evolve_with_a_comment_only_is_cosmetic(api: Client, adder: BaseBeing) -
     ],
 )
 def test_bad_evolve_bodies_are_refused_and_change_nothing(
-    api: Client, adder: BaseBeing, unchanged: Callable[..., Any], body: dict[str, Any], status: int, code: str,
+    api: Client,
+    adder: BaseBeing,
+    unchanged: Callable[..., Any],
+    body: dict[str, Any],
+    status: int,
+    code: str,
     run_async: bool,
 ) -> None:
     """The same source, invalid or oversize Python and malformed bodies are refused, in both modes, writing nothing."""
@@ -258,9 +266,7 @@ def test_evolve_without_credentials_is_401(adder: BaseBeing, unchanged: Callable
 # --- versions ------------------------------------------------------------------------------------------------------
 
 
-def test_versions_list_own_and_inherited_versions_oldest_first(
-    api: Client, alice: User, adder: BaseBeing
-) -> None:
+def test_versions_list_own_and_inherited_versions_oldest_first(api: Client, alice: User, adder: BaseBeing) -> None:
     """A mutant lists its parent's versions (inherited, the parent's soul) before its own current one."""
     being_evolve(being=adder, source=SMALL, reason="", actor=alice)
     mutant = being_evolve(being=adder, source=SMALL.replace("a + b", "b + a"), reason="", actor=alice).being
@@ -270,8 +276,7 @@ def test_versions_list_own_and_inherited_versions_oldest_first(
 
     assert parent_versions.status_code == mutant_versions.status_code == 200
     shape = [
-        (v["version"], v["hash"], v["kind"], v["soul"], v["inherited"], v["is_current"])
-        for v in mutant_versions.json()
+        (v["version"], v["hash"], v["kind"], v["soul"], v["inherited"], v["is_current"]) for v in mutant_versions.json()
     ]
     assert shape == [
         (1, genotype_hash(SOURCE), "genesis", str(adder.soul), True, False),
@@ -279,7 +284,9 @@ def test_versions_list_own_and_inherited_versions_oldest_first(
         (1, mutant.hash, "mutation", str(mutant.soul), False, True),
     ]
     assert [(v["version"], v["inherited"], v["is_current"]) for v in parent_versions.json()] == [
-        (1, False, False), (2, False, True)]
+        (1, False, False),
+        (2, False, True),
+    ]
     assert all(v["created_at"] for v in mutant_versions.json())
 
 
@@ -439,8 +446,14 @@ def test_a_request_is_not_done_by_a_being_someone_else_made(
 ) -> None:
     """A being with the evolution's source and this parent, made by someone else first, does not stand in for it."""
     planted = being_create(
-        data={"genesis": {"name": "adder", "type": "function", "source": CHANGED,
-                          "parent": {"soul": str(adder.soul), "version": 1, "hash": adder.hash}}},
+        data={
+            "genesis": {
+                "name": "adder",
+                "type": "function",
+                "source": CHANGED,
+                "parent": {"soul": str(adder.soul), "version": 1, "hash": adder.hash},
+            }
+        },
         actor=root,
     )
 

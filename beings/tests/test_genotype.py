@@ -52,8 +52,16 @@ def test_spelling_out_the_defaults_gives_the_same_hash(alice: User) -> None:
     """language python, entrypoint run and workload cpu written out are the defaults: same hash."""
     implicit = being_create(data={"genesis": {"name": "a", "type": "function", "source": SOURCE}}, actor=alice)
     explicit = being_create(
-        data={"genesis": {"name": "b", "type": "function", "source": SOURCE, "language": "python",
-                          "entrypoint": "run", "workload": "cpu"}},
+        data={
+            "genesis": {
+                "name": "b",
+                "type": "function",
+                "source": SOURCE,
+                "language": "python",
+                "entrypoint": "run",
+                "workload": "cpu",
+            }
+        },
         actor=alice,
     )
 
@@ -76,7 +84,9 @@ def test_every_genotype_key_changes_the_hash(alice: User, genotype: dict[str, st
     being = being_create(data={"genesis": genesis}, actor=alice)
 
     expected = formula(
-        source=genesis["source"], kind=genesis["type"], entrypoint=genesis.get("entrypoint", "run"),
+        source=genesis["source"],
+        kind=genesis["type"],
+        entrypoint=genesis.get("entrypoint", "run"),
         workload=genesis.get("workload", "cpu"),
     )
     assert being.hash == expected != formula(source=SOURCE)
@@ -87,8 +97,15 @@ def test_alias_metadata_and_state_never_change_the_hash(alice: User, root: User)
     plain = being_create(data={"genesis": {"name": "plain", "type": "function", "source": SOURCE}}, actor=alice)
     dressed = being_create(
         data={
-            "genesis": {"name": "dressed up", "type": "function", "source": SOURCE, "description": "adds",
-                        "author": "alice", "created_at": "2001-01-01T00:00:00Z", "machine": "laptop-7"},
+            "genesis": {
+                "name": "dressed up",
+                "type": "function",
+                "source": SOURCE,
+                "description": "adds",
+                "author": "alice",
+                "created_at": "2001-01-01T00:00:00Z",
+                "machine": "laptop-7",
+            },
             "tags": ["math"],
             "energy_level": 42,
             "attributes": {"team": "a"},
@@ -118,8 +135,9 @@ def test_unicode_and_control_characters_hash_the_same_in_python_and_postgresql(a
 
     assert being.hash == formula(source=TRICKY)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT luxos_soul_hash(genesis), genesis->>'source' FROM base_beings WHERE soul = %s",
-                       [being.soul])
+        cursor.execute(
+            "SELECT luxos_soul_hash(genesis), genesis->>'source' FROM base_beings WHERE soul = %s", [being.soul]
+        )
         database_hash, database_source = cursor.fetchone()
     assert database_hash == being.hash
     assert database_source == TRICKY
@@ -129,8 +147,11 @@ def test_the_database_refuses_a_source_changed_without_its_hash(alice: User) -> 
     """A raw SQL UPDATE of the source that leaves the hash behind violates the CHECK constraint."""
     being = being_create(data={"genesis": {"name": "adder", "type": "function", "source": TRICKY}}, actor=alice)
 
-    with pytest.raises(IntegrityError, match="base_beings_hash_matches_genotype"), transaction.atomic(), \
-            connection.cursor() as cursor:
+    with (
+        pytest.raises(IntegrityError, match="base_beings_hash_matches_genotype"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
         cursor.execute(
             "UPDATE base_beings SET genesis = jsonb_set(genesis, '{source}', to_jsonb(%s::text)) WHERE soul = %s",
             [TRICKY + "# sneaky\n", being.soul],
@@ -231,9 +252,7 @@ def test_another_alias_or_another_genotype_is_a_new_being(alice: User) -> None:
     data = {"genesis": {"name": "adder", "type": "function", "source": SOURCE}}
     first = being_create(data=data, actor=alice)
 
-    renamed, created_renamed = being_create_or_get(
-        data={"genesis": {**data["genesis"], "name": "summer"}}, actor=alice
-    )
+    renamed, created_renamed = being_create_or_get(data={"genesis": {**data["genesis"], "name": "summer"}}, actor=alice)
     other, created_other = being_create_or_get(
         data={"genesis": {**data["genesis"], "source": SOURCE + "# v2\n"}}, actor=alice
     )

@@ -38,8 +38,9 @@ SOURCE = "def run(a, b):\n    total = a + b\n    return total\n\n"
 
 def genotype_hash(source: str) -> str:
     """The hash of a function being with this source, by the formula of issue 3."""
-    return soul_hash({"type": "function", "language": "python", "entrypoint": "run", "source": source,
-                      "workload": "cpu"})
+    return soul_hash(
+        {"type": "function", "language": "python", "entrypoint": "run", "source": source, "workload": "cpu"}
+    )
 
 
 def fresh(being: BaseBeing) -> BaseBeing:
@@ -49,8 +50,13 @@ def fresh(being: BaseBeing) -> BaseBeing:
 @pytest.fixture
 def adder(make_being: Callable[..., BaseBeing]) -> BaseBeing:
     return make_being(
-        "adder", genesis={"source": SOURCE, "description": "adds"}, attributes={"team": "math"}, tags=["demo"],
-        energy_level=7, memories=[{"event": "born"}], self_awareness={"mood": "fine"},
+        "adder",
+        genesis={"source": SOURCE, "description": "adds"},
+        attributes={"team": "math"},
+        tags=["demo"],
+        energy_level=7,
+        memories=[{"event": "born"}],
+        self_awareness={"mood": "fine"},
     )
 
 
@@ -70,10 +76,17 @@ def test_added_lines_within_the_ratio_evolve_the_same_being(alice: User, adder: 
     assert (being.version, being.hash, being.genesis["source"]) == (2, genotype_hash(source), source)
     assert being.hash == genesis_hash(being.genesis)
     [entry] = being.genesis["ancestors"]
-    assert {"version", "hash", "created_at", "kind", "diff"} <= set(entry) <= {
-        "version", "hash", "created_at", "kind", "diff", "actor", "reason"}
+    assert (
+        {"version", "hash", "created_at", "kind", "diff"}
+        <= set(entry)
+        <= {"version", "hash", "created_at", "kind", "diff", "actor", "reason"}
+    )
     assert (entry["version"], entry["hash"], entry["kind"], entry["created_at"]) == (
-        1, genotype_hash(SOURCE), "genesis", created_at)
+        1,
+        genotype_hash(SOURCE),
+        "genesis",
+        created_at,
+    )
     assert being.genesis["origin"]["kind"] == "evolution"
     assert being.genesis["origin"]["reason"] == "limits"
     assert being.genesis["origin"]["actor"] == "alice"
@@ -86,7 +99,11 @@ def test_evolution_leaves_attributes_and_state_untouched(alice: User, adder: Bas
 
     being = fresh(adder)
     assert (being.attributes, being.tags, being.energy_level, being.self_awareness) == (
-        {"team": "math"}, ["demo"], 7, {"mood": "fine"})
+        {"team": "math"},
+        ["demo"],
+        7,
+        {"mood": "fine"},
+    )
     assert being.genesis["description"] == "adds"
     assert being.memories[0] == {"event": "born"}
     assert not Relationship.objects.filter(source=adder).exists()
@@ -98,8 +115,13 @@ def test_evolution_appends_an_event_to_memories(alice: User, adder: BaseBeing) -
 
     event = fresh(adder).memories[-1]
     assert {key: event[key] for key in ("event", "version", "hash", "from_hash", "reason", "actor", "added")} == {
-        "event": "evolution", "version": 2, "hash": genotype_hash(SOURCE + "LIMIT = 10\n"),
-        "from_hash": genotype_hash(SOURCE), "reason": "a limit", "actor": "alice", "added": 1,
+        "event": "evolution",
+        "version": 2,
+        "hash": genotype_hash(SOURCE + "LIMIT = 10\n"),
+        "from_hash": genotype_hash(SOURCE),
+        "reason": "a limit",
+        "actor": "alice",
+        "added": 1,
     }
     assert event["at"]
 
@@ -141,7 +163,9 @@ def test_a_full_snapshot_every_n_versions(alice: User, adder: BaseBeing, setting
     ancestors = being.genesis["ancestors"]
     assert [entry["version"] for entry in ancestors] == [1, 2, 3, 4, 5, 6]
     assert {entry["version"]: entry["source"] for entry in ancestors if "source" in entry} == {
-        3: sources[3], 6: sources[6]}
+        3: sources[3],
+        6: sources[6],
+    }
     for version in being_versions(being):
         assert version.source() == sources[version.version]
         assert soul_hash(version.genotype()) == version.hash == genotype_hash(sources[version.version])
@@ -246,7 +270,11 @@ def test_a_mutant_copies_attributes_and_starts_its_own_state(alice: User, adder:
 
     mutant = fresh(mutant)
     assert (mutant.attributes, mutant.tags, mutant.energy_level, mutant.self_awareness) == (
-        {"team": "math"}, ["demo"], 0, {})
+        {"team": "math"},
+        ["demo"],
+        0,
+        {},
+    )
     [event] = mutant.memories
     assert (event["event"], event["parent"]["soul"], event["changed"]) == ("mutation", str(adder.soul), 1)
     assert all(alice.has_perm(f"beings.{action}_basebeing", mutant) for action in ("view", "change", "delete"))
@@ -260,8 +288,15 @@ def test_a_mutation_links_parent_to_child_with_its_statistics(alice: User, adder
     link = Relationship.objects.get(source=adder)
     assert (link.target_id, link.tags) == (evolution.being.soul, ["mutation"])
     assert link.genesis == {
-        "type": "mutation", "reason": "why not", "kind": "mutation", "added": 1, "removed": 0, "changed": 1,
-        "current_lines": 4, "from_hash": genotype_hash(SOURCE), "to_hash": genotype_hash(source),
+        "type": "mutation",
+        "reason": "why not",
+        "kind": "mutation",
+        "added": 1,
+        "removed": 0,
+        "changed": 1,
+        "current_lines": 4,
+        "from_hash": genotype_hash(SOURCE),
+        "to_hash": genotype_hash(source),
     }
 
 
@@ -387,8 +422,10 @@ def forged(being: BaseBeing, *entries: dict[str, Any]) -> BaseBeing:
     """``being`` with ``entries`` written as its ancestors behind the service's back, which refuses entries that
     do not rebuild to their hash: 12 shared hex characters of two real hashes would take ~2^24 hashes to find."""
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE base_beings SET genesis = jsonb_set(genesis, '{ancestors}', %s::jsonb) WHERE soul = %s",
-                       [json.dumps(entries), being.soul])
+        cursor.execute(
+            "UPDATE base_beings SET genesis = jsonb_set(genesis, '{ancestors}', %s::jsonb) WHERE soul = %s",
+            [json.dumps(entries), being.soul],
+        )
     being.refresh_from_db()
     return being
 
@@ -414,7 +451,8 @@ def test_an_ambiguous_prefix_within_one_being(alice: User, make_being: Callable[
     """version_get refuses a prefix naming two versions of one being and finds each by a longer one."""
     being = forged(
         make_being("twice", genesis={"source": "Z = 3\n", "version": 3}),
-        lineage_entry(1, "c", "Z = 1\n"), lineage_entry(2, "d", "Z = 2\n"),
+        lineage_entry(1, "c", "Z = 1\n"),
+        lineage_entry(2, "d", "Z = 2\n"),
     )
 
     with pytest.raises(HashAmbiguousError):

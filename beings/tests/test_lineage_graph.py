@@ -38,8 +38,13 @@ def edges_by_version(lineage: graph.LineageGraph) -> set[tuple[uuid.UUID, int, u
     """Every edge as (from soul, from version, to soul, to version, kind)."""
     nodes = {node.key: node for cluster in lineage.clusters for node in cluster.nodes}
     return {
-        (nodes[edge.source].soul, nodes[edge.source].version, nodes[edge.target].soul, nodes[edge.target].version,
-         edge.kind)
+        (
+            nodes[edge.source].soul,
+            nodes[edge.source].version,
+            nodes[edge.target].soul,
+            nodes[edge.target].version,
+            edge.kind,
+        )
         for edge in lineage.edges
     }
 
@@ -94,9 +99,7 @@ def test_lineage_of_a_being_without_family_is_its_versions(alice: User, make_bei
     assert edges_by_version(lineage) == {(being.soul, 1, being.soul, 2, "evolution")}
 
 
-def test_lineage_ignores_a_mutation_link_to_a_being_that_is_no_mutant(
-    alice: User, make_being, make_link
-) -> None:
+def test_lineage_ignores_a_mutation_link_to_a_being_that_is_no_mutant(alice: User, make_being, make_link) -> None:
     """A relationship tagged mutation to an unrelated being does not make it part of the lineage."""
     being = make_being("real", genesis={"source": SOURCE})
     stranger = make_being("stranger", genesis={"source": "def run():\n    return 0\n"})

@@ -60,7 +60,10 @@ def alice_job(make_being: Callable[..., BaseBeing]) -> BaseBeing:
 def forged_genesis(victim: Any, **extra: Any) -> dict[str, Any]:
     """Bob's harmless being whose lineage claims a first version of alice's being holding bob's code."""
     return {
-        "name": victim.name, "type": "function", "source": HARMLESS, "version": 2,
+        "name": victim.name,
+        "type": "function",
+        "source": HARMLESS,
+        "version": 2,
         "ancestors": [{"version": 1, "hash": bob_hash(), "soul": str(victim.soul), "source": BOB_CODE}],
         **extra,
     }
@@ -74,8 +77,12 @@ def forged_genesis(victim: Any, **extra: Any) -> dict[str, Any]:
     [
         lambda victim: forged_genesis(victim),
         lambda victim: forged_genesis(victim, parent={"soul": str(victim.soul)}),
-        lambda victim: {"name": victim.name, "type": "function", "source": BOB_CODE,
-                        "parent": {"soul": str(victim.soul), "version": 1, "hash": victim.hash}},
+        lambda victim: {
+            "name": victim.name,
+            "type": "function",
+            "source": BOB_CODE,
+            "parent": {"soul": str(victim.soul), "version": 1, "hash": victim.hash},
+        },
     ],
     ids=["ancestor", "ancestor-and-parent", "parent"],
 )
@@ -93,15 +100,18 @@ def test_a_lineage_naming_someone_elses_being_is_refused(
         unknown = post(bob_api, "/api/beings/", {"genesis": genesis(nobody)})
     assert unknown.json()["code"] == "lineage_foreign"
     assert response.json()["detail"].replace(str(alice_job.soul), "S") == unknown.json()["detail"].replace(
-        str(nobody.soul), "S")
+        str(nobody.soul), "S"
+    )
 
 
 def test_a_forged_lineage_in_an_import_is_refused(
     bob: User, alice_job: BaseBeing, unchanged: Callable[..., Any]
 ) -> None:
     """The JSON Lines import holds the same rule, line by line; nothing of the file is stored."""
-    lines = [json.dumps({"genesis": {"name": "fine", "type": "data"}}),
-             json.dumps({"genesis": forged_genesis(alice_job)})]
+    lines = [
+        json.dumps({"genesis": {"name": "fine", "type": "data"}}),
+        json.dumps({"genesis": forged_genesis(alice_job)}),
+    ]
     with unchanged(), pytest.raises(LineageForeignError, match=r"line 2: genesis\.ancestors\[0\] names being"):
         services.beings_import(lines=lines, actor=bob)
 
@@ -114,9 +124,7 @@ def test_the_hash_of_a_refused_forgery_finds_nothing(bob_api: Client, api: Clien
         assert (response.status_code, response.json()["code"]) == (404, "soul_not_found")
 
 
-def test_who_may_change_every_named_being_may_import_its_lineage(
-    alice: User, bob: User, alice_job: BaseBeing
-) -> None:
+def test_who_may_change_every_named_being_may_import_its_lineage(alice: User, bob: User, alice_job: BaseBeing) -> None:
     """Given change on alice's being, bob may carry its lineage on (an import of a mutant, say)."""
     assign_perm("beings.view_basebeing", bob, alice_job)
     assign_perm("beings.change_basebeing", bob, alice_job)
@@ -145,9 +153,7 @@ def old_forgery(victim: BaseBeing, owner: User) -> BaseBeing:
     return being
 
 
-def test_a_promotion_records_the_being_that_holds_the_hash(
-    bob: User, root: User, alice_job: BaseBeing
-) -> None:
+def test_a_promotion_records_the_being_that_holds_the_hash(bob: User, root: User, alice_job: BaseBeing) -> None:
     """Promoting an old forgery's hash records bob's being (where the hash really is), never alice's soul."""
     forgery = old_forgery(alice_job, bob)
     promotion = soul_services.soul_promote(hash=bob_hash(), actor=root)
@@ -159,8 +165,13 @@ def test_a_promotion_whose_being_lacks_the_hash_is_not_run(
 ) -> None:
     """A promotion recorded on alice's soul for a hash her lineage never held (an old forgery) runs nothing: 409."""
     Promotion.objects.create(
-        environment="production", action=Promotion.Action.PROMOTE, hash=bob_hash(), alias=alice_job.name,
-        soul=alice_job.soul, version=1, genotype=genotype.with_source({"type": "function"}, BOB_CODE),
+        environment="production",
+        action=Promotion.Action.PROMOTE,
+        hash=bob_hash(),
+        alias=alice_job.name,
+        soul=alice_job.soul,
+        version=1,
+        genotype=genotype.with_source({"type": "function"}, BOB_CODE),
         actor_name="someone",
     )
     with unchanged():
@@ -176,8 +187,10 @@ def test_a_promotion_whose_being_lacks_the_hash_is_not_run(
 @pytest.fixture
 def twins(alice: User, bob: User, make_being: Callable[..., BaseBeing]) -> tuple[BaseBeing, BaseBeing]:
     """alice's and bob's beings with one alias and one source: one hash, two holders."""
-    return (make_being("alice-common", genesis={"source": ALICE_CODE}),
-            make_being("alice-common", actor=bob, genesis={"source": ALICE_CODE}))
+    return (
+        make_being("alice-common", genesis={"source": ALICE_CODE}),
+        make_being("alice-common", actor=bob, genesis={"source": ALICE_CODE}),
+    )
 
 
 def test_promoting_a_hash_two_beings_hold_must_name_the_being(
@@ -223,7 +236,6 @@ def test_a_being_run_by_soul_in_an_environment_runs_only_its_own_promotion(
         target_resolve(ref=str(bobs.soul), user=root, environment="production")
 
 
-
 def test_the_souls_command_names_the_being(
     root: User, twins: tuple[BaseBeing, BaseBeing], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -260,8 +272,13 @@ def test_replacing_another_owners_being_under_an_alias_needs_confirmation(
 
 
 def test_promotions_are_seen_by_promoters_and_by_who_may_view_the_being(
-    api: Client, carol: User, promoter: User, root: User, alice_job: BaseBeing,
-    make_being: Callable[..., BaseBeing], capsys: pytest.CaptureFixture[str],
+    api: Client,
+    carol: User,
+    promoter: User,
+    root: User,
+    alice_job: BaseBeing,
+    make_being: Callable[..., BaseBeing],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """carol, who may not view alice's being, sees nothing of its promotion at any door, even naming its alias."""
     soul_services.soul_promote(hash=alice_job.hash, actor=root, note="alice's secret plan")
@@ -300,7 +317,8 @@ def test_someone_elses_run_does_not_exist_for_you(
         hidden, missing = read(f"/api/executions/{execution.pk}"), read(f"/api/executions/{unknown}")
         assert (hidden.status_code, hidden.json()["code"]) == (404, "execution_not_found")
         assert hidden.json()["detail"].replace(str(execution.pk), "X") == missing.json()["detail"].replace(
-            str(unknown), "X")
+            str(unknown), "X"
+        )
     assert Execution.objects.get(pk=execution.pk).status == "queued"
 
 
@@ -332,8 +350,9 @@ def test_a_flood_of_one_users_runs_sinks_to_the_common_priority(
     assert execution_start(target=target_resolve(ref=str(bobs.soul), user=bob), actor=bob).priority == 0
 
 
-@pytest.mark.parametrize("path", ["/api/beings/", "/api/relationships/", "/api/environments/production/history",
-                                  "/api/executions"])
+@pytest.mark.parametrize(
+    "path", ["/api/beings/", "/api/relationships/", "/api/environments/production/history", "/api/executions"]
+)
 @pytest.mark.parametrize(
     "cursor",
     [

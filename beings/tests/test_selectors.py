@@ -17,8 +17,13 @@ pytestmark = pytest.mark.django_db
 def crowd(alice):
     """3,000 beings in 1,000 teams, imported through the service, statistics fresh."""
     lines = (
-        json.dumps({"genesis": {"name": f"b{i}", "type": "data", "source": f"value = {i}\n"}, "tags": [f"t{i % 500}"],
-                    "attributes": {"team": f"team-{i % 1000}"}})
+        json.dumps(
+            {
+                "genesis": {"name": f"b{i}", "type": "data", "source": f"value = {i}\n"},
+                "tags": [f"t{i % 500}"],
+                "attributes": {"team": f"team-{i % 1000}"},
+            }
+        )
         for i in range(3000)
     )
     beings_import(lines=lines, actor=alice)

@@ -33,8 +33,11 @@ BIG = "x" * (256 * 1024)
 def test_create_stores_fields_and_grants_owner(alice):
     """A created being holds what was given and its creator may view, change and delete it."""
     being = services.being_create(
-        data={"genesis": {"name": " greet ", "type": "function", "source": "def run():\n    return 1\n"},
-              "tags": ["a", "b", "a"], "attributes": {"team": "x"}},
+        data={
+            "genesis": {"name": " greet ", "type": "function", "source": "def run():\n    return 1\n"},
+            "tags": ["a", "b", "a"],
+            "attributes": {"team": "x"},
+        },
         actor=alice,
     )
     stored = BaseBeing.objects.get(soul=being.soul)
@@ -79,8 +82,10 @@ def test_limits_accept_the_boundary(alice):
     """Exactly 64 tags of 64 characters and a 64 KiB source are accepted."""
     source = "#" * (64 * 1024 - 1) + "\n"
     being = services.being_create(
-        data={"genesis": {"name": "edge", "type": "function", "source": source},
-              "tags": [f"{i:02d}" + "t" * 62 for i in range(64)]},
+        data={
+            "genesis": {"name": "edge", "type": "function", "source": source},
+            "tags": [f"{i:02d}" + "t" * 62 for i in range(64)],
+        },
         actor=alice,
     )
     assert being.tags is not None and len(being.tags) == 64
@@ -132,8 +137,9 @@ def test_only_a_superuser_writes_energy(alice, root, make_being, unchanged, ener
     """Energy is a run's queue priority, earned by runs: an owner setting it gets a 422 saying so."""
     if refused:
         with unchanged(), pytest.raises(EnergyWriteError, match="only a superuser"):
-            services.being_create(data={"genesis": {"name": "pushy", "type": "data"}, "energy_level": energy},
-                                  actor=alice)
+            services.being_create(
+                data={"genesis": {"name": "pushy", "type": "data"}, "energy_level": energy}, actor=alice
+            )
         being = make_being()
         with unchanged(), pytest.raises(EnergyWriteError):
             services.being_update(being=being, data={"energy_level": energy}, actor=alice)
@@ -184,8 +190,13 @@ def test_import_creates_all_lines_with_owner(alice):
     """A JSON Lines import creates every being, skips blank lines and grants the importer."""
     soul = uuid.uuid4()
     report = services.beings_import(
-        lines=[*lines_of({"soul": str(soul), "genesis": {"name": "one", "type": "data"}, "tags": ["i"]},
-                         {"genesis": {"name": "two", "type": "function", "source": "def run():\n    pass\n"}}), b"  "],
+        lines=[
+            *lines_of(
+                {"soul": str(soul), "genesis": {"name": "one", "type": "data"}, "tags": ["i"]},
+                {"genesis": {"name": "two", "type": "function", "source": "def run():\n    pass\n"}},
+            ),
+            b"  ",
+        ],
         actor=alice,
     )
     assert report.created == 2
@@ -201,10 +212,17 @@ def test_import_creates_all_lines_with_owner(alice):
     [
         ([b'{"genesis": {"name": "ok", "type": "data"}}', b"{not json"], "line 2: not valid JSON"),
         ([b"[1, 2]"], "line 1: each line must be a JSON object"),
-        ([b'{"genesis": {"name": "ok", "type": "data"}}', b'{"genesis": {"name": "x", "type": "function", '
-          b'"source": "def ("}}'], "line 2: genesis.source is not valid Python"),
-        ([b'{"soul": "3c1e0f4e-7a5b-4d2e-9f00-000000000001", "genesis": {"name": "a", "type": "data"}}'] * 2,
-         "the same soul more than once"),
+        (
+            [
+                b'{"genesis": {"name": "ok", "type": "data"}}',
+                b'{"genesis": {"name": "x", "type": "function", "source": "def ("}}',
+            ],
+            "line 2: genesis.source is not valid Python",
+        ),
+        (
+            [b'{"soul": "3c1e0f4e-7a5b-4d2e-9f00-000000000001", "genesis": {"name": "a", "type": "data"}}'] * 2,
+            "the same soul more than once",
+        ),
     ],
 )
 def test_import_is_all_or_nothing(alice, unchanged, lines, message):
@@ -219,7 +237,9 @@ def test_import_refuses_existing_souls(alice, make_being, unchanged):
     being = make_being()
     with unchanged(), pytest.raises(BeingExistsError):
         services.beings_import(
-            lines=lines_of({"genesis": {"name": "new", "type": "data"}},
-                           {"soul": str(being.soul), "genesis": {"name": "dup", "type": "data"}}),
+            lines=lines_of(
+                {"genesis": {"name": "new", "type": "data"}},
+                {"soul": str(being.soul), "genesis": {"name": "dup", "type": "data"}},
+            ),
             actor=alice,
         )

@@ -35,8 +35,14 @@ def test_functions_have_their_signature_docstring_line_and_decorators() -> None:
 
     run, fetch = analysis["functions"]
     assert run == {
-        "name": "run", "qualname": "run", "signature": "run(a, b=1, *args, c: int, **kwargs) -> int",
-        "docstring": "Add things up.\n\nMore words.", "line": 3, "async": False, "decorators": [], "complexity": 1,
+        "name": "run",
+        "qualname": "run",
+        "signature": "run(a, b=1, *args, c: int, **kwargs) -> int",
+        "docstring": "Add things up.\n\nMore words.",
+        "line": 3,
+        "async": False,
+        "decorators": [],
+        "complexity": 1,
     }
     assert fetch["signature"] == "fetch(url: str, /, timeout: float=2.0)"
     assert (fetch["docstring"], fetch["line"], fetch["async"]) == (None, 12, True)
@@ -86,7 +92,10 @@ def test_classes_have_bases_docstring_and_methods_with_signatures() -> None:
 
     counter, inner = analysis["classes"]
     assert (counter["name"], counter["bases"], counter["docstring"], counter["line"]) == (
-        "Counter", ["Base", "metaclass=Meta"], "Counts.", 1,
+        "Counter",
+        ["Base", "metaclass=Meta"],
+        "Counts.",
+        1,
     )
     assert [(m["signature"], m["docstring"], m["decorators"]) for m in counter["methods"]] == [
         ("__init__(self, start: int=0) -> None", None, []),

@@ -339,7 +339,9 @@ def test_board_lists_aliases_with_their_production_hash_newest_hash_and_distance
     rows = {alias: board_row(response, alias) for alias in ("behind", "current", "mutated", "diverged", "fresh")}
     behind_candidate = candidate(rows["behind"], behind)
     assert (rows["behind"].active.hash, behind_candidate.being.hash, behind_candidate.behind) == (
-        behind.genesis["ancestors"][0]["hash"], behind.hash, 2
+        behind.genesis["ancestors"][0]["hash"],
+        behind.hash,
+        2,
     )
     assert candidate(rows["current"], current).up_to_date and candidate(rows["current"], current).behind == 0
     # The mutant is another being, one version after the promoted parent, across the mutation; the parent runs.
@@ -347,14 +349,17 @@ def test_board_lists_aliases_with_their_production_hash_newest_hash_and_distance
     assert (candidate(rows["mutated"], mutant).runs, candidate(rows["mutated"], mutant).behind) == (False, 1)
     assert candidate(rows["mutated"], parent).up_to_date
     assert (candidate(rows["diverged"], replacement).runs, candidate(rows["diverged"], replacement).diverged) == (
-        False, True
+        False,
+        True,
     )
     assert (rows["fresh"].active, [item.being.hash for item in rows["fresh"].candidates]) == (None, [fresh.hash])
     assert [row.alias for row in response.context["boards"][0].rows][:4] == ["behind", "current", "diverged", "mutated"]
 
     content = response.content.decode()
     for alias, newest, badge in [
-        ("behind", behind, "2 behind"), ("current", current, "up to date"), ("mutated", mutant, "1 version after"),
+        ("behind", behind, "2 behind"),
+        ("current", current, "up to date"),
+        ("mutated", mutant, "1 version after"),
         ("diverged", replacement, "another being"),
     ]:
         html = row_html(content, alias)
@@ -405,7 +410,11 @@ def test_promote_confirmed_records_it_and_the_board_lists_it_as_production(
     assert response["Location"] == f"{BOARD}#production"
     promotion = Promotion.objects.get()
     assert (promotion.hash, promotion.alias, promotion.version, promotion.note, promotion.actor_name) == (
-        evolved.hash, "doubler", 3, "ship it", "alice"
+        evolved.hash,
+        "doubler",
+        3,
+        "ship it",
+        "alice",
     )
     board = api.get(response["Location"])
     assert candidate(board_row(board, "doubler"), evolved).up_to_date
@@ -423,7 +432,7 @@ def test_promoting_another_hash_supersedes_the_active_one(promoter: User, api: C
     confirm = api.get(promote_url(evolved.hash))
     response = api.post(promote_url(evolved.hash), {"alias": "doubler", "confirm": "yes"}, follow=True)
 
-    assert f"Production runs v1 <span class=\"mono\" title=\"{first}\">{first[:12]}</span>" in confirm.content.decode()
+    assert f'Production runs v1 <span class="mono" title="{first}">{first[:12]}</span>' in confirm.content.decode()
     assert [str(message) for message in response.context["messages"]] == [
         f"Promoted doubler v3 {evolved.hash[:12]} to production, superseding v1 {first[:12]}."
     ]
@@ -586,8 +595,14 @@ def test_the_board_shows_the_last_validation_of_each_environment(
     soul_services.environment_validate(environment="production", actor=promoter)
     # Someone writes a promotion straight into the table, with a genotype that is not its hash's.
     Promotion.objects.create(
-        environment="production", action="promote", hash="a" * 64, alias="forged", soul=evolved.soul, version=1,
-        genotype={"type": "function", "source": "evil"}, actor_name="mallory",
+        environment="production",
+        action="promote",
+        hash="a" * 64,
+        alias="forged",
+        soul=evolved.soul,
+        version=1,
+        genotype={"type": "function", "source": "evil"},
+        actor_name="mallory",
     )
     soul_services.environment_validate(environment="production", actor=promoter)
 
@@ -596,25 +611,25 @@ def test_the_board_shows_the_last_validation_of_each_environment(
     production, staging = response.context["boards"]
     assert (production.validation.ok, production.validation.checked) == (False, 2)
     content = response.content.decode()
-    section = content[content.index('id="production"'):content.index('id="staging"')]
+    section = content[content.index('id="production"') : content.index('id="staging"')]
     assert '<span class="badge failed">failed</span>' in section
     assert "a" * 64 in section and "stored genotype mismatch" in section
     assert staging.validation is None
-    assert "This environment has not been validated yet." in content[content.index('id="staging"'):]
+    assert "This environment has not been validated yet." in content[content.index('id="staging"') :]
 
 
-def test_the_board_takes_the_same_number_of_queries_for_more_aliases(
-    promoter: User, api: Client, make_being
-) -> None:
+def test_the_board_takes_the_same_number_of_queries_for_more_aliases(promoter: User, api: Client, make_being) -> None:
     """The board reads aliases, promotions, history and validations in a fixed number of queries."""
     for number in range(2):
-        soul_services.soul_promote(hash=make_being(f"alias-{number}", genesis={"source": f"X = {number}\n"}).hash,
-                              actor=promoter)
+        soul_services.soul_promote(
+            hash=make_being(f"alias-{number}", genesis={"source": f"X = {number}\n"}).hash, actor=promoter
+        )
     with CaptureQueriesContext(connection) as few:
         api.get(BOARD)
     for number in range(2, 8):
-        soul_services.soul_promote(hash=make_being(f"alias-{number}", genesis={"source": f"X = {number}\n"}).hash,
-                              actor=promoter)
+        soul_services.soul_promote(
+            hash=make_being(f"alias-{number}", genesis={"source": f"X = {number}\n"}).hash, actor=promoter
+        )
 
     with CaptureQueriesContext(connection) as many:
         response = api.get(BOARD)

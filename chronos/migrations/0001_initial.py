@@ -4,30 +4,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Change',
+            name="Change",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('table', models.TextField()),
-                ('row_id', models.UUIDField()),
-                ('operation', models.TextField(choices=[('INSERT', 'Insert'), ('UPDATE', 'Update'), ('DELETE', 'Delete')])),
-                ('before', models.JSONField(null=True)),
-                ('after', models.JSONField(null=True)),
-                ('context', models.JSONField(default=dict)),
-                ('transaction_id', models.BigIntegerField()),
-                ('changed_at', models.DateTimeField()),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("table", models.TextField()),
+                ("row_id", models.UUIDField()),
+                (
+                    "operation",
+                    models.TextField(choices=[("INSERT", "Insert"), ("UPDATE", "Update"), ("DELETE", "Delete")]),
+                ),
+                ("before", models.JSONField(null=True)),
+                ("after", models.JSONField(null=True)),
+                ("context", models.JSONField(default=dict)),
+                ("transaction_id", models.BigIntegerField()),
+                ("changed_at", models.DateTimeField()),
             ],
             options={
-                'db_table': 'chronos_change',
-                'ordering': ['id'],
-                'indexes': [models.Index(fields=['table', 'row_id', 'id'], name='chronos_change_row'), models.Index(fields=['transaction_id'], name='chronos_change_txid')],
+                "db_table": "chronos_change",
+                "ordering": ["id"],
+                "indexes": [
+                    models.Index(fields=["table", "row_id", "id"], name="chronos_change_row"),
+                    models.Index(fields=["transaction_id"], name="chronos_change_txid"),
+                ],
             },
         ),
     ]

@@ -53,8 +53,14 @@ def owned(transactional_db: None, alice: User, make_being: BeingMaker) -> dict[s
     run = execution_services.execution_start(
         target=execution_selectors.target_resolve(ref=str(greet.soul), user=alice), args=[], kwargs={}, actor=alice
     )
-    return {"soul": str(greet.soul), "hash": greet.hash, "alias": "greet", "relationship_id": str(link.pk),
-            "id": str(run.id), "environment": "production"}
+    return {
+        "soul": str(greet.soul),
+        "hash": greet.hash,
+        "alias": "greet",
+        "relationship_id": str(link.pk),
+        "id": str(run.id),
+        "environment": "production",
+    }
 
 
 @pytest.fixture
@@ -134,8 +140,9 @@ def test_a_document_jsonb_cannot_hold_is_a_422_on_create_and_update(
     """A NUL, a lone surrogate or NaN in attributes was a 500 from PostgreSQL (or from measuring the document)."""
     being = make_being("kept")
     with unchanged():
-        updated = api.patch(f"/api/beings/{being.soul}", f'{{"attributes": {attributes}}}',
-                            content_type="application/json")
+        updated = api.patch(
+            f"/api/beings/{being.soul}", f'{{"attributes": {attributes}}}', content_type="application/json"
+        )
         body = f'{{"genesis": {{"name": "x", "type": "data"}}, "attributes": {attributes}}}'
         created = api.post("/api/beings/", body, content_type="application/json")
     for response in (updated, created):

@@ -56,8 +56,10 @@ def adder(olga: User) -> BaseBeing:
         data={"genesis": {"name": "wide-adder", "type": "function", "source": SOURCE}}, actor=olga
     )
     being_evolve(
-        being=being, source=SOURCE + "LIMIT = 'another rather long constant that a narrow screen cannot hold'\n",
-        reason="a limit", actor=olga,
+        being=being,
+        source=SOURCE + "LIMIT = 'another rather long constant that a narrow screen cannot hold'\n",
+        reason="a limit",
+        actor=olga,
     )
     table = services.being_create(
         data={"genesis": {"name": "lookup-table-with-a-long-name", "type": "data"}}, actor=olga

@@ -37,7 +37,10 @@ def test_health_command_reports_database_redis_and_worker(celery_worker, transac
 
     lines = out.getvalue().splitlines()
     assert [line.split()[:2] for line in lines] == [
-        ["database", "ok"], ["redis", "ok"], ["sandbox", "ok"], ["task:io", "ok"]
+        ["database", "ok"],
+        ["redis", "ok"],
+        ["sandbox", "ok"],
+        ["task:io", "ok"],
     ]
     assert celery_worker.name in lines[3]
 

@@ -50,8 +50,12 @@ def salute(make_being: BeingMaker) -> BaseBeing:
 def filled(path: str, being: BaseBeing) -> str:
     """The documented path with its parameters naming alice's being (or nothing that exists)."""
     return path.format(
-        soul=being.soul, hash=being.hash, alias=being.name, environment="production",
-        id=uuid.uuid4(), relationship_id=uuid.uuid4(),
+        soul=being.soul,
+        hash=being.hash,
+        alias=being.name,
+        environment="production",
+        id=uuid.uuid4(),
+        relationship_id=uuid.uuid4(),
     )
 
 
@@ -132,7 +136,9 @@ def live_bearer(live_server: LiveServer, transactional_db: None, bearer: dict[st
 def http(live_server: LiveServer, method: str, path: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
     """A real HTTP request through urllib, which follows redirects the way most clients do."""
     request = urllib.request.Request(
-        live_server.url + path, data=None if body is None else json.dumps(body).encode(), method=method,
+        live_server.url + path,
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
         headers={"Content-Type": "application/json", **headers},
     )
     try:

@@ -11,87 +11,138 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
-        ('beings', '0001_initial'),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("beings", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Relationship',
+            name="Relationship",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('tags', django.contrib.postgres.fields.ArrayField(base_field=models.TextField(), blank=True, db_default=models.Value([], output_field=django.contrib.postgres.fields.ArrayField(base_field=models.TextField(), size=None)), default=list, null=True, size=None)),
-                ('energy_level', models.IntegerField(db_default=0, default=0, null=True)),
-                ('source', models.ForeignKey(db_column='source_soul', db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='outgoing', to='beings.basebeing')),
-                ('target', models.ForeignKey(db_column='target_soul', db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='incoming', to='beings.basebeing')),
-                ('genesis', models.JSONField()),
-                ('attributes', models.JSONField(default=dict)),
-                ('created_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), editable=False, null=True)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "tags",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.TextField(),
+                        blank=True,
+                        db_default=models.Value(
+                            [],
+                            output_field=django.contrib.postgres.fields.ArrayField(
+                                base_field=models.TextField(), size=None
+                            ),
+                        ),
+                        default=list,
+                        null=True,
+                        size=None,
+                    ),
+                ),
+                ("energy_level", models.IntegerField(db_default=0, default=0, null=True)),
+                (
+                    "source",
+                    models.ForeignKey(
+                        db_column="source_soul",
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="outgoing",
+                        to="beings.basebeing",
+                    ),
+                ),
+                (
+                    "target",
+                    models.ForeignKey(
+                        db_column="target_soul",
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="incoming",
+                        to="beings.basebeing",
+                    ),
+                ),
+                ("genesis", models.JSONField()),
+                ("attributes", models.JSONField(default=dict)),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        db_default=django.db.models.functions.datetime.Now(), editable=False, null=True
+                    ),
+                ),
             ],
             options={
-                'db_table': 'relationships',
-                'ordering': ['-created_at', 'id'],
+                "db_table": "relationships",
+                "ordering": ["-created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='RelationshipGroupObjectPermission',
+            name="RelationshipGroupObjectPermission",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('content_object', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, to='relations.relationship')),
-                ('group', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='auth.group')),
-                ('permission', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='auth.permission')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "content_object",
+                    models.ForeignKey(
+                        db_constraint=False, on_delete=django.db.models.deletion.CASCADE, to="relations.relationship"
+                    ),
+                ),
+                ("group", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="auth.group")),
+                ("permission", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="auth.permission")),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='RelationshipUserObjectPermission',
+            name="RelationshipUserObjectPermission",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('content_object', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, to='relations.relationship')),
-                ('permission', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='auth.permission')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "content_object",
+                    models.ForeignKey(
+                        db_constraint=False, on_delete=django.db.models.deletion.CASCADE, to="relations.relationship"
+                    ),
+                ),
+                ("permission", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="auth.permission")),
+                ("user", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.AddIndex(
-            model_name='relationship',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['genesis'], name='idx_relationships_genesis', opclasses=['jsonb_path_ops']),
+            model_name="relationship",
+            index=django.contrib.postgres.indexes.GinIndex(
+                fields=["genesis"], name="idx_relationships_genesis", opclasses=["jsonb_path_ops"]
+            ),
         ),
         migrations.AddIndex(
-            model_name='relationship',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['attributes'], name='idx_relationships_attributes', opclasses=['jsonb_path_ops']),
+            model_name="relationship",
+            index=django.contrib.postgres.indexes.GinIndex(
+                fields=["attributes"], name="idx_relationships_attributes", opclasses=["jsonb_path_ops"]
+            ),
         ),
         migrations.AddIndex(
-            model_name='relationship',
-            index=models.Index(fields=['source'], name='idx_relationships_source'),
+            model_name="relationship",
+            index=models.Index(fields=["source"], name="idx_relationships_source"),
         ),
         migrations.AddIndex(
-            model_name='relationship',
-            index=models.Index(fields=['target'], name='idx_relationships_target'),
+            model_name="relationship",
+            index=models.Index(fields=["target"], name="idx_relationships_target"),
         ),
         migrations.AddIndex(
-            model_name='relationship',
-            index=models.Index(fields=['energy_level'], name='idx_relationships_energy_level'),
+            model_name="relationship",
+            index=models.Index(fields=["energy_level"], name="idx_relationships_energy_level"),
         ),
         migrations.AddIndex(
-            model_name='relationship',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['tags'], name='idx_rel_tags'),
+            model_name="relationship",
+            index=django.contrib.postgres.indexes.GinIndex(fields=["tags"], name="idx_rel_tags"),
         ),
         migrations.AlterUniqueTogether(
-            name='relationshipgroupobjectpermission',
-            unique_together={('group', 'permission', 'content_object')},
+            name="relationshipgroupobjectpermission",
+            unique_together={("group", "permission", "content_object")},
         ),
         migrations.AlterUniqueTogether(
-            name='relationshipuserobjectpermission',
-            unique_together={('user', 'permission', 'content_object')},
+            name="relationshipuserobjectpermission",
+            unique_together={("user", "permission", "content_object")},
         ),
     ]

@@ -19,8 +19,16 @@ def link(client, body):
 def test_link_creates_relationship_with_owner(api, alice, make_being):
     """Linking two beings answers 201; the creator owns the link and the change log names the api door."""
     a, b = make_being("a"), make_being("b")
-    response = link(api, {"source_soul": str(a.soul), "target_soul": str(b.soul), "tags": ["invokes"],
-                          "genesis": {"type": "invokes"}, "energy_level": 3})
+    response = link(
+        api,
+        {
+            "source_soul": str(a.soul),
+            "target_soul": str(b.soul),
+            "tags": ["invokes"],
+            "genesis": {"type": "invokes"},
+            "energy_level": 3,
+        },
+    )
     assert response.status_code == 201
     body = response.json()
     assert (body["source_soul"], body["target_soul"], body["tags"]) == (str(a.soul), str(b.soul), ["invokes"])
@@ -39,8 +47,11 @@ def test_link_creates_relationship_with_owner(api, alice, make_being):
         (lambda a, b: {"source_soul": str(a)}, 422, "invalid"),
         (lambda a, b: {"source_soul": str(a), "target_soul": str(b), "extra": 1}, 422, "invalid"),
         (lambda a, b: {"source_soul": str(a), "target_soul": str(b), "tags": ["x" * 65]}, 422, "tags_invalid"),
-        (lambda a, b: {"source_soul": str(a), "target_soul": str(b), "attributes": {"x": "y" * 300_000}}, 413,
-         "document_too_large"),
+        (
+            lambda a, b: {"source_soul": str(a), "target_soul": str(b), "attributes": {"x": "y" * 300_000}},
+            413,
+            "document_too_large",
+        ),
     ],
 )
 def test_bad_links_are_refused_and_change_nothing(api, make_being, unchanged, make_body, status, code):
@@ -94,8 +105,7 @@ def test_links_are_visible_to_their_owner_only(api, bob_api, make_being, make_li
 def test_update_and_delete_link(api, make_being, make_link):
     """The owner can retag and then remove a link."""
     relationship = make_link(make_being("a"), make_being("b"))
-    response = api.patch(f"/api/relationships/{relationship.id}", {"tags": ["strong"]},
-                         content_type="application/json")
+    response = api.patch(f"/api/relationships/{relationship.id}", {"tags": ["strong"]}, content_type="application/json")
     assert (response.status_code, response.json()["tags"]) == (200, ["strong"])
     assert api.delete(f"/api/relationships/{relationship.id}").status_code == 204
     assert not Relationship.objects.filter(id=relationship.id).exists()
@@ -105,8 +115,7 @@ def test_someone_else_cannot_change_or_delete_a_link(bob_api, make_being, make_l
     """Changing or deleting alice's link is refused for bob."""
     relationship = make_link(make_being("a"), make_being("b"))
     with unchanged():
-        patch = bob_api.patch(f"/api/relationships/{relationship.id}", {"tags": ["x"]},
-                              content_type="application/json")
+        patch = bob_api.patch(f"/api/relationships/{relationship.id}", {"tags": ["x"]}, content_type="application/json")
         delete = bob_api.delete(f"/api/relationships/{relationship.id}")
     assert (patch.status_code, delete.status_code) == (404, 404)
     assert patch.json()["code"] == delete.json()["code"] == "relationship_not_found"
@@ -117,5 +126,4 @@ def test_list_filters_by_tag(api, make_being, make_link):
     a, b = make_being("a"), make_being("b")
     invokes = make_link(a, b, tags=["invokes"])
     make_link(b, a, tags=["reads"])
-    assert [item["id"] for item in api.get("/api/relationships/?tags_all=invokes").json()["items"]] == [
-        str(invokes.id)]
+    assert [item["id"] for item in api.get("/api/relationships/?tags_all=invokes").json()["items"]] == [str(invokes.id)]

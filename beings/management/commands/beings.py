@@ -24,8 +24,15 @@ from luxsite.errors import DomainError
 # Seconds `beings execute` waits for a run to finish, and its exit status when it has not.
 EXECUTE_WAIT = 30.0
 EXIT_UNFINISHED = 3
-JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean",
-              type(None): "null"}
+JSON_TYPES = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
 
 
 def json_argument(text: str, *, name: str, kind: type) -> Any:
@@ -46,7 +53,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
-            "--user", default=settings.LUXOS_ADMIN_USER,
+            "--user",
+            default=settings.LUXOS_ADMIN_USER,
             help="Act as this user: owner of imported beings, whose view list/show respect. "
             "Default: LUXOS_ADMIN_USER or admin.",
         )
@@ -72,8 +80,12 @@ class Command(BaseCommand):
         executor.add_argument("--kwargs", default="{}", help="Keyword arguments: a JSON object.")
         executor.add_argument("--env", default=None, help="Run the hash promoted to this environment for the alias.")
         executor.add_argument("--hash", default=None, help="Run this version of the being (hash or prefix ≥ 12).")
-        executor.add_argument("--wait", type=float, default=EXECUTE_WAIT, help="Seconds to wait for the end "
-                              f"(default {EXECUTE_WAIT:g}; 0 only queues the run).")
+        executor.add_argument(
+            "--wait",
+            type=float,
+            default=EXECUTE_WAIT,
+            help=f"Seconds to wait for the end (default {EXECUTE_WAIT:g}; 0 only queues the run).",
+        )
         executor.add_argument("--json", action="store_true", help="Print the execution as one JSON document.")
         # Also accepted after the subcommand; SUPPRESS keeps the value given before it otherwise.
         executor.add_argument("--user", default=SUPPRESS, help="Act as this user (as --user before the subcommand).")
@@ -159,8 +171,9 @@ class Command(BaseCommand):
         alias = execution.alias or "(unnamed)"
         self.stdout.write(f"being:     {alias} v{execution.version} {execution.hash} ({where})")
         if execution.duration_ms is not None:
-            self.stdout.write(f"duration:  {execution.duration_ms:.1f} ms on {execution.worker or '?'} "
-                              f"(queue {execution.queue})")
+            self.stdout.write(
+                f"duration:  {execution.duration_ms:.1f} ms on {execution.worker or '?'} (queue {execution.queue})"
+            )
         if execution.status == Execution.Status.SUCCEEDED:
             self.stdout.write(f"result:    {json.dumps(execution.result, ensure_ascii=False)}")
         if execution.output:

@@ -255,7 +255,6 @@ class Command(BaseCommand):
             self.stdout.write(f"created {created[-1]}")
         return created
 
-
     def promotion_seed(self, user: Any, greet: BaseBeing) -> list[str]:
         """Promote greet's v2 to production, unless greet was ever promoted there (even if demoted since)."""
         if soul_selectors.promotion_history(environment=soul_selectors.PRODUCTION, alias="greet").exists():
@@ -263,7 +262,10 @@ class Command(BaseCommand):
         greet.refresh_from_db()
         target = genotype.soul_hash(genotype.with_source(greet.genesis, GREET_V2))
         promotion = soul_services.soul_promote(
-            hash=target, environment=soul_selectors.PRODUCTION, actor=user, alias="greet",
+            hash=target,
+            environment=soul_selectors.PRODUCTION,
+            actor=user,
+            alias="greet",
             note="demo: the version production runs while v3 and the mutant are tried out",
         )
         created = f"promotion of greet v{promotion.version} ({promotion.hash[:12]}) to {promotion.environment}"

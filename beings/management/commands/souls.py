@@ -32,7 +32,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         common = ArgumentParser(add_help=False)
         common.add_argument(
-            "--as", dest="as_user", default=None, metavar="USER",
+            "--as",
+            dest="as_user",
+            default=None,
+            metavar="USER",
             help="Act as this user (default: LUXOS_ADMIN_USER, the superuser `make run` ensures).",
         )
         sub = parser.add_subparsers(dest="action", required=True)
@@ -53,7 +56,8 @@ class Command(BaseCommand):
         promoter.add_argument("--alias", default=None, help="Promote under this alias instead of the version's own.")
         promoter.add_argument("--soul", default=None, help="The being whose version it is, when several hold the hash.")
         promoter.add_argument(
-            "--replace-owner", action="store_true",
+            "--replace-owner",
+            action="store_true",
             help="Confirm replacing the being the alias runs with a being of other owners.",
         )
 
@@ -132,15 +136,22 @@ class Command(BaseCommand):
         runs = ", ".join(f"{p['environment']} ({p['alias']})" for p in document["promotions"]) or "nowhere"
         self.stdout.write(f"{'promoted:':<12}{runs}")
         code = document["genotype"]
-        self.stdout.write(f"{'genotype:':<12}{code['type']} {code['language']} entrypoint={code['entrypoint']} "
-                          f"workload={code['workload']}")
+        self.stdout.write(
+            f"{'genotype:':<12}{code['type']} {code['language']} entrypoint={code['entrypoint']} "
+            f"workload={code['workload']}"
+        )
         self.stdout.write("")
         self.stdout.write(code["source"])
 
     def handle_promote(self, user: Any, options: dict[str, Any]) -> None:
         promotion = soul_services.soul_promote(
-            hash=options["hash"], environment=options["env"], actor=user, note=options["note"], alias=options["alias"],
-            soul=options["soul"], replace_owner=options["replace_owner"],
+            hash=options["hash"],
+            environment=options["env"],
+            actor=user,
+            note=options["note"],
+            alias=options["alias"],
+            soul=options["soul"],
+            replace_owner=options["replace_owner"],
         )
         superseded = f"; supersedes {promotion.ends.hash}" if promotion.ends is not None else ""
         self.stdout.write(
@@ -148,8 +159,9 @@ class Command(BaseCommand):
         )
 
     def handle_demote(self, user: Any, options: dict[str, Any]) -> None:
-        demotion = soul_services.soul_demote(hash=options["hash"], environment=options["env"], actor=user,
-                                        note=options["note"])
+        demotion = soul_services.soul_demote(
+            hash=options["hash"], environment=options["env"], actor=user, note=options["note"]
+        )
         self.stdout.write(f"demoted {demotion.hash} ({demotion.alias} v{demotion.version}) from {demotion.environment}")
 
     def handle_production(self, user: Any, options: dict[str, Any]) -> None:
@@ -159,8 +171,15 @@ class Command(BaseCommand):
         if options["json"]:
             self.emit(
                 [
-                    {"alias": p.alias, "hash": p.hash, "version": p.version, "soul": str(p.soul),
-                     "promoted_at": p.created_at.isoformat(), "promoted_by": p.actor_name, "note": p.note}
+                    {
+                        "alias": p.alias,
+                        "hash": p.hash,
+                        "version": p.version,
+                        "soul": str(p.soul),
+                        "promoted_at": p.created_at.isoformat(),
+                        "promoted_by": p.actor_name,
+                        "note": p.note,
+                    }
                     for p in promotions
                 ]
             )
@@ -188,14 +207,20 @@ class Command(BaseCommand):
         validation = soul_services.environment_validate(environment=options["env"], actor=user, door="command")
         if options["json"]:
             self.emit(
-                {"environment": validation.environment, "ok": validation.ok, "checked": validation.checked,
-                 "problems": validation.problems, "checked_at": validation.checked_at.isoformat()}
+                {
+                    "environment": validation.environment,
+                    "ok": validation.ok,
+                    "checked": validation.checked,
+                    "problems": validation.problems,
+                    "checked_at": validation.checked_at.isoformat(),
+                }
             )
         elif validation.ok:
             self.stdout.write(f"{validation.environment}: OK, {validation.checked} promoted hash(es) recomputed")
         if not validation.ok:
-            lines = [f"  {p['hash']} {p['alias']} v{p['version']} ({p['soul']}): {p['reason']}"
-                     for p in validation.problems]
+            lines = [
+                f"  {p['hash']} {p['alias']} v{p['version']} ({p['soul']}): {p['reason']}" for p in validation.problems
+            ]
             raise CommandError(
                 f"validation of {validation.environment} failed: {len(validation.problems)} problem(s) in "
                 f"{validation.checked} promoted hash(es)\n" + "\n".join(lines)

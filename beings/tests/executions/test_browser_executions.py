@@ -22,14 +22,14 @@ from luxsite.tests.browser import chromium_page, screenshot_on_failure
 
 USERNAME, PASSWORD = "runner-admin", "runner-password-1"
 # Slow enough that the page shows the run unfinished first, well within the sandbox's CPU and wall limits.
-SOURCE = '''\
+SOURCE = """\
 def run(n=1):
     total = 0
     for i in range(n):
         total += i
     print("counted", n)
     return {"total": total}
-'''
+"""
 # Prints, waits a few seconds (being code has no time.sleep: it watches the clock), then prints again.
 TALKER = """\
 from datetime import datetime, timedelta

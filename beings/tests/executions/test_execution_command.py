@@ -76,8 +76,11 @@ def test_bad_input_exits_1_and_queues_nothing(adder: BaseBeing, args: list[str],
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("ref", "code"),
-    [("nobody", "alias_not_found"), ("00000000-0000-4000-8000-000000000000", "being_not_found"),
-     ("ab" * 8, "soul_not_found")],
+    [
+        ("nobody", "alias_not_found"),
+        ("00000000-0000-4000-8000-000000000000", "being_not_found"),
+        ("ab" * 8, "soul_not_found"),
+    ],
 )
 def test_unknown_ref_exits_1(admin_user: User, ref: str, code: str) -> None:
     """An alias, a soul or a hash prefix that names no being: exit 1 with the reference in the message."""
@@ -193,7 +196,10 @@ def test_a_failing_run_exits_1_with_its_error(
 
 @pytest.mark.usefixtures("transactional_db")
 def test_exit_status_of_manage_py(
-    celery_worker: Any, subprocess_env: dict[str, str], adder: BaseBeing, make_being: Callable[..., BaseBeing],
+    celery_worker: Any,
+    subprocess_env: dict[str, str],
+    adder: BaseBeing,
+    make_being: Callable[..., BaseBeing],
     admin_user: User,
 ) -> None:
     """As an operator's script sees it: 0 and the result on stdout, or 1 and the error on stderr."""

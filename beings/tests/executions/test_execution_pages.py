@@ -101,10 +101,7 @@ def test_run_form_runs_the_chosen_version(api: Client, adder: BaseBeing) -> None
     assert Execution.objects.values_list("hash", "version").get() == (v1, 1)
 
 
-SIGNED = (
-    "def run(name, greeting='hello', count=2, *, loud: bool = False, shape=(1, 2), **more):\n"
-    "    return greeting\n"
-)
+SIGNED = "def run(name, greeting='hello', count=2, *, loud: bool = False, shape=(1, 2), **more):\n    return greeting\n"
 
 
 def field(content: str, name: str) -> re.Match[str] | None:
@@ -188,17 +185,21 @@ def test_fields_are_read_as_json_when_they_parse_and_as_text_otherwise(
 
 def test_empty_fields_pass_nothing_and_the_json_box_wins(api: Client, signed: BaseBeing) -> None:
     """An empty field leaves the default to apply; keys of the JSON box win over the fields and add to them."""
-    response = api.post(run_url(signed), {
-        "param-name": "Ada", "param-count": "", "param-loud": "true", "kwargs": '{"loud": false, "extra": 1}',
-    })
+    response = api.post(
+        run_url(signed),
+        {
+            "param-name": "Ada",
+            "param-count": "",
+            "param-loud": "true",
+            "kwargs": '{"loud": false, "extra": 1}',
+        },
+    )
 
     assert response.status_code == 302
     assert Execution.objects.get().kwargs == {"name": "Ada", "loud": False, "extra": 1}
 
 
-def test_positional_only_parameters_and_star_args_go_as_args(
-    api: Client, make_being: Callable[..., BaseBeing]
-) -> None:
+def test_positional_only_parameters_and_star_args_go_as_args(api: Client, make_being: Callable[..., BaseBeing]) -> None:
     """A positional-only parameter is passed by position; *args takes a JSON list, appended."""
     being = make_being("positional", genesis={"source": "def run(a, /, b=0, *rest, c=1):\n    return a\n"})
 
@@ -222,7 +223,7 @@ def test_a_refused_run_keeps_the_being_page_around_the_form(
     assert "<strong>bad_json</strong>" in content
     assert form_fields(content)["name"] == "Ada" and form_fields(content)["count"] == "7"
     assert "<details open>" in content  # the box that holds the mistake is shown
-    assert '{&quot;x&quot;: </textarea>' in content
+    assert "{&quot;x&quot;: </textarea>" in content
 
 
 def test_run_again_fills_the_form_with_the_runs_arguments_and_version(
@@ -238,12 +239,16 @@ def test_run_again_fills_the_form_with_the_runs_arguments_and_version(
     )
 
     run_page = api.get(reverse("execution_detail", args=[execution.id])).content.decode()
-    again = f'{reverse("being_detail", args=[signed.soul])}?again={execution.id}#run'
+    again = f"{reverse('being_detail', args=[signed.soul])}?again={execution.id}#run"
     assert f'href="{again}"' in run_page
     content = api.get(again.split("#")[0]).content.decode()
 
     assert form_fields(content) == {
-        "name": "Ada", "greeting": "&quot;42&quot;", "count": "7", "loud": "", "shape": "",
+        "name": "Ada",
+        "greeting": "&quot;42&quot;",
+        "count": "7",
+        "loud": "",
+        "shape": "",
     }
     assert "{&quot;other&quot;: [1]}</textarea>" in content
     assert f'<option value="{v1}" selected>' in content
@@ -388,7 +393,9 @@ def test_rows_partial_takes_the_same_queries_however_many_runs(api: Client, alic
 def test_partials_send_an_expired_session_to_the_login_page() -> None:
     """Polled without a session, a partial answers 401 with HX-Redirect to the login, back to the page polled from."""
     for url in (reverse("execution_rows"), reverse("execution_panel", args=[uuid.uuid4()])):
-        polled = Client().get(url, headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/executions/?a=1"})
+        polled = Client().get(
+            url, headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/executions/?a=1"}
+        )
         opened = Client().get(url)
 
         assert polled.status_code == 401
@@ -396,9 +403,7 @@ def test_partials_send_an_expired_session_to_the_login_page() -> None:
         assert opened.status_code == 302 and opened["Location"].startswith("/accounts/login/?next=")
 
 
-def test_rows_partial_slows_down_when_nothing_is_queued_or_running(
-    api: Client, alice: User, adder: BaseBeing
-) -> None:
+def test_rows_partial_slows_down_when_nothing_is_queued_or_running(api: Client, alice: User, adder: BaseBeing) -> None:
     """Once every run shown has finished, the table polls every 2 s instead of every second: a new run of a few
     seconds is still seen running."""
     execution_cancel(execution=started(alice, adder), actor=alice)
@@ -455,7 +460,8 @@ def test_an_error_is_shown_once(api: Client, alice: User, adder: BaseBeing) -> N
         "ZeroDivisionError: division by zero"
     )
     Execution.objects.filter(pk=execution.pk).update(
-        status="failed", error={"type": "ZeroDivisionError", "message": "division by zero", "traceback": traceback},
+        status="failed",
+        error={"type": "ZeroDivisionError", "message": "division by zero", "traceback": traceback},
     )
 
     panel = api.get(reverse("execution_panel", args=[execution.id])).content.decode()
@@ -642,7 +648,6 @@ def test_a_failing_run_shows_its_error_and_traceback(
     assert 'class="traceback"' in panel
     assert "line 2" in panel
     assert panel.count("division by zero") == 1  # the error once, the traceback's frames below it
-
 
 
 @pytest.mark.usefixtures("transactional_db")

@@ -190,13 +190,22 @@ def test_start_records_a_queued_run_pinned_with_limits_queue_and_priority(
     assert (row.status, row.being_id, row.hash, row.version) == ("queued", being.soul, being.hash, 1)
     assert row.alias == "io-echo"
     assert (row.args, row.kwargs, row.queue, row.priority, row.depth, row.attempts) == ([1], {"b": 5}, "io", 5, 0, 0)
-    assert (row.environment, row.actor_id, row.actor_name, row.parent_id, row.root_id) == ("", alice.pk, "alice",
-                                                                                             None, None)
+    assert (row.environment, row.actor_id, row.actor_name, row.parent_id, row.root_id) == (
+        "",
+        alice.pk,
+        "alice",
+        None,
+        None,
+    )
     assert row.limits == {
-        "cpu_seconds": settings.LUXOS_SANDBOX_CPU_SECONDS, "wall_seconds": settings.LUXOS_SANDBOX_WALL_SECONDS,
-        "memory_bytes": settings.LUXOS_SANDBOX_MEMORY_BYTES, "output_bytes": settings.LUXOS_SANDBOX_OUTPUT_BYTES,
-        "result_bytes": settings.LUXOS_SANDBOX_RESULT_BYTES, "depth": settings.LUXOS_SANDBOX_DEPTH,
-        "calls": settings.LUXOS_SANDBOX_CALLS, "summons": settings.LUXOS_SANDBOX_SUMMONS,
+        "cpu_seconds": settings.LUXOS_SANDBOX_CPU_SECONDS,
+        "wall_seconds": settings.LUXOS_SANDBOX_WALL_SECONDS,
+        "memory_bytes": settings.LUXOS_SANDBOX_MEMORY_BYTES,
+        "output_bytes": settings.LUXOS_SANDBOX_OUTPUT_BYTES,
+        "result_bytes": settings.LUXOS_SANDBOX_RESULT_BYTES,
+        "depth": settings.LUXOS_SANDBOX_DEPTH,
+        "calls": settings.LUXOS_SANDBOX_CALLS,
+        "summons": settings.LUXOS_SANDBOX_SUMMONS,
         "strict": settings.LUXOS_SANDBOX_STRICT,
     }
     uuid.UUID(row.task_id)
@@ -270,8 +279,9 @@ def test_memories_stay_bounded(make_being, alice):
     """Each run appends one event to memories; only the newest LUXOS_MEMORY_LIMIT are kept."""
     being = function(make_being, "echo", ECHO)
     with override_settings(LUXOS_MEMORY_LIMIT=2):
-        runs = [execution_run(execution_id=start(being, alice, args=[n]).pk, worker="here", queue="cpu")
-                for n in range(3)]
+        runs = [
+            execution_run(execution_id=start(being, alice, args=[n]).pk, worker="here", queue="cpu") for n in range(3)
+        ]
     being.refresh_from_db()
     assert [event["execution"] for event in being.memories] == [str(run.pk) for run in runs[1:]]
     assert being.self_awareness["runs"] == 3
@@ -317,7 +327,10 @@ def test_cancel_a_queued_run(make_being, alice, bob):
     execution = start(being, alice, args=[1])
     cancelled = execution_cancel(execution=execution, actor=alice)
     assert (cancelled.status, err(cancelled)["type"], err(cancelled)["message"]) == (
-        "killed", "Cancelled", "cancelled by alice")
+        "killed",
+        "Cancelled",
+        "cancelled by alice",
+    )
     assert cancelled.finished_at is not None and cancelled.started_at is None
     later = execution_run(execution_id=execution.pk, worker="here", queue="cpu")
     assert (later.status, later.attempts, later.output) == ("killed", 0, "")
@@ -383,8 +396,9 @@ def test_reaper_retries_once_then_kills(make_being, alice, django_capture_on_com
     long_ago = timezone.now() - timedelta(minutes=10)
     Execution.objects.filter(pk=stale.pk).update(status="running", attempts=1, started_at=long_ago, worker="dead@x")
     Execution.objects.filter(pk=fresh_run.pk).update(status="running", attempts=1, started_at=timezone.now())
-    Execution.objects.filter(pk=nested.pk).update(status="running", attempts=1, started_at=long_ago, depth=1,
-                                                  parent=stale)
+    Execution.objects.filter(pk=nested.pk).update(
+        status="running", attempts=1, started_at=long_ago, depth=1, parent=stale
+    )
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         assert executions_reap() == 2
     retried = Execution.objects.get(pk=stale.pk)
@@ -428,16 +442,23 @@ def test_self_snapshot_and_class_beings(celery_worker, make_being, alice):
         "    def run(self, step=1):\n"
         "        return {'next': self.start + step}\n"
     )
-    counter = make_being("counter", kind="class", genesis={"source": source}, attributes={"start": 40},
-                         tags=["demo"], energy_level=3)
+    counter = make_being(
+        "counter", kind="class", genesis={"source": source}, attributes={"start": 40}, tags=["demo"], energy_level=3
+    )
     looker = function(make_being, "looker", "def run():\n    return {k: self[k] for k in self}\n")
     ran = finished(start(counter, alice, kwargs={"step": 2}))
     seen = finished(start(looker, alice))
     assert ran.result == {"next": 42}
     looker.refresh_from_db()
     assert seen.result == {
-        "soul": str(looker.soul), "name": "looker", "version": 1, "hash": looker.hash, "tags": [],
-        "energy_level": 0, "attributes": {}, "self_awareness": {},
+        "soul": str(looker.soul),
+        "name": "looker",
+        "version": 1,
+        "hash": looker.hash,
+        "tags": [],
+        "energy_level": 0,
+        "attributes": {},
+        "self_awareness": {},
     }
 
 
@@ -446,8 +467,7 @@ def test_errors_carry_only_the_beings_frames(celery_worker, make_being, alice):
     """An exception fails the run with its type, message and a traceback of the being's own lines."""
     being = function(make_being, "divider", "def inner(x):\n    return 1 / x\n\ndef run():\n    return inner(0)\n")
     done = finished(start(being, alice))
-    assert (done.status, err(done)["type"], err(done)["message"]) == ("failed", "ZeroDivisionError",
-                                                                          "division by zero")
+    assert (done.status, err(done)["type"], err(done)["message"]) == ("failed", "ZeroDivisionError", "division by zero")
     assert 'File "<being>", line 2, in inner' in err(done)["traceback"]
     assert not any(path in err(done)["traceback"] for path in SANDBOX_PATHS)
     assert done.result is None
@@ -460,8 +480,14 @@ def test_limits_stop_hostile_beings_and_the_worker_serves_the_next_run(celery_wo
     with override_settings(**SHORT):
         loop = start(function(make_being, "loop", LOOP), alice)
         bomb = start(function(make_being, "bomb", "def run():\n    return len('x' * (1024 ** 3))\n"), alice)
-        flood = start(function(make_being, "flood", "def run():\n    for _ in range(2000):\n        print('x' * 999)\n"
-                                                    "    return 'done'\n"), alice)
+        flood = start(
+            function(
+                make_being,
+                "flood",
+                "def run():\n    for _ in range(2000):\n        print('x' * 999)\n    return 'done'\n",
+            ),
+            alice,
+        )
     loop, bomb, flood = finished(loop), finished(bomb), finished(flood)
     assert (loop.status, err(loop)["type"]) == ("timeout", "TimeoutError")
     assert "limit" in err(loop)["message"]
@@ -476,15 +502,19 @@ def test_limits_stop_hostile_beings_and_the_worker_serves_the_next_run(celery_wo
 def test_nested_calls_are_child_executions_and_counted_invokes(celery_worker, make_being, alice):
     """execution() by alias runs the callee inline as a child run; the `invokes` link counts the calls."""
     adder = function(make_being, "adder", "def run(a, b=0):\n    return a + b\n")
-    caller = function(make_being, "caller",
-                      "def run():\n    return [execution('adder', 1, b=2), execution('adder', 10)]\n")
+    caller = function(
+        make_being, "caller", "def run():\n    return [execution('adder', 1, b=2), execution('adder', 10)]\n"
+    )
     done = finished(start(caller, alice))
     assert (done.status, done.result, done.calls) == ("succeeded", [3, 10], 2)
     children = list(Execution.objects.filter(parent=done).order_by("queued_at"))
     assert [(c.being_id, c.args, c.kwargs, c.status, c.result) for c in children] == [
-        (adder.soul, [1], {"b": 2}, "succeeded", 3), (adder.soul, [10], {}, "succeeded", 10)]
-    assert {(c.root_id, c.depth, c.worker, c.actor_id) for c in children} == {(done.pk, 1, celery_worker.name,
-                                                                                alice.pk)}
+        (adder.soul, [1], {"b": 2}, "succeeded", 3),
+        (adder.soul, [10], {}, "succeeded", 10),
+    ]
+    assert {(c.root_id, c.depth, c.worker, c.actor_id) for c in children} == {
+        (done.pk, 1, celery_worker.name, alice.pk)
+    }
     assert children[0].limits["wall_seconds"] < done.limits["wall_seconds"]
     link = Relationship.objects.get(source=caller, target=adder)
     assert (link.tags, link.energy_level) == (["invokes"], 2)
@@ -497,13 +527,17 @@ def test_nested_calls_are_child_executions_and_counted_invokes(celery_worker, ma
 def test_a_failing_callee_is_a_being_call_error_for_its_caller(celery_worker, make_being, alice):
     """The caller sees the callee's failure as BeingCallError with the callee's error type, and may catch it."""
     function(make_being, "broken", "def run():\n    raise KeyError('lost')\n")
-    catcher = function(make_being, "catcher", (
-        "def run():\n"
-        "    try:\n"
-        "        execution('broken')\n"
-        "    except BeingCallError as error:\n"
-        "        return str(error)\n"
-    ))
+    catcher = function(
+        make_being,
+        "catcher",
+        (
+            "def run():\n"
+            "    try:\n"
+            "        execution('broken')\n"
+            "    except BeingCallError as error:\n"
+            "        return str(error)\n"
+        ),
+    )
     done = finished(start(catcher, alice))
     assert (done.status, done.result) == ("succeeded", "KeyError: 'lost'")
 
@@ -527,12 +561,16 @@ def test_a_cycle_through_execution_is_stopped_by_the_depth_limit(celery_worker, 
 def test_summon_creates_a_being_through_the_services(celery_worker, make_being, alice):
     """summon() creates a being owned by the user who ran the summoner, linked `summoned`, recorded as a child
     run, and returns its soul, which execution() can run at once."""
-    summoner = function(make_being, "summoner", (
-        "def run():\n"
-        "    soul = summon(name='child', source='def run(x):\\n    return x * 2\\n', attributes={'born': 1},\n"
-        "                  tags=['young'])\n"
-        "    return {'soul': soul, 'ran': execution(soul, 21)}\n"
-    ))
+    summoner = function(
+        make_being,
+        "summoner",
+        (
+            "def run():\n"
+            "    soul = summon(name='child', source='def run(x):\\n    return x * 2\\n', attributes={'born': 1},\n"
+            "                  tags=['young'])\n"
+            "    return {'soul': soul, 'ran': execution(soul, 21)}\n"
+        ),
+    )
     done = finished(start(summoner, alice))
     assert done.status == "succeeded", done.error
     assert done.result is not None
@@ -542,8 +580,12 @@ def test_summon_creates_a_being_through_the_services(celery_worker, make_being, 
     assert all(may(user=alice, action=action, obj=child) for action in ("view", "change", "delete", "execute_being"))
     assert Relationship.objects.get(source=summoner, target=child, tags__contains=["summoned"])
     summon, call = Execution.objects.filter(parent=done).order_by("queued_at")
-    assert (summon.being_id, summon.status, summon.result, summon.depth) == (child.soul, "succeeded",
-                                                                             {"soul": str(child.soul)}, 1)
+    assert (summon.being_id, summon.status, summon.result, summon.depth) == (
+        child.soul,
+        "succeeded",
+        {"soul": str(child.soul)},
+        1,
+    )
     assert (call.being_id, call.result) == (child.soul, 42)
     assert done.summons == 1 and done.calls == 1
 
@@ -551,16 +593,20 @@ def test_summon_creates_a_being_through_the_services(celery_worker, make_being, 
 @worker_test
 def test_summon_refusals_reach_the_being(celery_worker, make_being, alice):
     """Invalid source, an unknown type and NUL characters come back to the being as BeingCallError codes."""
-    prober = function(make_being, "prober", (
-        "def attempt(**spec):\n"
-        "    try:\n"
-        "        return summon(**spec)\n"
-        "    except BeingCallError as error:\n"
-        "        return error.error_type\n"
-        "def run():\n"
-        "    return [attempt(name='bad', source='def run(:'), attempt(name='odd', type='spaceship'),\n"
-        "            attempt(name='nul' + chr(0))]\n"
-    ))
+    prober = function(
+        make_being,
+        "prober",
+        (
+            "def attempt(**spec):\n"
+            "    try:\n"
+            "        return summon(**spec)\n"
+            "    except BeingCallError as error:\n"
+            "        return error.error_type\n"
+            "def run():\n"
+            "    return [attempt(name='bad', source='def run(:'), attempt(name='odd', type='spaceship'),\n"
+            "            attempt(name='nul' + chr(0))]\n"
+        ),
+    )
     done = finished(start(prober, alice))
     assert done.result == ["source_syntax_error", "genesis_invalid", "SummonInvalid"]
     assert not BaseBeing.objects.filter(genesis__name__in=["bad", "odd"]).exists()
@@ -570,18 +616,22 @@ def test_summon_refusals_reach_the_being(celery_worker, make_being, alice):
 def test_call_budget_and_summon_quota_hold_per_run(celery_worker, make_being, alice):
     """Calls beyond LUXOS_SANDBOX_CALLS and summons beyond LUXOS_SANDBOX_SUMMONS are refused to the being."""
     function(make_being, "one", "def run():\n    return 1\n")
-    greedy = function(make_being, "greedy", (
-        "def attempt(call):\n"
-        "    try:\n"
-        "        return call()\n"
-        "    except BeingCallError as error:\n"
-        "        return error.error_type\n"
-        "def run():\n"
-        "    calls = [attempt(lambda: execution('one')) for _ in range(3)]\n"
-        "    summons = [attempt(lambda: summon(name='spawn', source='def run():\\n    return ' + str(n) + '\\n'))\n"
-        "               for n in range(3)]\n"
-        "    return {'calls': calls, 'summons': [s if s == 'SummonQuotaExceeded' else 'soul' for s in summons]}\n"
-    ))
+    greedy = function(
+        make_being,
+        "greedy",
+        (
+            "def attempt(call):\n"
+            "    try:\n"
+            "        return call()\n"
+            "    except BeingCallError as error:\n"
+            "        return error.error_type\n"
+            "def run():\n"
+            "    calls = [attempt(lambda: execution('one')) for _ in range(3)]\n"
+            "    summons = [attempt(lambda: summon(name='spawn', source='def run():\\n    return ' + str(n) + '\\n'))\n"
+            "               for n in range(3)]\n"
+            "    return {'calls': calls, 'summons': [s if s == 'SummonQuotaExceeded' else 'soul' for s in summons]}\n"
+        ),
+    )
     with override_settings(LUXOS_SANDBOX_CALLS=2, LUXOS_SANDBOX_SUMMONS=2):
         done = finished(start(greedy, alice))
     assert done.result == {"calls": [1, 1, "CallBudgetExceeded"], "summons": ["soul", "soul", "SummonQuotaExceeded"]}
@@ -592,13 +642,17 @@ def test_call_budget_and_summon_quota_hold_per_run(celery_worker, make_being, al
 @worker_test
 def test_summon_quota_and_call_budget_count_the_nested_runs_too(celery_worker, make_being, alice):
     """A being cannot multiply its allowance by calling itself: summons and calls are counted for the whole run."""
-    spawner = function(make_being, "spawner", (
-        "def run(level=0):\n"
-        "    souls = [summon(name='spawned_%d_%d' % (level, n)) for n in range(2)]\n"
-        "    if level < 3:\n"
-        "        souls += execution('spawner', level=level + 1)\n"
-        "    return souls\n"
-    ))
+    spawner = function(
+        make_being,
+        "spawner",
+        (
+            "def run(level=0):\n"
+            "    souls = [summon(name='spawned_%d_%d' % (level, n)) for n in range(2)]\n"
+            "    if level < 3:\n"
+            "        souls += execution('spawner', level=level + 1)\n"
+            "    return souls\n"
+        ),
+    )
     with override_settings(LUXOS_SANDBOX_SUMMONS=3, LUXOS_SANDBOX_CALLS=5):
         done = finished(start(spawner, alice))
     assert done.status == Execution.Status.FAILED
@@ -616,14 +670,19 @@ def test_execution_inside_a_run_has_only_the_starters_permissions(celery_worker,
     secret = function(make_being, "secret", "def run():\n    return 'alice only'\n")
     viewable = function(make_being, "viewable", "def run():\n    return 'seen'\n")
     assign_perm("view_basebeing", bob, viewable)
-    reacher = function(make_being, "reacher", (
-        "def attempt(ref):\n"
-        "    try:\n"
-        "        return execution(ref)\n"
-        "    except BeingCallError as error:\n"
-        "        return str(error)\n"
-        f"def run():\n    return [attempt('{secret.soul}'), attempt('secret'), attempt('{viewable.soul}')]\n"
-    ), actor=bob)
+    reacher = function(
+        make_being,
+        "reacher",
+        (
+            "def attempt(ref):\n"
+            "    try:\n"
+            "        return execution(ref)\n"
+            "    except BeingCallError as error:\n"
+            "        return str(error)\n"
+            f"def run():\n    return [attempt('{secret.soul}'), attempt('secret'), attempt('{viewable.soul}')]\n"
+        ),
+        actor=bob,
+    )
     done = finished(start(reacher, fresh(bob)))
     assert done.status == "succeeded"
     assert done.result == [
@@ -655,7 +714,11 @@ def test_production_alias_runs_the_pinned_hash_after_an_evolution(celery_worker,
     runs = [run("greet", "production"), run("greet", None), run("caller", "production"), run("caller", None)]
     production, development, nested_production, nested_development = (finished(r) for r in runs)
     assert (production.result, production.hash, production.version, production.environment) == (
-        "v1", being.hash, 1, "production")
+        "v1",
+        being.hash,
+        1,
+        "production",
+    )
     assert (development.result, development.version, development.environment) == ("v2", 2, "")
     assert nested_production.result == ["v1", "not_promoted: no hash of 'unpromoted' is promoted to production"]
     assert nested_development.result == ["v2", "dev only"]
@@ -666,19 +729,28 @@ def test_production_alias_runs_the_pinned_hash_after_an_evolution(celery_worker,
 @worker_test
 def test_runs_update_self_awareness_memories_and_energy(celery_worker, make_being, alice):
     """Successes raise energy and failures lower it; self_awareness counts runs; memories hold each run."""
-    being = function(make_being, "moody", "def run(fail=False):\n    if fail:\n        raise ValueError('no')\n"
-                                          "    return 'ok'\n", energy_level=10)
+    being = function(
+        make_being,
+        "moody",
+        "def run(fail=False):\n    if fail:\n        raise ValueError('no')\n    return 'ok'\n",
+        energy_level=10,
+    )
     outcomes = [finished(start(being, alice, kwargs=kwargs)) for kwargs in ({}, {}, {"fail": True})]
     being.refresh_from_db()
     assert being.energy_level == 11
     awareness = being.self_awareness
     assert (awareness["runs"], awareness["successes"], awareness["failures"], awareness["success_rate"]) == (
-        3, 2, 1, 0.6667)
+        3,
+        2,
+        1,
+        0.6667,
+    )
     assert awareness["last_error"]["type"] == "ValueError"
     assert awareness["last_error"]["execution"] == str(outcomes[2].pk)
     assert awareness["mean_duration_ms"] == pytest.approx(sum(o.duration_ms or 0 for o in outcomes) / 3, rel=1e-3)
     assert [(event["execution"], event["status"]) for event in being.memories[-3:]] == [
-        (str(o.pk), o.status) for o in outcomes]
+        (str(o.pk), o.status) for o in outcomes
+    ]
 
 
 @worker_test
@@ -703,8 +775,10 @@ def test_cancel_a_running_run(celery_worker, make_being, alice):
     wait_for(lambda: Execution.objects.get(pk=execution.pk).status == "running")
     cancelled = execution_cancel(execution=execution, actor=alice)
     assert (cancelled.status, err(cancelled)["message"]) == ("killed", "cancelled by alice")
-    assert app.AsyncResult(execution.task_id).get(timeout=WAIT_SECONDS) == {"execution": str(execution.pk),
-                                                                             "status": "killed"}
+    assert app.AsyncResult(execution.task_id).get(timeout=WAIT_SECONDS) == {
+        "execution": str(execution.pk),
+        "status": "killed",
+    }
     after = Execution.objects.get(pk=execution.pk)
     assert (after.status, err(after)["type"], after.result) == ("killed", "Cancelled", None)
     assert finished(start(function(make_being, "echo", ECHO), alice, args=[1])).status == "succeeded"
@@ -728,8 +802,9 @@ def test_output_is_on_the_row_while_the_run_runs(celery_worker, make_being, alic
     being = function(make_being, "talker", PRINTS_AND_WAITS)
     execution = start(being, alice, kwargs={"seconds": 2})
 
-    seen = wait_for(lambda: Execution.objects.filter(pk=execution.pk, status="running",
-                                                     output__contains="first line").first())
+    seen = wait_for(
+        lambda: Execution.objects.filter(pk=execution.pk, status="running", output__contains="first line").first()
+    )
 
     assert seen.output == "first line\n"
     done = finished(execution)
@@ -760,11 +835,37 @@ def test_higher_energy_runs_first_on_a_busy_worker(celery_worker, make_being, al
 def lone_worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A worker of our own (one process) in its own process group, killed at the end whatever happened."""
     name = f"lone-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
-    command = [sys.executable, "-m", "celery", "-A", "luxsite", "worker", "-n", name, "-Q", "cpu,io", "-c", "1",
-               "--pool", "prefork", "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "WARNING"]
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "luxsite",
+        "worker",
+        "-n",
+        name,
+        "-Q",
+        "cpu,io",
+        "-c",
+        "1",
+        "--pool",
+        "prefork",
+        "--without-heartbeat",
+        "--without-mingle",
+        "--without-gossip",
+        "-l",
+        "WARNING",
+    ]
     with log.open("ab") as output:
-        process = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR, stdin=subprocess.DEVNULL, stdout=output,
-                                   stderr=subprocess.STDOUT, process_group=0)
+        process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=settings.BASE_DIR,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            process_group=0,
+        )
     try:
         wait_for(lambda: app.control.ping(destination=[name], timeout=0.5), timeout=60)
         yield process

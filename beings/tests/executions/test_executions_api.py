@@ -24,9 +24,35 @@ GREET = "VERSION = 'v1'\n\ndef run():\n    return VERSION\n"
 GREET_V2 = GREET.replace("VERSION = 'v1'\n", "VERSION = 'v1'\nVERSION = 'v2'\n")
 LAYERS = {"rlimits", "network", "user", "landlock", "seccomp"}
 EXECUTION_KEYS = {
-    "id", "being", "alias", "hash", "version", "environment", "args", "kwargs", "status", "result", "error",
-    "output", "output_truncated", "queued_at", "started_at", "finished_at", "duration_ms", "worker", "queue",
-    "attempts", "priority", "parent", "root", "depth", "limits", "layers", "calls", "summons", "actor",
+    "id",
+    "being",
+    "alias",
+    "hash",
+    "version",
+    "environment",
+    "args",
+    "kwargs",
+    "status",
+    "result",
+    "error",
+    "output",
+    "output_truncated",
+    "queued_at",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+    "worker",
+    "queue",
+    "attempts",
+    "priority",
+    "parent",
+    "root",
+    "depth",
+    "limits",
+    "layers",
+    "calls",
+    "summons",
+    "actor",
 }
 
 
@@ -56,9 +82,19 @@ def test_execute_queues_a_run_and_answers_202(api, alice, echo):
     assert set(body) == EXECUTION_KEYS
     assert (body["status"], body["being"], body["hash"], body["version"]) == ("queued", str(echo.soul), echo.hash, 1)
     assert (body["args"], body["kwargs"], body["actor"], body["environment"], body["queue"]) == (
-        [5], {"b": 7}, "alice", "", "cpu")
+        [5],
+        {"b": 7},
+        "alice",
+        "",
+        "cpu",
+    )
     assert (body["result"], body["error"], body["started_at"], body["parent"], body["depth"]) == (
-        None, None, None, None, 0)
+        None,
+        None,
+        None,
+        None,
+        0,
+    )
     assert Execution.objects.get(pk=body["id"]).actor_id == alice.pk
 
 
@@ -84,7 +120,11 @@ def test_wait_answers_200_with_the_outcome_when_the_run_finishes(celery_worker, 
     assert response.status_code == 200
     body = response.json()
     assert (body["status"], body["result"], body["output"], body["worker"]) == (
-        "succeeded", 42, "adding 40 2\n", celery_worker.name)
+        "succeeded",
+        42,
+        "adding 40 2\n",
+        celery_worker.name,
+    )
     assert set(body["layers"]) == LAYERS and body["duration_ms"] > 0
     assert api.get(f"/api/executions/{body['id']}").json() == body
 
@@ -92,14 +132,19 @@ def test_wait_answers_200_with_the_outcome_when_the_run_finishes(celery_worker, 
 @pytest.mark.django_db(transaction=True)
 def test_wait_shorter_than_the_run_answers_202(celery_worker, api, make_being):
     """A run still going when `wait` runs out is answered 202 with its current status."""
-    slow = make_being("slow", genesis={"source": (
-        "from datetime import datetime, timedelta\n\n"
-        "def run():\n"
-        "    end = datetime.now() + timedelta(seconds=2)\n"
-        "    while datetime.now() < end:\n"
-        "        pass\n"
-        "    return 'late'\n"
-    )})
+    slow = make_being(
+        "slow",
+        genesis={
+            "source": (
+                "from datetime import datetime, timedelta\n\n"
+                "def run():\n"
+                "    end = datetime.now() + timedelta(seconds=2)\n"
+                "    while datetime.now() < end:\n"
+                "        pass\n"
+                "    return 'late'\n"
+            )
+        },
+    )
     response = post(api, execute_url(slow), {"wait": 0.3})
     assert response.status_code == 202
     assert response.json()["status"] in ("queued", "running")
@@ -165,8 +210,11 @@ def test_execute_refusals(api, bob, make_being, echo, unchanged, path, body, sta
     assign_perm("view_basebeing", User.objects.get(username="alice"), view_only)
     hidden = make_being("hidden", actor=bob)
     path = {
-        "ECHO": execute_url(echo), "DATA": execute_url(data), "VIEW_ONLY": execute_url(view_only),
-        "HIDDEN": execute_url(hidden), "SOUL_WITH_HASH": f"/api/souls/{echo.hash}/execute",
+        "ECHO": execute_url(echo),
+        "DATA": execute_url(data),
+        "VIEW_ONLY": execute_url(view_only),
+        "HIDDEN": execute_url(hidden),
+        "SOUL_WITH_HASH": f"/api/souls/{echo.hash}/execute",
     }.get(path, path)
     before = Execution.objects.count()
     with unchanged():
@@ -246,8 +294,10 @@ def test_cancel_a_queued_execution(api, bob_api, echo):
     response = post(api, f"/api/executions/{execution_id}/cancel")
     assert response.status_code == 200
     body = response.json()
-    assert (body["status"], body["error"]) == ("killed", {"type": "Cancelled", "message": "cancelled by alice",
-                                                          "traceback": ""})
+    assert (body["status"], body["error"]) == (
+        "killed",
+        {"type": "Cancelled", "message": "cancelled by alice", "traceback": ""},
+    )
     assert_refused(post(api, f"/api/executions/{execution_id}/cancel"), 409, "execution_finished")
     assert_refused(post(api, f"/api/executions/{uuid.uuid4()}/cancel"), 404, "execution_not_found")
 

@@ -209,7 +209,10 @@ def test_self_snapshot_is_readable_and_returnable(sandbox: Sandbox) -> None:
     result = run(sandbox, source, self=snapshot)
     assert result.status == RunStatus.SUCCEEDED
     assert result.result == {
-        "name": "hello", "tags": ["a", "b"], "colour": "red", "whole": snapshot,
+        "name": "hello",
+        "tags": ["a", "b"],
+        "colour": "red",
+        "whole": snapshot,
         "keys": ["attributes", "name", "tags"],
     }
 
@@ -237,8 +240,14 @@ def test_execution_and_summon_round_trip(sandbox: Sandbox) -> None:
     assert (result.calls, result.summons) == (1, 1)
     assert seen == [
         {"op": "execution", "target": "math/double", "args": [21], "kwargs": {"mode": "fast"}},
-        {"op": "summon", "name": "child", "source": "def run():\n    return 1\n", "type": "function",
-         "attributes": {"k": [1]}, "tags": ["t"]},
+        {
+            "op": "summon",
+            "name": "child",
+            "source": "def run():\n    return 1\n",
+            "type": "function",
+            "attributes": {"k": [1]},
+            "tags": ["t"],
+        },
     ]
 
 
@@ -248,8 +257,10 @@ def test_refused_request_is_a_being_call_error(sandbox: Sandbox) -> None:
     def refuse(request: dict[str, Any]) -> Any:
         raise RequestRefused("PermissionDenied", f"you may not run {request['target']}")
 
-    caught = "def run():\n    try:\n        execution('secret')\n    except BeingCallError as error:\n" \
-             "        return [error.error_type, str(error)]\n"
+    caught = (
+        "def run():\n    try:\n        execution('secret')\n    except BeingCallError as error:\n"
+        "        return [error.error_type, str(error)]\n"
+    )
     result = run(sandbox, caught, on_request=refuse)
     assert result.result == ["PermissionDenied", "PermissionDenied: you may not run secret"]
     uncaught = run(sandbox, "def run():\n    return execution('secret')\n", on_request=refuse)
@@ -534,8 +545,12 @@ def test_limits_from_settings_objects_and_environments() -> None:
     """LUXOS_SANDBOX_* come from a settings object or a mapping of strings; missing ones keep defaults."""
     settings = SimpleNamespace(LUXOS_SANDBOX_CPU_SECONDS=2, LUXOS_SANDBOX_STRICT=True, LUXOS_SANDBOX_CALLS=7)
     assert SandboxLimits.from_settings(settings) == SandboxLimits(cpu_seconds=2, strict=True, calls=7)
-    environ = {"LUXOS_SANDBOX_WALL_SECONDS": "2.5", "LUXOS_SANDBOX_MEMORY_BYTES": str(128 * 2**20),
-               "LUXOS_SANDBOX_STRICT": "false", "LUXOS_SANDBOX_SUMMONS": ""}
+    environ = {
+        "LUXOS_SANDBOX_WALL_SECONDS": "2.5",
+        "LUXOS_SANDBOX_MEMORY_BYTES": str(128 * 2**20),
+        "LUXOS_SANDBOX_STRICT": "false",
+        "LUXOS_SANDBOX_SUMMONS": "",
+    }
     assert SandboxLimits.from_settings(environ) == SandboxLimits(wall_seconds=2.5, memory_bytes=128 * 2**20)
     assert SandboxLimits.from_settings({}) == SandboxLimits()
 
@@ -575,7 +590,11 @@ def test_each_run_gets_the_limits_it_asked_for() -> None:
     finally:
         sandbox.close()
     assert [outcome.status for outcome in outcomes] == [
-        RunStatus.SUCCEEDED, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.FAILED, RunStatus.SUCCEEDED
+        RunStatus.SUCCEEDED,
+        RunStatus.SUCCEEDED,
+        RunStatus.FAILED,
+        RunStatus.FAILED,
+        RunStatus.SUCCEEDED,
     ]
     assert {outcome.error["type"] for outcome in outcomes if outcome.error} == {"MemoryError"}
 

@@ -99,9 +99,31 @@ def module(name: str, source: str, error: str | None = None, **expect: Any) -> E
 
 
 REFUSED_MODULES = (
-    "os", "sys", "subprocess", "socket", "ctypes", "importlib", "gc", "inspect", "pickle", "io",
-    "pathlib", "types", "code", "string", "operator", "functools", "signal", "threading", "posix", "shutil",
-    "marshal", "urllib", "multiprocessing", "resource", "time",
+    "os",
+    "sys",
+    "subprocess",
+    "socket",
+    "ctypes",
+    "importlib",
+    "gc",
+    "inspect",
+    "pickle",
+    "io",
+    "pathlib",
+    "types",
+    "code",
+    "string",
+    "operator",
+    "functools",
+    "signal",
+    "threading",
+    "posix",
+    "shutil",
+    "marshal",
+    "urllib",
+    "multiprocessing",
+    "resource",
+    "time",
 )
 
 ESCAPES = [
@@ -125,27 +147,47 @@ ESCAPES = [
     module("metaclass_keyword", "class A(metaclass=type):\n    pass\n", "SyntaxError"),
     attempt("builtin_type_write", "str.upper = None", "TypeError"),
     # Format strings.
-    attempt("str_format_walk", "return '{0.__class__.__bases__}'.format(1)", "AttributeError",
-            message="str.format() is not available"),
+    attempt(
+        "str_format_walk",
+        "return '{0.__class__.__bases__}'.format(1)",
+        "AttributeError",
+        message="str.format() is not available",
+    ),
     attempt("str_format_map_walk", "return '{x.__class__}'.format_map({'x': 1})", "AttributeError"),
     attempt("unbound_str_format", "return str.format('{0.__globals__}', run)", "AttributeError"),
-    module("str_subclass_format", "class S(str):\n    pass\n\ndef run():\n    return S('{0.__class__}').format(1)\n",
-           "AttributeError"),
+    module(
+        "str_subclass_format",
+        "class S(str):\n    pass\n\ndef run():\n    return S('{0.__class__}').format(1)\n",
+        "AttributeError",
+    ),
     attempt("format_builtin", "return format(run, '{0.__globals__}')", "NameError"),
     attempt("fstring_dunder", "return f'{(1).__class__}'", "SyntaxError"),
-    attempt("fstring_repr_of_capabilities", "return f'{execution!r} {summon!r} {BeingCallError!r}'",
-            statuses={RunStatus.SUCCEEDED},
-            result=lambda value: value.startswith("<function execution at 0x") and "restricted" not in value),
-    attempt("percent_format_mapping", "return '%(name)s' % self", statuses={RunStatus.SUCCEEDED},
-            result=lambda value: value == "hello"),
+    attempt(
+        "fstring_repr_of_capabilities",
+        "return f'{execution!r} {summon!r} {BeingCallError!r}'",
+        statuses={RunStatus.SUCCEEDED},
+        result=lambda value: value.startswith("<function execution at 0x") and "restricted" not in value,
+    ),
+    attempt(
+        "percent_format_mapping",
+        "return '%(name)s' % self",
+        statuses={RunStatus.SUCCEEDED},
+        result=lambda value: value == "hello",
+    ),
     # Frames and tracebacks.
     attempt("generator_frame", "g = (x for x in [1])\nreturn g.gi_frame.f_back.f_globals", "SyntaxError"),
     attempt("generator_code", "g = (x for x in [1])\nreturn g.gi_code.co_consts", "SyntaxError"),
-    attempt("traceback_frame", "try:\n    1 / 0\nexcept Exception as e:\n    return e.__traceback__.tb_frame.f_globals",
-            "SyntaxError"),
-    attempt("traceback_via_with_traceback",
-            "try:\n    1 / 0\nexcept Exception as e:\n    return e.with_traceback(None).args",
-            statuses={RunStatus.SUCCEEDED}, result=lambda value: value == ["division by zero"]),
+    attempt(
+        "traceback_frame",
+        "try:\n    1 / 0\nexcept Exception as e:\n    return e.__traceback__.tb_frame.f_globals",
+        "SyntaxError",
+    ),
+    attempt(
+        "traceback_via_with_traceback",
+        "try:\n    1 / 0\nexcept Exception as e:\n    return e.with_traceback(None).args",
+        statuses={RunStatus.SUCCEEDED},
+        result=lambda value: value == ["division by zero"],
+    ),
     attempt("sys_getframe", "import sys\nreturn sys._getframe(1).f_globals", "SyntaxError"),
     attempt("function_globals", "return run.__globals__['__builtins__']", "SyntaxError"),
     attempt("function_code", "return run.__code__.co_consts", "SyntaxError"),
@@ -154,12 +196,23 @@ ESCAPES = [
     attempt("summon_defaults", "return summon.__kwdefaults__", "SyntaxError"),
     attempt("execution_public_attribute", "return execution.func", "AttributeError"),
     attempt("error_class_init_globals", "return BeingCallError.__init__.__globals__", "SyntaxError"),
-    module("generator_state_only", "def gen():\n    yield 1\n\ndef run():\n    g = gen()\n    next(g)\n"
-           "    return [g.gi_running, g.gi_suspended]\n", statuses={RunStatus.SUCCEEDED},
-           result=lambda value: value == [False, True]),
+    module(
+        "generator_state_only",
+        "def gen():\n    yield 1\n\ndef run():\n    g = gen()\n    next(g)\n"
+        "    return [g.gi_running, g.gi_suspended]\n",
+        statuses={RunStatus.SUCCEEDED},
+        result=lambda value: value == [False, True],
+    ),
     # Imports in every spelling.
-    *[attempt(f"import_{name}", f"import {name}\nreturn 1", "ImportError",
-              message=f"module {name!r} is not available in a being") for name in REFUSED_MODULES],
+    *[
+        attempt(
+            f"import_{name}",
+            f"import {name}\nreturn 1",
+            "ImportError",
+            message=f"module {name!r} is not available in a being",
+        )
+        for name in REFUSED_MODULES
+    ],
     attempt("from_os_import_system", "from os import system\nreturn system('id')", "ImportError"),
     attempt("dunder_import", "return __import__('os')", "SyntaxError"),
     attempt("import_builtins", "import builtins\nreturn 1", "SyntaxError", message='"builtins" is a reserved name'),
@@ -168,8 +221,12 @@ ESCAPES = [
     attempt("import_dotted", "import os.path\nreturn 1", "ImportError"),
     attempt("import_relative", "from . import json\nreturn 1", "ImportError"),
     attempt("import_star", "from math import *", "SyntaxError"),
-    attempt("from_json_import_codecs", "from json import codecs\nreturn codecs.sys", "ImportError",
-            message="cannot import name 'codecs' from 'json'"),
+    attempt(
+        "from_json_import_codecs",
+        "from json import codecs\nreturn codecs.sys",
+        "ImportError",
+        message="cannot import name 'codecs' from 'json'",
+    ),
     attempt("json_codecs_sys", "import json\nreturn json.codecs.sys.modules", "AttributeError"),
     attempt("json_decoder_module", "import json\nreturn json.decoder", "AttributeError"),
     attempt("json_dumps_globals", "import json\nreturn json.dumps.__globals__", "SyntaxError"),
@@ -177,8 +234,11 @@ ESCAPES = [
     attempt("random_method_self", "import random\nreturn random.seed.__self__", "SyntaxError"),
     attempt("random_class", "import random\nreturn random.Random", "AttributeError"),
     attempt("collections_namedtuple", "from collections import namedtuple\nreturn 1", "ImportError"),
-    attempt("counter_method_globals", "from collections import Counter\nreturn Counter.most_common.__globals__",
-            "SyntaxError"),
+    attempt(
+        "counter_method_globals",
+        "from collections import Counter\nreturn Counter.most_common.__globals__",
+        "SyntaxError",
+    ),
     attempt("datetime_sys", "import datetime\nreturn datetime.sys", "AttributeError"),
     attempt("re_internals", "import re\nreturn re.sre_compile", "AttributeError"),
     attempt("facade_write", "import math\nmath.pi = 3", "TypeError"),
@@ -194,8 +254,9 @@ ESCAPES = [
     attempt("bytes_bomb", "return len(bytes(10**10))", "MemoryError"),
     attempt("range_bomb", "return len(list(range(10**9)))", "MemoryError"),
     attempt("infinite_iterator", "import itertools\nreturn list(itertools.count())", "MemoryError"),
-    module("deep_recursion", "def down(n):\n    return down(n + 1)\n\ndef run():\n    return down(0)\n",
-           "RecursionError"),
+    module(
+        "deep_recursion", "def down(n):\n    return down(n + 1)\n\ndef run():\n    return down(0)\n", "RecursionError"
+    ),
     attempt("cpu_loop", "while True:\n    pass", statuses={RunStatus.TIMEOUT}),
     attempt("long_int_power", "return 10**10**10", statuses={RunStatus.TIMEOUT, RunStatus.FAILED}),
     attempt("huge_int_to_text", "return str(10**100000)", "ValueError"),
@@ -203,8 +264,11 @@ ESCAPES = [
     attempt("huge_result", "return 'x' * (2 * 2**20)", "ResultTooLarge"),
     attempt("nested_result", "x = []\nfor i in range(100000):\n    x = [x]\nreturn x", "ResultError"),
     attempt("self_referencing_result", "x = []\nx.append(x)\nreturn x", "ResultError"),
-    module("deeply_nested_source", "def run():\n    return " + "(" * 5000 + "1" + ")" * 5000 + "\n",
-           statuses={RunStatus.FAILED, RunStatus.KILLED}),
+    module(
+        "deeply_nested_source",
+        "def run():\n    return " + "(" * 5000 + "1" + ")" * 5000 + "\n",
+        statuses={RunStatus.FAILED, RunStatus.KILLED},
+    ),
     module("null_byte_source", "def run():\n    return 1\x00\n", statuses={RunStatus.FAILED}),
     # Abuse of self.
     attempt("self_setitem", "self['name'] = 'evil'", "TypeError"),
@@ -214,33 +278,57 @@ ESCAPES = [
     attempt("self_method_owner", "return self.keys.__self__", "SyntaxError"),
     attempt("self_nested_write", "self['attributes']['colour'] = 'blue'", "TypeError"),
     attempt("self_list_append", "self['tags'].append('x')", "AttributeError"),
-    attempt("self_copy_is_a_copy", "copy = dict(self)\ncopy['name'] = 'evil'\nreturn [self['name'], copy['name']]",
-            statuses={RunStatus.SUCCEEDED}, result=lambda value: value == ["hello", "evil"]),
+    attempt(
+        "self_copy_is_a_copy",
+        "copy = dict(self)\ncopy['name'] = 'evil'\nreturn [self['name'], copy['name']]",
+        statuses={RunStatus.SUCCEEDED},
+        result=lambda value: value == ["hello", "evil"],
+    ),
     # Augmented assignment: the read and the write each guarded as a plain read and assignment.
-    module("aug_dunder_attribute", "class A:\n    pass\n\ndef run():\n    a = A()\n    a.__class__ += 1\n",
-           "SyntaxError", message='"__class__" is an invalid attribute name'),
+    module(
+        "aug_dunder_attribute",
+        "class A:\n    pass\n\ndef run():\n    a = A()\n    a.__class__ += 1\n",
+        "SyntaxError",
+        message='"__class__" is an invalid attribute name',
+    ),
     module("aug_class_dict", "class A:\n    pass\n\ndef run():\n    A().__dict__ |= {'x': 1}\n", "SyntaxError"),
-    attempt("aug_private_attribute", "x = {}\nx._secret += 1", "SyntaxError",
-            message='"_secret" is an invalid attribute name'),
+    attempt(
+        "aug_private_attribute",
+        "x = {}\nx._secret += 1",
+        "SyntaxError",
+        message='"_secret" is an invalid attribute name',
+    ),
     attempt("aug_private_name", "_secret += 1", "SyntaxError", message='"_secret" is an invalid variable name'),
     attempt("aug_roles_attribute", "x = {}\nx.a__roles__ += 1", "SyntaxError"),
     attempt("aug_generator_frame", "g = (x for x in [1])\ng.gi_frame += 1", "SyntaxError"),
     attempt("aug_function_globals", "run.__globals__['x'] += 1", "SyntaxError"),
     attempt("aug_temporaries_unreadable", "x = {'a': 1}\nx['a'] += 1\nreturn _aug_object_", "SyntaxError"),
     attempt("aug_facade_attribute", "import math\nmath.pi += 1", "TypeError", message="attribute-less object"),
-    attempt("aug_facade_unchanged", "import math\ntry:\n    math.pi += 1\nexcept TypeError:\n    pass\nreturn math.pi",
-            statuses={RunStatus.SUCCEEDED}, result=lambda value: value == 3.141592653589793),
+    attempt(
+        "aug_facade_unchanged",
+        "import math\ntry:\n    math.pi += 1\nexcept TypeError:\n    pass\nreturn math.pi",
+        statuses={RunStatus.SUCCEEDED},
+        result=lambda value: value == 3.141592653589793,
+    ),
     attempt("aug_facade_item", "import math\nmath['pi'] += 1", "TypeError"),
     attempt("aug_builtin_instance_attribute", "x = 1\nx.real += 1", "TypeError", message="attribute-less object"),
     attempt("aug_builtin_type_attribute", "str.upper += str.lower", "TypeError"),
     attempt("aug_str_format", "s = 'a'\ns.format += 'b'", "AttributeError", message="str.format() is not available"),
-    module("aug_class_mro", "class A:\n    pass\n\ndef run():\n    A.mro += 1\n", "AttributeError",
-           message='"mro" is not available'),
+    module(
+        "aug_class_mro",
+        "class A:\n    pass\n\ndef run():\n    A.mro += 1\n",
+        "AttributeError",
+        message='"mro" is not available',
+    ),
     attempt("aug_capability_attribute", "execution.func += 1", "AttributeError"),
     attempt("aug_self_item", "self['name'] += '!'", "TypeError", message="object does not support item"),
     attempt("aug_self_nested_item", "self['attributes']['colour'] += '!'", "TypeError"),
-    attempt("aug_self_unchanged", "try:\n    self['tags'] += ('x',)\nexcept TypeError:\n    pass\nreturn self",
-            statuses={RunStatus.SUCCEEDED}, result=lambda value: value == SNAPSHOT),
+    attempt(
+        "aug_self_unchanged",
+        "try:\n    self['tags'] += ('x',)\nexcept TypeError:\n    pass\nreturn self",
+        statuses={RunStatus.SUCCEEDED},
+        result=lambda value: value == SNAPSHOT,
+    ),
     attempt("aug_self_attribute", "self.name += '!'", "AttributeError"),
     # Abuse of execution() and summon().
     attempt("huge_arguments", "return execution('x', 'a' * (2 * 2**20))", "BeingCallError", message="RequestTooLarge"),
@@ -248,14 +336,22 @@ ESCAPES = [
     attempt("nan_arguments", "return execution('x', float('nan'))", "TypeError"),
     attempt("circular_arguments", "x = []\nx.append(x)\nreturn execution('x', x)", "TypeError"),
     attempt("target_not_text", "return execution(self)", "TypeError"),
-    attempt("over_call_budget", "for i in range(60):\n    execution('x')", "BeingCallError",
-            message="CallBudgetExceeded"),
-    attempt("over_summon_quota", "for i in range(12):\n    summon(name='x')", "BeingCallError",
-            message="SummonQuotaExceeded"),
+    attempt(
+        "over_call_budget", "for i in range(60):\n    execution('x')", "BeingCallError", message="CallBudgetExceeded"
+    ),
+    attempt(
+        "over_summon_quota",
+        "for i in range(12):\n    summon(name='x')",
+        "BeingCallError",
+        message="SummonQuotaExceeded",
+    ),
     attempt("summon_bad_tags", "return summon(name='x', tags=[1])", "TypeError"),
     # Syntax RestrictedPython does not let through.
-    module("match_class_pattern", "def run():\n    match 1:\n        case int(__class__=c):\n            return c\n",
-           "SyntaxError"),
+    module(
+        "match_class_pattern",
+        "def run():\n    match 1:\n        case int(__class__=c):\n            return c\n",
+        "SyntaxError",
+    ),
     module("async_function", "async def run():\n    return 1\n", "SyntaxError"),
     module("nonlocal", "def run():\n    x = 1\n    def f():\n        nonlocal x\n    return x\n", "SyntaxError"),
     module("except_star", "def run():\n    try:\n        pass\n    except* ValueError:\n        pass\n", "SyntaxError"),
@@ -407,8 +503,17 @@ def test_augmented_assignment_goes_through_the_read_and_write_guards() -> None:
     exec(restricted.being_compile("box().b += value()\nitems()[key()] -= value()\n"), namespace)
     assert (box.b, items) == (3, {"k": -1})
     assert calls == [
-        "box", "_getattr_ b", "value", "_inplacevar_ +=", "_write_ Box",
-        "items", "key", "_getitem_ k", "value", "_inplacevar_ -=", "_write_ dict",
+        "box",
+        "_getattr_ b",
+        "value",
+        "_inplacevar_ +=",
+        "_write_ Box",
+        "items",
+        "key",
+        "_getitem_ k",
+        "value",
+        "_inplacevar_ -=",
+        "_write_ dict",
     ]
 
 
@@ -488,13 +593,21 @@ def converse(fake: FakeChild, limits: SandboxLimits = PROTOCOL_LIMITS) -> RunRes
         ([READY, frame_encode({"op": "done", "ok": True})], "a done frame without a result"),
         ([READY, frame_encode({"op": "done", "ok": False, "error": "x"})], "a done frame without a result"),
         ([READY, frame_encode({"op": "done", "ok": False, "error": {"type": 1}})], "field 'type' is not a str"),
-        ([READY, frame_encode({"op": "execution", "target": "x", "args": [], "kwargs": {}, "fd": 3})],
-         "unexpected fields"),
+        (
+            [READY, frame_encode({"op": "execution", "target": "x", "args": [], "kwargs": {}, "fd": 3})],
+            "unexpected fields",
+        ),
         ([READY, frame_encode({"op": "execution", "target": 1, "args": [], "kwargs": {}})], "field 'target'"),
-        ([READY, frame_encode({"op": "summon", "name": "x", "source": None, "type": None, "attributes": {},
-                               "tags": [1]})], "summon tags must be strings"),
-        ([READY, frame_encode({"op": "execution", "target": "x", "args": ["a" * 2000], "kwargs": {}})],
-         "request of 2"),
+        (
+            [
+                READY,
+                frame_encode(
+                    {"op": "summon", "name": "x", "source": None, "type": None, "attributes": {}, "tags": [1]}
+                ),
+            ],
+            "summon tags must be strings",
+        ),
+        ([READY, frame_encode({"op": "execution", "target": "x", "args": ["a" * 2000], "kwargs": {}})], "request of 2"),
     ],
 )
 def test_hostile_frames_fail_the_run_and_kill_the_child(fake: FakeChild, frames: list[bytes], message: str) -> None:
@@ -606,8 +719,14 @@ print(json.dumps([outcome.as_dict() for outcome in outcomes]))
 
 def test_strict_sandbox_refuses_to_run_on_a_host_missing_a_layer() -> None:
     """LUXOS_SANDBOX_STRICT's promise: no being code runs with less; without strict it runs and says what is missing."""
-    completed = subprocess.run([*WITHOUT_SYS_ADMIN, sys.executable, "-c", STRICT_AND_LAX], cwd=PROJECT_ROOT,
-                               capture_output=True, text=True, timeout=60, check=True)
+    completed = subprocess.run(
+        [*WITHOUT_SYS_ADMIN, sys.executable, "-c", STRICT_AND_LAX],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     strict, lax = json.loads(completed.stdout)
     assert strict["status"] == "rejected"
     assert strict["result"] is None
@@ -621,11 +740,21 @@ def test_strict_sandbox_refuses_to_run_on_a_host_missing_a_layer() -> None:
 def test_sandbox_check_command_names_the_missing_layer(strict: str, code: int) -> None:
     """``manage.py sandbox check`` reports the network layer MISSING and, when strict, exits 1 saying so."""
     environment = {**os.environ, "LUXOS_SANDBOX_STRICT": strict}
-    completed = subprocess.run([*WITHOUT_SYS_ADMIN, sys.executable, "manage.py", "sandbox", "check"],
-                               cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=60)
+    completed = subprocess.run(
+        [*WITHOUT_SYS_ADMIN, sys.executable, "manage.py", "sandbox", "check"],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert completed.returncode == code, completed.stderr
     assert [line.split()[:2] for line in completed.stdout.splitlines()] == [
-        ["rlimits", "in"], ["network", "MISSING"], ["user", "in"], ["landlock", "in"], ["seccomp", "in"]
+        ["rlimits", "in"],
+        ["network", "MISSING"],
+        ["user", "in"],
+        ["landlock", "in"],
+        ["seccomp", "in"],
     ]
     if strict == "true":
         assert "LUXOS_SANDBOX_STRICT is on and layers are missing: network" in completed.stderr

@@ -115,7 +115,9 @@ def test_versions_table_shows_each_versions_author_and_reason(api: Client, evolv
 
     rows = response.context["rows"]
     assert [(row.version.version, row.actor, row.reason) for row in rows] == [
-        (3, "root", "third"), (2, "alice", "a constant"), (1, "alice", ""),
+        (3, "root", "third"),
+        (2, "alice", "a constant"),
+        (1, "alice", ""),
     ]
     content = response.content.decode()
     assert '<td class="author">root</td>\n          <td class="reason">third</td>' in content
@@ -201,7 +203,8 @@ def test_board_lists_an_alias_by_being_and_owner(
     row = board_row(response, "alice-job")
     assert (row.active.soul, row.active_owners) == (alices.soul, ["alice"])
     assert [(item.being.soul, item.owners, item.runs, item.other_owner) for item in row.candidates] == [
-        (alices.soul, ["alice"], True, False), (carols.soul, ["carol"], False, True),
+        (alices.soul, ["alice"], True, False),
+        (carols.soul, ["carol"], False, True),
     ]
     content = response.content.decode()
     alice_line, carol_line = candidate_html(content, alices), candidate_html(content, carols)
@@ -210,9 +213,7 @@ def test_board_lists_an_alias_by_being_and_owner(
     assert '<td class="owner active-owner">alice</td>' in content
 
 
-def test_board_names_each_candidates_being_and_its_parent(
-    promoter: Client, alice: User, evolved: BaseBeing
-) -> None:
+def test_board_names_each_candidates_being_and_its_parent(promoter: Client, alice: User, evolved: BaseBeing) -> None:
     """A mutant is listed under its alias by its short soul, as a mutant of the being it came from."""
     mutant = being_evolve(being=evolved, source=SOURCE.replace("* 2", "* 4"), actor=alice).being
 
@@ -234,7 +235,9 @@ def test_board_version_picker_offers_every_version_and_opens_its_confirmation(
 
     line = candidate_html(board.content.decode(), evolved)
     assert re.findall(r'<option value="([0-9a-f]{64})">v(\d)', line)[:3] == [
-        (evolved.hash, "3"), (evolved.genesis["ancestors"][1]["hash"], "2"), (first, "1"),
+        (evolved.hash, "3"),
+        (evolved.genesis["ancestors"][1]["hash"], "2"),
+        (first, "1"),
     ]
     chooser = reverse("soul_promote_choose", args=["production"])
     assert f'action="{chooser}"' in line
@@ -248,9 +251,7 @@ def test_board_version_picker_offers_every_version_and_opens_its_confirmation(
     assert confirm.context["plan"].version.holder.soul == evolved.soul
 
 
-def test_board_says_why_two_data_beings_show_the_same_hash(
-    promoter: Client, bob: User, make_being: BeingMaker
-) -> None:
+def test_board_says_why_two_data_beings_show_the_same_hash(promoter: Client, bob: User, make_being: BeingMaker) -> None:
     """Data beings with one genotype share their hash: the board says so beside it, naming the other being."""
     colours = make_being("colours", kind="data", attributes={"red": 1})
     sizes = make_being("sizes", kind="data", attributes={"small": 1}, actor=bob)

@@ -104,8 +104,13 @@ def test_promote_keeps_an_immutable_copy_of_the_genotype(promoter, make_being):
     assert promotion.alias == "greeter"
     assert promotion.version == 1
     assert promotion.soul == being.soul
-    assert promotion.genotype == {"type": "function", "language": "python", "entrypoint": "run", "source": SOURCE,
-                                  "workload": "cpu"}
+    assert promotion.genotype == {
+        "type": "function",
+        "language": "python",
+        "entrypoint": "run",
+        "source": SOURCE,
+        "workload": "cpu",
+    }
     assert genotype.soul_hash(promotion.genotype) == promotion.hash
     assert promotion.actor_id == promoter.pk and promotion.actor_name == "alice"
     assert promotion.note == "first release"
@@ -138,7 +143,9 @@ def test_promoting_another_hash_of_the_alias_supersedes_the_active_one(promoter,
     old = Promotion.objects.get(pk=first.pk)
     assert (old.hash, old.version, old.ends_id, old.ended_by) == (first.hash, 1, None, second)
     assert [p.pk for p in soul_selectors.promotion_history(environment="production", alias="greeter")] == [
-        second.pk, first.pk]
+        second.pk,
+        first.pk,
+    ]
 
 
 def test_promotions_in_one_environment_leave_the_other_alone(promoter, make_being):
@@ -184,7 +191,12 @@ def test_demote_records_the_end_of_the_promotion(promoter, make_being):
     assert demotion.action == "demote"
     assert demotion.ends == promotion
     assert (demotion.hash, demotion.alias, demotion.soul, demotion.version, demotion.genotype) == (
-        promotion.hash, promotion.alias, promotion.soul, promotion.version, promotion.genotype)
+        promotion.hash,
+        promotion.alias,
+        promotion.soul,
+        promotion.version,
+        promotion.genotype,
+    )
     assert demotion.note == "rollback" and demotion.actor_name == "alice"
     assert list(soul_selectors.promotions_active(environment="production")) == []
     assert Promotion.objects.count() == 2
@@ -419,8 +431,13 @@ def test_manifest_lists_the_environment_with_a_digest_of_its_souls(promoter, mak
     assert manifest["souls_count"] == 2
     assert [soul["alias"] for soul in manifest["souls"]] == ["alpha", "zeta"]
     assert manifest["souls"][0] == {
-        "hash": alpha.hash, "alias": "alpha", "version": 1, "soul": str(alpha.soul),
-        "promoted_at": alpha_promotion.created_at.isoformat(), "promoted_by": "alice"}
+        "hash": alpha.hash,
+        "alias": "alpha",
+        "version": 1,
+        "soul": str(alpha.soul),
+        "promoted_at": alpha_promotion.created_at.isoformat(),
+        "promoted_by": "alice",
+    }
     spelled = json.dumps(manifest["souls"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert manifest["digest"] == hashlib.sha256(spelled.encode("utf-8")).hexdigest()
     again = soul_selectors.manifest_build(environment="production")
@@ -459,14 +476,20 @@ def test_validate_reports_a_tampered_stored_genotype(promoter, make_being):
     """A genotype copy changed in the database no longer hashes to its hash: the validation fails naming it."""
     being = make_being("greeter", genesis={"source": SOURCE})
     promotion = soul_services.soul_promote(hash=being.hash, actor=promoter)
-    tamper("UPDATE soul_promotions SET genotype = jsonb_set(genotype, '{source}', '\"evil\"') WHERE id = %s",
-           [promotion.pk])
+    tamper(
+        "UPDATE soul_promotions SET genotype = jsonb_set(genotype, '{source}', '\"evil\"') WHERE id = %s",
+        [promotion.pk],
+    )
     validation = soul_services.environment_validate(environment="production", actor=promoter)
     assert not validation.ok
     assert validation.checked == 1
     [problem] = validation.problems
     assert {key: problem[key] for key in ("hash", "alias", "soul", "version")} == {
-        "hash": being.hash, "alias": "greeter", "soul": str(being.soul), "version": 1}
+        "hash": being.hash,
+        "alias": "greeter",
+        "soul": str(being.soul),
+        "version": 1,
+    }
     assert problem["reason"].startswith("stored genotype mismatch")
 
 
@@ -491,8 +514,9 @@ def test_validate_reports_a_lineage_that_lost_the_version(promoter, make_being):
     evolve(being, "A = 1\n", promoter)
     soul_services.soul_promote(hash=first_hash, actor=promoter)
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE base_beings SET genesis = jsonb_set(genesis, '{ancestors}', '[]') WHERE soul = %s",
-                       [being.soul])
+        cursor.execute(
+            "UPDATE base_beings SET genesis = jsonb_set(genesis, '{ancestors}', '[]') WHERE soul = %s", [being.soul]
+        )
     [problem] = soul_services.environment_validate(environment="production", actor=promoter).problems
     assert problem["reason"].startswith("missing lineage")
 
@@ -540,7 +564,8 @@ def test_validate_after_the_being_is_deleted(promoter, make_being):
     validation = soul_services.environment_validate(environment="production", actor=promoter)
     assert validation.checked == 2
     assert [(problem["alias"], problem["reason"]) for problem in validation.problems] == [
-        ("lonely", "missing lineage: any being holds no version with this hash")]
+        ("lonely", "missing lineage: any being holds no version with this hash")
+    ]
 
 
 def test_validation_reports_every_problem_in_one_row(promoter, make_being):
@@ -549,7 +574,7 @@ def test_validation_reports_every_problem_in_one_row(promoter, make_being):
     two = make_being("two", genesis={"source": "def run():\n    return 2\n"})
     for being in (one, two):
         soul_services.soul_promote(hash=being.hash, actor=promoter)
-    tamper("UPDATE soul_promotions SET genotype = genotype || '{\"workload\": \"io\"}'")
+    tamper('UPDATE soul_promotions SET genotype = genotype || \'{"workload": "io"}\'')
     validation = soul_services.environment_validate(environment="production", actor=promoter)
     assert sorted(problem["alias"] for problem in validation.problems) == ["one", "two"]
 
@@ -557,15 +582,22 @@ def test_validation_reports_every_problem_in_one_row(promoter, make_being):
 # --- files -------------------------------------------------------------------------------------------
 
 
-def test_promote_and_demote_rewrite_the_environment_files(promoter, make_being, soul_log_dir,
-                                                          django_capture_on_commit_callbacks):
+def test_promote_and_demote_rewrite_the_environment_files(
+    promoter, make_being, soul_log_dir, django_capture_on_commit_callbacks
+):
     """After the commit, production_config.json and the manifest hold what production runs."""
     being = make_being("greeter", genesis={"source": SOURCE})
     with django_capture_on_commit_callbacks(execute=True):
         promotion = soul_services.soul_promote(hash=being.hash, actor=promoter)
     config = json.loads((soul_log_dir / "production_config.json").read_text())
-    assert config == {"greeter": {"hash": being.hash, "version": 1, "soul": str(being.soul),
-                                  "promoted_at": promotion.created_at.isoformat()}}
+    assert config == {
+        "greeter": {
+            "hash": being.hash,
+            "version": 1,
+            "soul": str(being.soul),
+            "promoted_at": promotion.created_at.isoformat(),
+        }
+    }
     manifest = json.loads((soul_log_dir / "deployment_manifest_production.json").read_text())
     assert manifest["souls_count"] == 1
     assert manifest["digest"] == soul_selectors.manifest_build(environment="production")["digest"]
@@ -576,8 +608,9 @@ def test_promote_and_demote_rewrite_the_environment_files(promoter, make_being, 
     assert json.loads((soul_log_dir / "deployment_manifest_production.json").read_text())["souls"] == []
 
 
-def test_no_file_is_written_for_a_refused_or_rolled_back_promotion(promoter, make_being, soul_log_dir,
-                                                                   django_capture_on_commit_callbacks):
+def test_no_file_is_written_for_a_refused_or_rolled_back_promotion(
+    promoter, make_being, soul_log_dir, django_capture_on_commit_callbacks
+):
     """The files follow commits: a promotion rolled back with its transaction leaves no file."""
     being = make_being("greeter", genesis={"source": SOURCE})
     with (
@@ -592,8 +625,9 @@ def test_no_file_is_written_for_a_refused_or_rolled_back_promotion(promoter, mak
     assert not Promotion.objects.exists()
 
 
-def test_a_file_that_cannot_be_written_never_fails_the_promotion(promoter, make_being, settings, tmp_path, caplog,
-                                                                 django_capture_on_commit_callbacks):
+def test_a_file_that_cannot_be_written_never_fails_the_promotion(
+    promoter, make_being, settings, tmp_path, caplog, django_capture_on_commit_callbacks
+):
     """With the log directory unusable the promotion stands; the failure is logged and recorded."""
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the directory should be")
@@ -613,7 +647,10 @@ def test_environment_files_for_every_environment(promoter, make_being, soul_log_
     soul_services.soul_promote(hash=being.hash, environment="staging", actor=promoter)
     written = soul_files.environment_files_write()
     assert sorted(path.name for path in written) == [
-        "deployment_manifest_production.json", "deployment_manifest_staging.json", "production_config.json"]
+        "deployment_manifest_production.json",
+        "deployment_manifest_staging.json",
+        "production_config.json",
+    ]
     staging = json.loads((soul_log_dir / "deployment_manifest_staging.json").read_text())
     assert [soul["hash"] for soul in staging["souls"]] == [being.hash]
     assert not list(soul_log_dir.glob(".*.tmp"))
@@ -680,8 +717,10 @@ def test_validation_task_runs_on_a_real_worker(celery_worker, promoter, make_bei
     stored = SoulValidation.objects.get(pk=result["id"])
     assert result == {"id": stored.pk, "environment": "production", "ok": True, "checked": 1, "problems": 0}
     assert (stored.door, stored.actor_name) == ("task", "(task)")
-    tamper("UPDATE soul_promotions SET genotype = jsonb_set(genotype, '{source}', '\"evil\"') WHERE id = %s",
-           [promotion.pk])
+    tamper(
+        "UPDATE soul_promotions SET genotype = jsonb_set(genotype, '{source}', '\"evil\"') WHERE id = %s",
+        [promotion.pk],
+    )
     failed = souls_validate_task.delay("production").get(timeout=30)
     assert (failed["ok"], failed["problems"]) == (False, 1)
     refused = souls_validate_task.delay("moon").get(timeout=30)
@@ -718,8 +757,10 @@ def test_admin_shows_the_last_validation_of_each_environment(root, promoter, mak
     being = make_being("greeter", genesis={"source": SOURCE})
     promotion = soul_services.soul_promote(hash=being.hash, actor=promoter)
     soul_services.environment_validate(environment="production", actor=promoter)
-    tamper("UPDATE soul_promotions SET genotype = jsonb_set(genotype, '{source}', '\"evil\"') WHERE id = %s",
-           [promotion.pk])
+    tamper(
+        "UPDATE soul_promotions SET genotype = jsonb_set(genotype, '{source}', '\"evil\"') WHERE id = %s",
+        [promotion.pk],
+    )
     failed = soul_services.environment_validate(environment="production", actor=promoter)
     client = logged_in(root)
     html = client.get("/admin/beings/soulvalidation/").content.decode()
@@ -738,7 +779,11 @@ def test_admin_validates_an_environment_on_request(root, bob, make_being):
     assert response.status_code == 200
     validation = SoulValidation.objects.get()
     assert (validation.environment, validation.door, validation.actor_name, validation.ok) == (
-        "staging", "admin", "root", True)
+        "staging",
+        "admin",
+        "root",
+        True,
+    )
     assert "Validated staging: OK, 0 hash(es) recomputed." in response.content.decode()
     bad = client.post("/admin/beings/soulvalidation/validate/", {"environment": "moon"}, follow=True)
     assert "is not an environment" in bad.content.decode()
@@ -755,8 +800,9 @@ def test_admin_validation_that_fails_says_so(root, promoter, make_being):
     being = make_being("greeter", genesis={"source": SOURCE})
     promotion = soul_services.soul_promote(hash=being.hash, actor=promoter)
     tamper("UPDATE soul_promotions SET genotype = '{}' WHERE id = %s", [promotion.pk])
-    response = logged_in(root).post("/admin/beings/soulvalidation/validate/", {"environment": "production"},
-                                    follow=True)
+    response = logged_in(root).post(
+        "/admin/beings/soulvalidation/validate/", {"environment": "production"}, follow=True
+    )
     assert "Validated production: FAILED, 1 problem(s)." in response.content.decode()
     assert SoulValidation.objects.get().ok is False
     assert logged_in(root).get("/admin/beings/soulvalidation/validate/").status_code == 405
@@ -770,4 +816,3 @@ def test_admin_lists_report_failures(root, promoter, make_being, settings, tmp_p
     soul_files.environment_files_write(environment="production")
     html = logged_in(root).get("/admin/beings/soulreportfailure/").content.decode()
     assert "environment_files" in html and "blocker" in html
-

@@ -85,7 +85,8 @@ def test_soul_by_prefix_finds_an_ancestor_and_where_it_runs(api, promoter, greet
     assert (body["hash"], body["version"], body["is_current"], body["kind"]) == (old, 1, False, "genesis")
     assert body["genotype"]["source"] == SOURCE
     assert [(p["environment"], p["alias"], p["promoted_by"]) for p in body["promotions"]] == [
-        ("staging", "greeter", "alice")]
+        ("staging", "greeter", "alice")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -173,7 +174,12 @@ def test_promote_another_hash_supersedes_and_demote_ends(api, promoter, greeter)
     assert demotion.status_code == 201
     body = demotion.json()
     assert (body["action"], body["ends"], body["ends_hash"], body["note"], body["hash"]) == (
-        "demote", second["id"], greeter.hash, "bad", greeter.hash)
+        "demote",
+        second["id"],
+        greeter.hash,
+        "bad",
+        greeter.hash,
+    )
     assert list(soul_selectors.promotions_active(environment="staging")) == []
 
 
@@ -238,9 +244,13 @@ def test_unauthenticated_registry_calls_are_401():
     client = Client()
     h = "a" * 64
     for response in (
-        client.get(f"/api/souls/{h}"), client.get("/api/aliases/x"), post(client, f"/api/souls/{h}/promote"),
-        post(client, f"/api/souls/{h}/demote"), client.get("/api/environments/production/souls"),
-        client.get("/api/environments/production/manifest"), post(client, "/api/environments/production/validate"),
+        client.get(f"/api/souls/{h}"),
+        client.get("/api/aliases/x"),
+        post(client, f"/api/souls/{h}/promote"),
+        post(client, f"/api/souls/{h}/demote"),
+        client.get("/api/environments/production/souls"),
+        client.get("/api/environments/production/manifest"),
+        post(client, "/api/environments/production/validate"),
         client.get("/api/environments/production/history"),
         client.get("/api/environments/production/at?alias=x&at=2024-01-01T00:00:00Z"),
     ):
@@ -306,8 +316,10 @@ def test_environment_validate(api, promoter, greeter):
 def test_environment_validate_reports_a_tampered_genotype(api, promoter, greeter):
     """A promotion's genotype copy tampered with in the database makes validation fail, naming that hash."""
     promotion = soul_services.soul_promote(hash=greeter.hash, actor=promoter)
-    tamper("UPDATE soul_promotions SET genotype = jsonb_set(genotype, '{source}', '\"evil\"') WHERE id = %s",
-           [promotion.pk])
+    tamper(
+        "UPDATE soul_promotions SET genotype = jsonb_set(genotype, '{source}', '\"evil\"') WHERE id = %s",
+        [promotion.pk],
+    )
     body = post(api, "/api/environments/production/validate").json()
     assert body["ok"] is False and body["problems"][0]["hash"] == greeter.hash
 
@@ -346,7 +358,10 @@ def test_environment_history_pages_newest_first(api, promoter, greeter, make_bei
     soul_services.soul_promote(hash=other.hash, environment="staging", actor=promoter)
     first_page = api.get("/api/environments/production/history?limit=3").json()
     assert [(i["action"], i["alias"]) for i in first_page["items"]] == [
-        ("promote", "other"), ("demote", "greeter"), ("promote", "greeter")]
+        ("promote", "other"),
+        ("demote", "greeter"),
+        ("promote", "greeter"),
+    ]
     assert first_page["items"][1]["ended_by"] is None and first_page["items"][2]["ended_by"] is not None
     rest = api.get(f"/api/environments/production/history?limit=3&after={first_page['next']}").json()
     assert [(i["action"], i["hash"]) for i in rest["items"]] == [("promote", old)]
@@ -400,4 +415,3 @@ def test_every_registry_route_is_documented_with_its_errors(api, path, method, s
     for status in ("401", "403", "404", "409", "422"):
         assert responses[status]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
     assert operation.get("description") or operation.get("summary")
-

@@ -114,11 +114,19 @@ def test_creation_writes_a_report_of_the_version_its_genotype_analysis_and_conte
     assert list(files) == [name]
     report = files[name]
     assert report["soul_info"] == {
-        "hash": being.hash, "alias": "doubler", "soul": str(being.soul), "version": 1, "parent_hash": None,
+        "hash": being.hash,
+        "alias": "doubler",
+        "soul": str(being.soul),
+        "version": 1,
+        "parent_hash": None,
         "created_at": created_at,
     }
     assert report["genotype"] == {
-        "type": "function", "language": "python", "entrypoint": "run", "source": SOURCE, "workload": "cpu",
+        "type": "function",
+        "language": "python",
+        "entrypoint": "run",
+        "source": SOURCE,
+        "workload": "cpu",
     }
     assert independent_hash(report["genotype"]) == genotype.soul_hash(report["genotype"]) == being.hash
     analysis = report["analysis"]
@@ -129,7 +137,9 @@ def test_creation_writes_a_report_of_the_version_its_genotype_analysis_and_conte
     assert (analysis["imports"], analysis["lines"], analysis["complexity"]) == ([], 3, 1)
     assert report["context"] == {"actor": "alice", "door": "command", "reason": "seeding", "event": "creation"}
     assert report["system_info"] == {
-        "luxos_version": "0.1.0", "python": platform.python_version(), "django": django.get_version(),
+        "luxos_version": "0.1.0",
+        "python": platform.python_version(),
+        "django": django.get_version(),
         "host": socket.gethostname(),
     }
 
@@ -168,17 +178,17 @@ def test_markdown_fences_a_source_that_holds_backticks(
     assert f"````python\n{source}````\n" in summary
 
 
-def test_evolutions_write_reports_naming_the_version_they_replace(
-    lineage: dict[str, BaseBeing], souls: Path
-) -> None:
+def test_evolutions_write_reports_naming_the_version_they_replace(lineage: dict[str, BaseBeing], souls: Path) -> None:
     """An evolution and a cosmetic change each report their own version, event, reason and the previous hash."""
     being = lineage["being"]
     versions = own_versions(being)
     (v1, _), (v2, _), (v3, _) = versions
     by_hash = {report["soul_info"]["hash"]: report for report in report_files(souls).values()}
 
-    for hash, version, parent, event, reason in ((v2, 2, v1, "evolution", "a limit"),
-                                                  (v3, 3, v2, "cosmetic", "a comment")):
+    for hash, version, parent, event, reason in (
+        (v2, 2, v1, "evolution", "a limit"),
+        (v3, 3, v2, "cosmetic", "a comment"),
+    ):
         report = by_hash[hash]
         assert (report["soul_info"]["version"], report["soul_info"]["parent_hash"]) == (version, parent)
         assert report["soul_info"]["soul"] == str(being.soul)
@@ -197,8 +207,12 @@ def test_a_mutation_writes_the_mutants_report_naming_its_parent(lineage: dict[st
 
     report = files[name]
     assert report["soul_info"] == {
-        "hash": mutant.hash, "alias": "doubler", "soul": str(mutant.soul), "version": 1,
-        "parent_hash": being.hash, "created_at": mutant.genesis["origin"]["at"],
+        "hash": mutant.hash,
+        "alias": "doubler",
+        "soul": str(mutant.soul),
+        "version": 1,
+        "parent_hash": being.hash,
+        "created_at": mutant.genesis["origin"]["at"],
     }
     assert report["context"] == {"actor": "alice", "door": "shell", "reason": "quadruple", "event": "mutation"}
     assert report["genotype"]["source"] == MUTATED
@@ -233,7 +247,10 @@ def test_hash_index_lists_every_hash_once_and_each_alias_oldest_first(
     assert set(index["souls"]) == {*hashes, other.hash}
     for version, (hash, created_at) in enumerate(versions, start=1):
         assert index["souls"][hash] == {
-            "alias": "doubler", "soul": str(being.soul), "version": version, "created_at": created_at,
+            "alias": "doubler",
+            "soul": str(being.soul),
+            "version": version,
+            "created_at": created_at,
             "report": f"{hash[:16]}_{stamp(created_at)}.json",
         }
     assert index["souls"][mutant.hash]["soul"] == str(mutant.soul)
@@ -248,7 +265,8 @@ def test_a_creation_through_the_api_reports_the_api_door(
     """POST /api/beings/ writes the report with the api door and the requesting user."""
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(
-            "/api/beings/", json.dumps({"genesis": {"name": "doubler", "type": "function", "source": SOURCE}}),
+            "/api/beings/",
+            json.dumps({"genesis": {"name": "doubler", "type": "function", "source": SOURCE}}),
             content_type="application/json",
         )
 
@@ -345,7 +363,10 @@ def test_report_stamp_refuses_a_missing_or_unreadable_time(created_at: str | Non
 def unsaved_being(*, name: str, source: str, at: str, soul: uuid.UUID | None = None) -> BaseBeing:
     """A being as a creation leaves it, never stored: report_write reads nothing else."""
     genesis: dict[str, Any] = {
-        "name": name, "type": "function", "source": source, "version": 1,
+        "name": name,
+        "type": "function",
+        "source": source,
+        "version": 1,
         "origin": {"kind": "genesis", "at": at, "actor": "alice"},
     }
     genesis["hash"] = genotype.genesis_hash(genesis)
@@ -360,13 +381,16 @@ def test_two_versions_named_alike_never_overwrite_each_other(souls: Path) -> Non
     context = {"door": "shell"}
     stem = f"{first.hash[:16]}_20261122T051234.123456Z"
 
-    paths = [soul_files.report_write(being=being, event="creation", parent_hash=None, context=context)
-             for being in (first, second, first, second)]
+    paths = [
+        soul_files.report_write(being=being, event="creation", parent_hash=None, context=context)
+        for being in (first, second, first, second)
+    ]
 
     assert [path.name for path in paths] == [f"{stem}.json", f"{stem}-2.json", f"{stem}.json", f"{stem}-2.json"]
     files = report_files(souls)
     assert {name: report["soul_info"]["soul"] for name, report in files.items()} == {
-        f"{stem}.json": str(first.soul), f"{stem}-2.json": str(second.soul),
+        f"{stem}.json": str(first.soul),
+        f"{stem}-2.json": str(second.soul),
     }
     assert (souls / f"{stem}-2.md").exists()
     index = index_of(souls)
@@ -385,7 +409,8 @@ def test_concurrent_writers_leave_a_valid_index_holding_every_hash(souls: Path) 
             barrier.wait()
             for item in range(per_thread):
                 being = unsaved_being(
-                    name=f"alias-{number}", source=f"def run():\n    return {number * 1000 + item}\n",
+                    name=f"alias-{number}",
+                    source=f"def run():\n    return {number * 1000 + item}\n",
                     at=timezone.now().isoformat(),
                 )
                 soul_files.report_write(being=being, event="creation", parent_hash=None, context={"door": "task"})
@@ -414,8 +439,9 @@ def test_concurrent_writers_leave_a_valid_index_holding_every_hash(souls: Path) 
 
 
 def core_report_names(directory: Path) -> set[str]:
-    return {name for name, report in report_files(directory).items()
-            if uuid.UUID(report["soul_info"]["soul"]) in CORE_SOULS}
+    return {
+        name for name, report in report_files(directory).items() if uuid.UUID(report["soul_info"]["soul"]) in CORE_SOULS
+    }
 
 
 def test_export_into_an_empty_directory_recreates_the_names_written_live(
@@ -437,8 +463,11 @@ def test_export_into_an_empty_directory_recreates_the_names_written_live(
     beings = BaseBeing.objects.count()
     assert done == list(range(1, beings + 1))
     assert counts == {
-        "reports": len(exported), "souls": len(index_of(target)["souls"]), "aliases": len(index_of(target)["aliases"]),
-        "failures": 0, "environment_files": 0,
+        "reports": len(exported),
+        "souls": len(index_of(target)["souls"]),
+        "aliases": len(index_of(target)["aliases"]),
+        "failures": 0,
+        "environment_files": 0,
     }
     for name in ours:
         assert exported[name]["soul_info"] == live[name]["soul_info"]
@@ -447,8 +476,11 @@ def test_export_into_an_empty_directory_recreates_the_names_written_live(
         assert independent_hash(exported[name]["genotype"]) == exported[name]["soul_info"]["hash"]
         live_context = live[name]["context"]
         assert exported[name]["context"] == {
-            "actor": "alice", "door": "export", "reason": live_context["reason"],
-            "event": live_context["event"], "rebuilt": True,
+            "actor": "alice",
+            "door": "export",
+            "reason": live_context["reason"],
+            "event": live_context["event"],
+            "rebuilt": True,
         }
         assert (target / name).with_suffix(".md").exists()
     live_index, exported_index = index_of(souls), index_of(target)
@@ -467,9 +499,7 @@ def test_export_over_live_reports_rewrites_them_in_place(lineage: dict[str, Base
     assert all(report["context"]["rebuilt"] for report in files.values())
 
 
-def test_export_into_the_log_directory_writes_the_environment_files(
-    lineage: dict[str, BaseBeing], souls: Path
-) -> None:
+def test_export_into_the_log_directory_writes_the_environment_files(lineage: dict[str, BaseBeing], souls: Path) -> None:
     """souls export-logs rebuilds production_config.json and a deployment manifest per environment too."""
     counts = soul_files.reports_export()
 
@@ -531,7 +561,10 @@ def test_export_reports_inherited_versions_only_under_the_being_that_owns_them(
     soul_files.reports_export(directory=target)
 
     mutant = lineage["mutant"]
-    by_soul = [report["soul_info"]["hash"] for report in report_files(target).values()
-               if report["soul_info"]["soul"] == str(mutant.soul)]
+    by_soul = [
+        report["soul_info"]["hash"]
+        for report in report_files(target).values()
+        if report["soul_info"]["soul"] == str(mutant.soul)
+    ]
     assert by_soul == [mutant.hash]
     assert len(being_versions(mutant)) == 4

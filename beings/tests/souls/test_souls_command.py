@@ -67,8 +67,14 @@ def test_list_shows_versions_newest_first(admin_user, greeter, make_being):
     # The core beings, made by a migration, are the oldest.
     assert [line.split()[0] for line in lines[:3]] == [other.hash, greeter.hash, old]
     assert len(lines) == 3 + BaseBeing.objects.exclude(soul__in=[other.soul, greeter.soul]).count()
-    assert lines[1].split() == [greeter.hash, "greeter", "v2", str(greeter.soul), greeter.genesis["origin"]["at"],
-                                "current"]
+    assert lines[1].split() == [
+        greeter.hash,
+        "greeter",
+        "v2",
+        str(greeter.soul),
+        greeter.genesis["origin"]["at"],
+        "current",
+    ]
     assert not lines[2].endswith("current")
     assert [line.split()[0] for line in souls("list", "--alias", "greeter").splitlines()] == [greeter.hash, old]
     assert len(souls("list", "--limit", "1").splitlines()) == 1
@@ -78,7 +84,9 @@ def test_list_as_json_and_as_another_user(admin_user, greeter, bob):
     """--json gives one document; --as lists only what that user may view."""
     rows = json.loads(souls("list", "--json"))
     assert [(row["version"], row["current"], row["kind"]) for row in rows if row["alias"] == "greeter"] == [
-        (2, True, "evolution"), (1, False, "genesis")]
+        (2, True, "evolution"),
+        (1, False, "genesis"),
+    ]
     assert souls("list", "--as", "bob").strip() == "no versions"
     assert json.loads(souls("list", "--json", "--as", "bob")) == []
 
@@ -136,9 +144,11 @@ def test_promote_supersede_demote_from_the_command_line(admin_user, greeter):
     assert line.split()[-1] == settings.LUXOS_ADMIN_USER
     rows = json.loads(souls("production", "--json"))
     assert [(row["alias"], row["hash"], row["promoted_by"]) for row in rows] == [
-        ("greeter", greeter.hash, settings.LUXOS_ADMIN_USER)]
+        ("greeter", greeter.hash, settings.LUXOS_ADMIN_USER)
+    ]
     assert souls("demote", greeter.hash, "--note", "rollback").strip() == (
-        f"demoted {greeter.hash} (greeter v2) from production")
+        f"demoted {greeter.hash} (greeter v2) from production"
+    )
     assert souls("production").strip() == "nothing is promoted to production"
     assert [p.note for p in Promotion.objects.order_by("id")] == ["first", "", "rollback"]
 
@@ -203,8 +213,10 @@ def test_validate_passes_then_fails_naming_a_tampered_hash(admin_user, greeter):
     """A tampered genotype copy makes validate exit 1 with the hash and the reason; the result is stored."""
     promotion = soul_services.soul_promote(hash=greeter.hash, actor=admin_user)
     assert souls("validate").strip() == "production: OK, 1 promoted hash(es) recomputed"
-    tamper("UPDATE soul_promotions SET genotype = jsonb_set(genotype, '{source}', '\"evil\"') WHERE id = %s",
-           [promotion.pk])
+    tamper(
+        "UPDATE soul_promotions SET genotype = jsonb_set(genotype, '{source}', '\"evil\"') WHERE id = %s",
+        [promotion.pk],
+    )
     message = refused("validate")
     assert "validation of production failed: 1 problem(s)" in message
     assert greeter.hash in message and "stored genotype mismatch" in message
@@ -240,8 +252,10 @@ def test_validate_exits_1_as_a_process(admin_user, greeter, subprocess_env, soul
     command = [sys.executable, "manage.py", "souls", "validate"]
     passed = subprocess.run(command, env=env, cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=120)
     assert (passed.returncode, passed.stdout.strip()) == (0, "production: OK, 1 promoted hash(es) recomputed")
-    tamper("UPDATE soul_promotions SET genotype = jsonb_set(genotype, '{source}', '\"evil\"') WHERE id = %s",
-           [promotion.pk])
+    tamper(
+        "UPDATE soul_promotions SET genotype = jsonb_set(genotype, '{source}', '\"evil\"') WHERE id = %s",
+        [promotion.pk],
+    )
     failed = subprocess.run(command, env=env, cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=120)
     assert failed.returncode == 1
     assert greeter.hash in failed.stderr and "stored genotype mismatch" in failed.stderr
