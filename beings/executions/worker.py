@@ -18,19 +18,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from beings import genotype, kinds, selectors, services, validation
-from beings.exceptions import (
-    BeingNotFoundError,
-    BeingNotRunnableError,
-    LineageBrokenError,
-)
+from beings import kinds, services, validation
+from beings.executions.jobs import execution_job
 from beings.executions.queue import MAX_ATTEMPTS, run_error
 from beings.executions.selectors import (
-    RUNNABLE,
     RUNNING,
     STATUS,
     SUCCEEDED,
-    execution_allowed,
     execution_fetch,
     target_resolve,
 )
@@ -39,7 +33,6 @@ from beings.models import (
     BaseBeing,
     ClockTimestamp,
     Execution,
-    Promotion,
 )
 from beings.runtime.jobs import InvalidJob, RequestRefused, RunResult, RunStatus, SandboxLimits, SandboxUnavailable
 from beings.runtime.sandbox import sandbox_default
@@ -54,11 +47,7 @@ logger = logging.getLogger(__name__)
 # A nested execution gets what its caller has left minus this, so that it times out first and the
 # caller hears why; below the minimum there is no point in forking a child.
 NESTED_MARGIN_SECONDS = 0.05
-
-
 NESTED_MIN_SECONDS = 0.1
-
-
 # What an `invokes` relationship keeps of the last call's inputs.
 LAST_CALL_BYTES = 4096
 
@@ -124,7 +113,7 @@ def _perform(execution: Execution, *, actor: Any = None, spent: _Spent | None = 
     try:
         limits = _limits(execution.limits)
         deadline = time.monotonic() + limits.wall_seconds
-        job = _job(execution)
+        job = execution_job(execution)
         requests = _Requests(
             execution=execution, actor=actor, limits=limits, deadline=deadline, spent=spent or _Spent()
         )
@@ -160,59 +149,6 @@ def _limits(snapshot: dict[str, Any]) -> SandboxLimits:
 
 def _outcome(status: RunStatus, error_type: str, message: str) -> RunResult:
     return RunResult(status=status, error=run_error(error_type, message))
-
-
-def _job(execution: Execution) -> dict[str, Any]:
-    """The sandbox job: the pinned source, the being's snapshot as ``self``, its attributes, the inputs."""
-    # Not its memories: the run does not see them, and they are the largest part of the row.
-    being = BaseBeing.objects.defer("memories").filter(soul=execution.being_id).first()
-    if being is None:
-        raise BeingNotFoundError(f"the being {execution.being_id} no longer exists")
-    # Checked again here: a permission taken away while the run waited in the queue counts.
-    if not execution_allowed(user_id=execution.actor_id, soul=being.soul):
-        raise PermissionDenied("the user who started the run may no longer execute this being")
-    genome = _genotype_pinned(execution, being)
-    if genome.get("type") not in RUNNABLE:
-        raise BeingNotRunnableError(f"a {genome.get('type')} being has no code to run")
-    return {
-        "source": genome["source"],
-        "kind": genome["type"],
-        "entrypoint": genome.get("entrypoint") or "run",
-        "class_name": None,
-        "self": {
-            "soul": str(being.soul),
-            "name": being.name,
-            "version": execution.version,
-            "hash": execution.hash,
-            "tags": list(being.tags or []),
-            "energy_level": being.energy_level or 0,
-            "attributes": being.attributes,
-            "self_awareness": being.self_awareness,
-        },
-        "attributes": being.attributes,
-        "args": execution.args,
-        "kwargs": execution.kwargs,
-    }
-
-
-def _genotype_pinned(execution: Execution, being: BaseBeing) -> dict[str, str]:
-    """The genotype of the hash the run was queued with: the promotion's copy, or rebuilt from the lineage."""
-    if execution.environment:
-        promotion = (
-            Promotion.objects.filter(
-                environment=execution.environment, hash=execution.hash, action=Promotion.Action.PROMOTE
-            )
-            .order_by("-created_at")
-            .first()
-        )
-        if promotion is None:
-            raise LineageBrokenError(f"no promotion of {execution.hash[:12]} to {execution.environment} is recorded")
-        genome = dict(promotion.genotype)
-    else:
-        genome = selectors.version_get(being=being, hash=execution.hash).genotype()
-    if genotype.soul_hash(genome) != execution.hash:
-        raise LineageBrokenError(f"the genotype rebuilt for {execution.hash[:12]} has another hash")
-    return genome
 
 
 FINISH_SQL = """
