@@ -164,7 +164,7 @@ def _redis_start() -> str:
             check=True,
         )
         (directory / "port").write_text(str(port))
-        _wait_for_port(port)
+        _wait_for_redis(port)
     return f"redis://127.0.0.1:{port}/0"
 
 
@@ -174,10 +174,15 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _wait_for_port(port: int, timeout: float = 10.0) -> None:
+def _wait_for_redis(port: int, timeout: float = 60.0) -> None:
+    """Wait until Redis answers PING: it accepts connections before it has loaded its append-only file."""
+    import redis
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+        with contextlib.suppress(redis.exceptions.ConnectionError, redis.exceptions.BusyLoadingError):
+            with redis.Redis(host="127.0.0.1", port=port, socket_timeout=0.5) as client:
+                client.ping()
             return
         time.sleep(0.05)
     raise RuntimeError(f"embedded Redis did not start on port {port}; see {_redis_dir() / 'redis.log'}")

@@ -79,8 +79,18 @@ def _lock(environment: str, kind: str, key: str) -> None:
     advisory_lock(f"luxos.registry:{environment}:{kind}:{key}")
 
 
-def _files_after_commit(environment: str) -> None:
+def _record(action: str, *, environment: str, actor: User, **fields: Any) -> Promotion:
+    """Append one promotion or demotion row, stamped by the database clock; the files follow at commit."""
+    row = Promotion.objects.create(
+        action=action,
+        environment=environment,
+        actor_id=actor.pk,
+        actor_name=_actor_name(actor),
+        created_at=ClockTimestamp(),
+        **fields,
+    )
     transaction.on_commit(partial(environment_files_write, environment=environment))
+    return row
 
 
 def soul_promote(
@@ -130,22 +140,18 @@ def soul_promote(
         superseded = next((promotion for promotion in active if promotion.alias == alias), None)
         if superseded is not None and not replace_owner:
             _owner_change_check(superseded=superseded, holder=version.holder.soul)
-        promotion = Promotion.objects.create(
+        return _record(
+            Promotion.Action.PROMOTE,
             environment=environment,
-            action=Promotion.Action.PROMOTE,
             hash=version.hash,
             alias=alias,
             soul=version.holder.soul,
             version=version.version,
             genotype=copy,
             ends=superseded,
-            actor_id=actor.pk,
-            actor_name=_actor_name(actor),
+            actor=actor,
             note=note,
-            created_at=ClockTimestamp(),
         )
-        _files_after_commit(environment)
-    return promotion
 
 
 def _owner_change_check(*, superseded: Promotion, holder: uuid.UUID) -> None:
@@ -197,22 +203,18 @@ def soul_demote(*, hash: str, environment: str = PRODUCTION, actor: User, note: 
         active = promotions_active(environment=environment).filter(pk=found.pk).first()
         if active is None:
             raise NotPromotedError(f"{found.hash} is no longer active in {environment}")
-        demotion = Promotion.objects.create(
+        return _record(
+            Promotion.Action.DEMOTE,
             environment=environment,
-            action=Promotion.Action.DEMOTE,
             hash=active.hash,
             alias=active.alias,
             soul=active.soul,
             version=active.version,
             genotype=active.genotype,
             ends=active,
-            actor_id=actor.pk,
-            actor_name=_actor_name(actor),
+            actor=actor,
             note=note,
-            created_at=ClockTimestamp(),
         )
-        _files_after_commit(environment)
-    return demotion
 
 
 def environment_validate(*, environment: str, actor: User | None = None, door: str = "command") -> SoulValidation:

@@ -18,6 +18,7 @@ from guardian.shortcuts import assign_perm
 
 from beings.models import BaseBeing, Execution
 from beings.souls import services as soul_services
+from luxsite.tests.helpers import command, command_refused
 
 SOURCE = 'def run(x=1, y=2):\n    print("adding", x, y)\n    return {"sum": x + y}\n'
 FAILING = "def run(x=0):\n    return 1 / x\n"
@@ -35,15 +36,11 @@ def adder(admin_user: User, make_being: Callable[..., BaseBeing]) -> BaseBeing:
 
 
 def execute(*args: str) -> str:
-    out = io.StringIO()
-    call_command("beings", "execute", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
+    return command("beings", "execute", *args)
 
 
 def refused(*args: str) -> CommandError:
-    with pytest.raises(CommandError) as error:
-        execute(*args)
-    return error.value
+    return command_refused("beings", "execute", *args)
 
 
 # Bad input: nothing is queued

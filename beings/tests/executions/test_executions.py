@@ -34,9 +34,8 @@ from beings.executions.worker import execution_run
 from beings.models import BaseBeing, Execution
 from beings.souls import services as soul_services
 from luxsite.celery import app
-from luxsite.errors import DomainError
 from luxsite.permissions import may
-from luxsite.tests.helpers import WAIT_SECONDS, wait_for
+from luxsite.tests.helpers import WAIT_SECONDS, refused, wait_for
 from relations.models import Relationship
 
 pytestmark = pytest.mark.django_db
@@ -94,13 +93,6 @@ def err(execution: Execution) -> dict[str, str]:
 def fresh(user: User) -> User:
     """The user afresh: Django caches permissions on the instance."""
     return User.objects.get(pk=user.pk)
-
-
-def refused(code: str, call: Callable[[], Any]) -> DomainError:
-    with pytest.raises(DomainError) as failure:
-        call()
-    assert failure.value.code == code, failure.value.detail
-    return failure.value
 
 
 @contextlib.contextmanager

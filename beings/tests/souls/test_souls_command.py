@@ -18,6 +18,7 @@ from beings.models import BaseBeing, Promotion, SoulValidation
 from beings.selectors import being_versions
 from beings.souls import services as soul_services
 from beings.tests.souls.test_registry import lineage_tamper, tamper
+from luxsite.tests.helpers import command, command_refused
 
 pytestmark = pytest.mark.django_db
 
@@ -45,15 +46,11 @@ def greeter(alice, make_being):
 
 
 def souls(*args: str) -> str:
-    out = io.StringIO()
-    call_command("souls", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
+    return command("souls", *args)
 
 
 def refused(*args: str) -> str:
-    with pytest.raises(CommandError) as error:
-        souls(*args)
-    return str(error.value)
+    return str(command_refused("souls", *args))
 
 
 # --- list and show -------------------------------------------------------------------------------------
