@@ -23,7 +23,8 @@ from beings.models import BaseBeing, BeingUserObjectPermission
 from beings.selectors import BeingFilters, being_list
 from beings.services import IMPORT_COLUMNS, beings_import
 from bench.runner import Result, latencies, median, p95, timed
-from chronos.models import Change
+from chronos.capture import truncate_uris
+from chronos.models import Change, Transaction
 from luxsite.triggers import append_only_uris
 from relations.models import Relationship
 
@@ -96,9 +97,11 @@ def copy_raw(rows: list[Row]) -> None:
 
 def beings_truncate() -> None:
     """Empty the beings (and relationships), the change log and permissions; checkpoint so runs start alike."""
-    tables = [model._meta.db_table for model in (BaseBeing, Relationship, Change, BeingUserObjectPermission)]
-    # The change log is append-only; the benchmark's own database is the one place it is emptied.
-    with pgtrigger.ignore(*append_only_uris("chronos.Change")), connection.cursor() as cursor:
+    models = (BaseBeing, Relationship, Change, Transaction, BeingUserObjectPermission)
+    tables = [model._meta.db_table for model in models]
+    # The change log is append-only and the watched tables refuse TRUNCATE; the benchmark's own database
+    # is the one place they are emptied this way.
+    with pgtrigger.ignore(*append_only_uris("chronos.Change"), *truncate_uris()), connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {', '.join(tables)}")
         cursor.execute("CHECKPOINT")
 

@@ -28,8 +28,9 @@ class TableFilter(admin.SimpleListFilter):
 
 @admin.register(Change)
 class ChangeAdmin(admin.ModelAdmin):
-    list_display = ("id", "table", "operation", "row", "door", "actor", "changed_at")
+    list_display = ("id", "table", "operation", "row", "timeline", "door", "actor", "committed_at")
     list_filter = (TableFilter, "operation")
+    list_select_related = ("transaction", "timeline")
     search_fields = ("row_id__exact",)
     search_help_text = "A whole row id (soul or relationship id)."
     ordering = ("-id",)
@@ -43,11 +44,11 @@ class ChangeAdmin(admin.ModelAdmin):
         "door",
         "actor",
         "operation_name",
+        "timeline",
         "transaction_id",
-        "changed_at",
+        "committed_at",
         "context_pretty",
-        "before_pretty",
-        "after_pretty",
+        "data_pretty",
     )
     readonly_fields = fields
 
@@ -73,11 +74,15 @@ class ChangeAdmin(admin.ModelAdmin):
     def row(self, change: Change) -> SafeString:
         return uuid_short(change.row_id)
 
-    @admin.display(description="door", ordering=KeyTextTransform("door", "context"))
+    @admin.display(description="committed", ordering="transaction__committed_at")
+    def committed_at(self, change: Change) -> object:
+        return change.transaction.committed_at
+
+    @admin.display(description="door", ordering=KeyTextTransform("door", "transaction__context"))
     def door(self, change: Change) -> str:
         return self.context_value(change, "door")
 
-    @admin.display(description="actor", ordering=KeyTextTransform("actor", "context"))
+    @admin.display(description="actor", ordering=KeyTextTransform("actor", "transaction__context"))
     def actor(self, change: Change) -> str:
         return self.context_value(change, "actor")
 
@@ -89,10 +94,6 @@ class ChangeAdmin(admin.ModelAdmin):
     def context_pretty(self, change: Change) -> SafeString:
         return json_block(change.context)
 
-    @admin.display(description="before")
-    def before_pretty(self, change: Change) -> SafeString:
-        return json_block(change.before)
-
-    @admin.display(description="after")
-    def after_pretty(self, change: Change) -> SafeString:
-        return json_block(change.after)
+    @admin.display(description="row image (insert, delete) or what changed (update)")
+    def data_pretty(self, change: Change) -> SafeString:
+        return json_block(change.data)

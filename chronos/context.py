@@ -59,4 +59,8 @@ def context_apply(*, actor: Any, operation: str, reason: str = "") -> None:
         "request_id": context.request_id,
     }
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('luxos.context', %s, true)", [json.dumps(payload)])
+        # A new context: the next captured statement records it (chronos_begin), once.
+        cursor.execute(
+            "SELECT set_config('luxos.context', %s, true), set_config('luxos.context_row', '', true)",
+            [json.dumps(payload)],
+        )

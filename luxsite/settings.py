@@ -194,6 +194,17 @@ LUXOS_SANDBOX_STRICT = env_bool("LUXOS_SANDBOX_STRICT", False)
 # A run still "running" this long after its wall-clock limit lost its worker: the reaper retries it once, then kills it.
 LUXOS_EXECUTION_REAP_GRACE_SECONDS = env_float("LUXOS_EXECUTION_REAP_GRACE_SECONDS", 30.0)
 
+# Chronos (seed 002): time travel on the change log.
+# Off: no capture (each writing transaction is recorded as a gap no restore or switch crosses), no chronos doors.
+ENABLE_CHRONOS = env_bool("ENABLE_CHRONOS", True)
+# Where checkpoint exports are written.
+CHRONOS_TIMELINES_DIR = Path(os.environ.get("CHRONOS_TIMELINES_DIR") or embedded.var_dir() / "chronos")
+# Retention (`chronos gc`, daily on beat): unpinned checkpoints beyond either limit go, and the log only they needed.
+CHRONOS_MAX_CHECKPOINTS_PER_TIMELINE = env_int("CHRONOS_MAX_CHECKPOINTS_PER_TIMELINE", 50)
+CHRONOS_CHECKPOINT_RETENTION_DAYS = env_int("CHRONOS_CHECKPOINT_RETENTION_DAYS", 30)
+# Exports are .tar.gz when true, .tar otherwise.
+CHRONOS_COMPRESS_SNAPSHOTS = env_bool("CHRONOS_COMPRESS_SNAPSHOTS", True)
+
 # The superuser `make run` ensures, and the default actor of commands.
 LUXOS_ADMIN_USER = os.environ.get("LUXOS_ADMIN_USER") or "admin"
 LUXOS_ADMIN_PASSWORD = os.environ.get("LUXOS_ADMIN_PASSWORD", "")

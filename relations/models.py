@@ -11,6 +11,7 @@ from django.db.models.functions import Now
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from beings.models import BaseBeing, empty_text_array
+from chronos.capture import capture_triggers
 
 
 class RelationshipQuerySet(models.QuerySet["Relationship"]):
@@ -54,6 +55,8 @@ class Relationship(models.Model):
             models.Index(fields=["energy_level"], name="idx_relationships_energy_level"),
             GinIndex(fields=["tags"], name="idx_rel_tags"),
         ]
+        # Every change goes into the chronos log; TRUNCATE and a changed id are refused.
+        triggers = capture_triggers("id")
 
     def __str__(self) -> str:
         return f"{self.source_id} → {self.target_id} {self.tags or []}"

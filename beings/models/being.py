@@ -11,6 +11,7 @@ from django.db.models.functions import Now
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from beings import kinds
+from chronos.capture import capture_triggers
 
 
 def empty_text_array() -> models.Value:
@@ -112,6 +113,8 @@ class BaseBeing(models.Model):
             # disagree with the genotype, whoever writes the row.
             models.CheckConstraint(condition=HashMatches("genesis"), name="base_beings_hash_matches_genotype"),
         ]
+        # Every change goes into the chronos log; TRUNCATE and a changed soul are refused.
+        triggers = capture_triggers("soul")
 
     def __str__(self) -> str:
         return f"{self.name or '(unnamed)'} [{self.kind}] {self.soul}"

@@ -30,7 +30,8 @@ def test_beings_import_file(alice, tmp_path):
     imported = BaseBeing.objects.filter(genesis__name__startswith="c")
     assert imported.count() == 4
     assert all(alice.has_perm("beings.view_basebeing", being) for being in imported)
-    assert {c.context["door"] for c in Change.objects.filter(context__operation="beings_import")} == {"command"}
+    imports = Change.objects.filter(transaction__context__operation="beings_import")
+    assert {change.context["door"] for change in imports} == {"command"}
 
 
 @pytest.mark.parametrize(

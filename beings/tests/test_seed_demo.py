@@ -110,7 +110,7 @@ def test_seed_demo_writes_as_the_user_through_the_command_door(root: User) -> No
     """Every seeded row is logged as coming from the command door with the seeding user as actor."""
     call_command("seed_demo", user="root")
 
-    contexts = list(Change.objects.filter(row_id=demo_soul("greet")).values_list("context", flat=True))
+    contexts = list(Change.objects.filter(row_id=demo_soul("greet")).values_list("transaction__context", flat=True))
     # Created, then evolved twice.
     assert [(context["door"], context["actor"]) for context in contexts] == [("command", "root")] * 3
     greet = BaseBeing.objects.get(soul=demo_soul("greet"))

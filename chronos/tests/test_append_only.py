@@ -6,11 +6,12 @@ from collections.abc import Callable
 
 import pgtrigger
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
 from beings.models import BaseBeing, Promotion
-from chronos.models import Change
+from chronos.models import Change, Timeline
 from luxsite.triggers import append_only_uris
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.django_db
 @pytest.mark.parametrize(
     "sql",
     [
-        "UPDATE chronos_change SET context = '{}'::jsonb",
+        "UPDATE chronos_change SET data = '{}'::jsonb",
         "DELETE FROM chronos_change",
         "TRUNCATE chronos_change",
         "TRUNCATE soul_promotions",
@@ -28,10 +29,10 @@ pytestmark = pytest.mark.django_db
 def test_the_database_refuses_to_rewrite_or_empty_history(make_being: Callable[..., BaseBeing], sql: str) -> None:
     """A raw UPDATE, DELETE or TRUNCATE of an append-only table raises, and every row stays as it was."""
     make_being()
-    before = list(Change.objects.values_list("id", "context"))
+    before = list(Change.objects.values_list("id", "data"))
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql)
-    assert list(Change.objects.values_list("id", "context")) == before
+    assert list(Change.objects.values_list("id", "data")) == before
 
 
 def test_the_one_way_past_the_rule_is_naming_it(make_being: Callable[..., BaseBeing]) -> None:
@@ -43,9 +44,31 @@ def test_the_one_way_past_the_rule_is_naming_it(make_being: Callable[..., BaseBe
 
 
 @pytest.mark.django_db(transaction=True)
-def test_flush_is_the_operators_door(make_being: Callable[..., BaseBeing]) -> None:
+def test_flush_is_the_operators_door(make_being: Callable[..., BaseBeing], django_user_model: type[User]) -> None:
     """`manage.py flush` empties the database, the change log included: a deliberate reset goes past the rule."""
     make_being()
     assert Change.objects.exists()
     call_command("flush", "--no-input", verbosity=0)
     assert not Change.objects.exists()
+    # The live timeline comes back with the flush's post_migrate, so the next write is captured again.
+    assert Timeline.objects.get(live=True).name == "main"
+    make_being(actor=django_user_model.objects.create(username="after-flush"))
+    assert Change.objects.count() == 1
+
+
+@pytest.mark.parametrize("table", ["base_beings", "relationships"])
+def test_truncate_of_the_watched_tables_is_refused(make_being: Callable[..., BaseBeing], table: str) -> None:
+    """Nothing may change the two tables unseen: TRUNCATE raises and every being stays."""
+    make_being()
+    refused = pytest.raises(DatabaseError, match=f"TRUNCATE of {table} is refused")
+    with refused, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {table} CASCADE")
+    assert BaseBeing.objects.filter(genesis__name="hello").exists()
+
+
+def test_a_changed_primary_key_is_refused(make_being: Callable[..., BaseBeing]) -> None:
+    """A soul never changes: the log keys every change by it, so an UPDATE of it raises."""
+    being = make_being()
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE base_beings SET soul = gen_random_uuid() WHERE soul = %s", [being.soul])
+    assert BaseBeing.objects.filter(soul=being.soul).exists()
