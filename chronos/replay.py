@@ -1,0 +1,153 @@
+"""From segments of history to log entries, and from log entries to rows: the tables or one row's image.
+
+Each query is bounded by the changes it returns (an index on the timeline and xid), never by the
+size of the tables or of the whole log. Undo runs newest first, redo oldest first; per row the log
+order is the commit order, because writers of one row wait for each other's commit.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+
+from chronos.exceptions import HistoryGapError
+from chronos.points import Segment
+
+RowKey = tuple[str, uuid.UUID]
+
+
+@dataclass(frozen=True)
+class Step:
+    id: int
+    table: str
+    row_id: uuid.UUID
+    operation: str
+    undo: bool
+
+
+def _bounds(segment: Segment, alias: str) -> tuple[str, list[Any]]:
+    where = [f"{alias}.timeline_id = %s"]
+    params: list[Any] = [segment.timeline.id]
+    if segment.lo is not None:
+        sql, more = segment.lo.after(alias, segment.timeline.id)
+        where.append(sql)
+        params += more
+    if segment.hi is not None:
+        sql, more = segment.hi.visible(alias)
+        where.append(sql)
+        params += more
+    return " AND ".join(where), params
+
+
+def segment_steps(segment: Segment, *, rows: Iterable[RowKey] | None = None) -> list[Step]:
+    """The log entries of one segment in the order to apply them, optionally only those of ``rows``."""
+    where, params = _bounds(segment, "c")
+    if segment.hi is not None and segment.hi.at is None:
+        # Nothing visible in a snapshot was written after it was taken.
+        where += " AND c.id <= %s"
+        params.append(segment.hi.position)
+    if rows is not None:
+        keys = list(rows)
+        if not keys:
+            return []
+        where += ' AND (c."table", c.row_id) IN (SELECT * FROM unnest(%s::text[], %s::uuid[]))'
+        params += [[table for table, _ in keys], [row for _, row in keys]]
+    order = "DESC" if segment.undo else "ASC"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT c.id, c."table", c.row_id, c.operation FROM chronos_change c '
+            f"WHERE NOT c.replay AND {where} ORDER BY c.id {order}",
+            params,
+        )
+        return [Step(id, table, row_id, operation, segment.undo) for id, table, row_id, operation in cursor.fetchall()]
+
+
+def path_steps(segments: Sequence[Segment], *, rows: Iterable[RowKey] | None = None) -> list[Step]:
+    """Every step of a path, refused when capture was off somewhere along it."""
+    keys = None if rows is None else list(rows)
+    for segment in segments:
+        gap_check(segment)
+    return [step for segment in segments for step in segment_steps(segment, rows=keys)]
+
+
+def gap_check(segment: Segment) -> None:
+    where, params = _bounds(segment, "t")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT min(t.started_at) FROM chronos_transaction t WHERE t.kind = 'gap' AND {where}", params)
+        started = cursor.fetchone()[0]
+    if started is not None:
+        raise HistoryGapError(
+            f"chronos capture was off on {segment.timeline.name} (from {started:%Y-%m-%d %H:%M:%S}): "
+            "the log cannot say what changed there, so no restore, switch or read crosses it"
+        )
+
+
+def apply(steps: Sequence[Step]) -> int:
+    """Undo or redo ``steps`` on the tables, in order; each run of one direction is one SQL call."""
+    done = 0
+    with connection.cursor() as cursor:
+        for undo, ids in _runs(steps):
+            cursor.execute("SELECT chronos_replay(%s::bigint[], %s)", [ids, undo])
+            done += cursor.fetchone()[0]
+    return done
+
+
+def _runs(steps: Sequence[Step]) -> list[tuple[bool, list[int]]]:
+    runs: list[tuple[bool, list[int]]] = []
+    for step in steps:
+        if runs and runs[-1][0] == step.undo:
+            runs[-1][1].append(step.id)
+        else:
+            runs.append((step.undo, [step.id]))
+    return runs
+
+
+def rows_fold(images: dict[RowKey, Any], steps: Sequence[Step]) -> dict[RowKey, Any]:
+    """The images of rows after ``steps`` (an image is a dict, or None when the row does not exist)."""
+    by_row: dict[RowKey, list[Step]] = defaultdict(list)
+    for step in steps:
+        by_row[(step.table, step.row_id)].append(step)
+    folded = dict(images)
+    if not by_row:
+        return folded
+    with connection.cursor() as cursor:
+        for key, row_steps in by_row.items():
+            image = folded.get(key)
+            for undo, ids in _runs(row_steps):
+                cursor.execute("SELECT chronos_fold(%s::jsonb, %s::bigint[], %s)", [_json(image), ids, undo])
+                image = decoded(cursor.fetchone()[0])
+            folded[key] = image
+    return folded
+
+
+def live_images(keys: Iterable[RowKey]) -> dict[RowKey, Any]:
+    """The rows as the tables hold them now, as JSON images (None for a row that does not exist)."""
+    by_table: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for table, row in keys:
+        by_table[table].append(row)
+    images: dict[RowKey, Any] = {}
+    with connection.cursor() as cursor:
+        for table, rows in by_table.items():
+            pk = PRIMARY_KEYS[table]
+            cursor.execute(f"SELECT {pk}, to_jsonb(t) FROM {table} t WHERE {pk} = ANY(%s::uuid[])", [rows])
+            found = {row: decoded(image) for row, image in cursor.fetchall()}
+            images.update({(table, row): found.get(row) for row in rows})
+    return images
+
+
+PRIMARY_KEYS = {"base_beings": "soul", "relationships": "id"}
+
+
+def _json(image: Any) -> str | None:
+    return None if image is None else json.dumps(image)
+
+
+def decoded(value: Any) -> Any:
+    """Django's cursor hands jsonb over as text (its JSONField decodes it); raw SQL decodes it here."""
+    return json.loads(value) if isinstance(value, str) else value
