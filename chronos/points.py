@@ -96,8 +96,11 @@ def live_timeline() -> Timeline:
     return Timeline.objects.get(live=True)
 
 
-def checkpoint_resolve(reference: str, *, timeline: Timeline | None = None) -> Checkpoint:
-    """A checkpoint by id, unique id prefix, or name on ``timeline`` (the live one by default)."""
+def checkpoint_resolve(reference: str, *, timeline: Timeline | None = None, anywhere: bool = False) -> Checkpoint:
+    """A checkpoint by id, unique id prefix, or name on ``timeline`` (the live one by default).
+
+    ``anywhere``: a name not found there may be a name on another timeline, when only one has it.
+    """
     reference = str(reference).strip()
     if not reference:
         raise CheckpointNotFoundError("name a checkpoint by its id, an id prefix or its name")
@@ -105,6 +108,12 @@ def checkpoint_resolve(reference: str, *, timeline: Timeline | None = None) -> C
     named = Checkpoint.objects.filter(timeline=timeline, name=reference).first()
     if named is not None:
         return named
+    if anywhere:
+        elsewhere = list(Checkpoint.objects.filter(name=reference, timeline__deleted_at__isnull=True)[:2])
+        if len(elsewhere) == 1:
+            return elsewhere[0]
+        if len(elsewhere) > 1:
+            raise CheckpointAmbiguousError(f"several timelines have a checkpoint named {reference!r}: give its id")
     lowered = reference.lower()
     if UUID_PREFIX.match(lowered):
         try:
@@ -141,7 +150,7 @@ def point_resolve(reference: str) -> Point:
     if text.startswith("timeline:"):
         return Point(timeline_resolve(text.removeprefix("timeline:")), None, text)
     if text.startswith("checkpoint:"):
-        checkpoint = checkpoint_resolve(text.removeprefix("checkpoint:"))
+        checkpoint = checkpoint_resolve(text.removeprefix("checkpoint:"), anywhere=True)
         return Point(checkpoint.timeline, Cut.of(checkpoint), text)
     if text.startswith("@") and text[1:].isdigit():
         return _position_point(int(text[1:]), text)
@@ -155,7 +164,7 @@ def point_resolve(reference: str) -> Point:
             raise PointInvalidError(f"{when[:60]!r} is not an ISO 8601 timestamp")
         return Point(timeline_resolve(name), Cut(at=moment), text)
     try:
-        checkpoint = checkpoint_resolve(text)
+        checkpoint = checkpoint_resolve(text, anywhere=True)
     except CheckpointNotFoundError:
         if Timeline.objects.filter(name=text, deleted_at__isnull=True).exists():
             return Point(timeline_resolve(text), None, text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from beings import validation
 from beings.models import BaseBeing
@@ -98,4 +98,6 @@ def relationship_update(*, relationship: Relationship, data: dict[str, Any], act
 def relationship_delete(*, relationship: Relationship, actor: User) -> None:
     require(user=actor, action="delete", obj=relationship, missing=relationship_missing(relationship.pk))
     context_apply(actor=actor, operation="relationship_delete")
-    relationship.delete()
+    # Without the ORM's cascade: the permissions stay for a restore that brings the link back.
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM relationships WHERE id = %s", [relationship.id])

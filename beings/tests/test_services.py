@@ -24,6 +24,7 @@ from beings.models import BaseBeing
 from chronos.context import change_context
 from chronos.models import Change
 from luxsite.errors import PermissionDenied
+from luxsite.permissions import visible
 
 pytestmark = pytest.mark.django_db
 
@@ -163,13 +164,14 @@ def test_core_beings_never_change(root, unchanged):
             services.being_delete(being=kernel, actor=root)
 
 
-def test_delete_removes_being_and_its_permissions(alice, make_being):
-    """Deleting a being removes it and the permissions on it."""
+def test_delete_removes_the_being_and_keeps_its_rights_for_a_restore(alice, make_being):
+    """Deleting a being removes it; the rights on it stay (they open nothing while it is gone) for a restore."""
     being = make_being()
     soul = being.soul
     services.being_delete(being=being, actor=alice)
     assert not BaseBeing.objects.filter(soul=soul).exists()
-    assert not alice.beinguserobjectpermission_set.exists()
+    assert not visible(user=alice, queryset=BaseBeing.objects.all()).exists()
+    assert alice.beinguserobjectpermission_set.filter(content_object_id=soul).exists()
     assert Change.objects.filter(row_id=soul, operation="DELETE").exists()
 
 

@@ -16,6 +16,7 @@ from chronos.models import Change, Checkpoint
 from chronos.services import checkpoint_create, checkpoint_restore, checkpoint_restore_preview
 from chronos.tests.helpers import connect, tables_dump
 from luxsite.errors import PermissionDenied
+from luxsite.permissions import may
 from luxsite.tests.helpers import refused, wait_for
 from relations.models import Relationship
 from relations.services import relationship_delete
@@ -196,3 +197,21 @@ def run_in_thread(function: Callable[..., object], **kwargs: object) -> None:
         function(**kwargs)
     finally:
         connection.close()
+
+
+def test_rights_survive_a_delete_and_a_restore(
+    root: User, alice: User, bob: User, make_being: Callable[..., BaseBeing]
+) -> None:
+    """A being deleted after the checkpoint comes back visible and runnable by those who could, and no others."""
+    being = make_being("alices")
+    checkpoint = checkpoint_create(name="owned", actor=root)
+    being_delete(being=being, actor=alice)
+    checkpoint_restore(checkpoint=checkpoint, actor=root)
+    back = BaseBeing.objects.get(soul=being.soul)
+    assert may(user=fresh(alice), action="view", obj=back) and may(user=fresh(alice), action="execute_being", obj=back)
+    assert not may(user=fresh(bob), action="view", obj=back)
+
+
+def fresh(user: User) -> User:
+    """The user afresh: Django caches permissions on the instance."""
+    return User.objects.get(pk=user.pk)

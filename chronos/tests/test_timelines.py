@@ -9,7 +9,9 @@ from django.contrib.auth.models import User
 
 from beings.models import BaseBeing
 from beings.services import being_delete, being_update
-from chronos.models import Change, Timeline
+from chronos.models import Change, Timeline, Transaction
+from chronos.points import point_resolve
+from chronos.selectors import being_at, being_history
 from chronos.services import checkpoint_create, checkpoint_restore, timeline_create, timeline_delete, timeline_switch
 from chronos.tests.helpers import tables_dump
 from luxsite.tests.helpers import refused
@@ -95,3 +97,30 @@ def test_timeline_rules(root: User, alice: User) -> None:
     timeline_switch(name="main", actor=root)
     timeline_delete(name="side", actor=root)
     assert list(Timeline.objects.filter(deleted_at__isnull=True).values_list("name", flat=True)) == ["main"]
+
+
+def test_reading_a_being_at_any_point(root: User, alice: User, bob: User, make_being: Callable[..., BaseBeing]) -> None:
+    """A being at a checkpoint, at another timeline's head, at a time and at a log position; hidden from others."""
+    being = make_being("reader", attributes={"v": 1})
+    first = checkpoint_create(name="v1", actor=root)
+    being_update(being=being, data={"attributes": {"v": 2}}, actor=alice)
+    moment = Transaction.objects.order_by("-id").values_list("committed_at", flat=True).first()
+    timeline_create(name="side", actor=root)
+    being_update(being=being, data={"attributes": {"v": 3}}, actor=alice)
+    position = Change.objects.filter(row_id=being.soul).order_by("-id").values_list("id", flat=True).first()
+    timeline_switch(name="side", actor=root)
+    being_update(being=being, data={"attributes": {"v": 4}}, actor=alice)
+
+    def at(point: str) -> object:
+        return being_at(soul=being.soul, point=point_resolve(point), user=alice)["attributes"]
+
+    assert at("v1") == {"v": 1}
+    assert at("now") == {"v": 4}
+    assert at("main") == {"v": 3}
+    assert at(f"@{position}") == {"v": 3}
+    assert at(f"main@{moment.isoformat()}") == {"v": 2}
+    refused("being_not_found", lambda: being_at(soul=being.soul, point=point_resolve("v1"), user=bob))
+    history = being_history(soul=being.soul, user=alice)
+    assert [entry.timeline for entry in history][:2] == ["side", "main"]
+    assert history[0].context["actor"] == "alice" and history[-1].operation == "INSERT"
+    assert first.name == "v1"
