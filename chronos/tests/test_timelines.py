@@ -105,6 +105,7 @@ def test_reading_a_being_at_any_point(root: User, alice: User, bob: User, make_b
     first = checkpoint_create(name="v1", actor=root)
     being_update(being=being, data={"attributes": {"v": 2}}, actor=alice)
     moment = Transaction.objects.order_by("-id").values_list("committed_at", flat=True).first()
+    assert moment is not None
     timeline_create(name="side", actor=root)
     being_update(being=being, data={"attributes": {"v": 3}}, actor=alice)
     position = Change.objects.filter(row_id=being.soul).order_by("-id").values_list("id", flat=True).first()
