@@ -9,8 +9,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connection
 
-from beings.models import BaseBeing
+from beings.models import BaseBeing, Promotion
 from beings.services import being_delete, being_update
+from beings.souls.services import soul_promote
 from chronos.exceptions import CheckpointNameTakenError, ChronosNameInvalidError, WriteInProgressError
 from chronos.models import Change, Checkpoint
 from chronos.services import checkpoint_create, checkpoint_restore, checkpoint_restore_preview
@@ -215,3 +216,18 @@ def test_rights_survive_a_delete_and_a_restore(
 def fresh(user: User) -> User:
     """The user afresh: Django caches permissions on the instance."""
     return User.objects.get(pk=user.pk)
+
+
+def test_a_restore_that_deletes_a_promoted_being_needs_force(root: User, make_being: Callable[..., BaseBeing]) -> None:
+    """Production's being would vanish: refused (409) and nothing moves; with force it goes, the promotion stays."""
+    checkpoint = checkpoint_create(name="before-release", actor=root)
+    released = make_being("released")
+    promotion = soul_promote(hash=released.hash, actor=root)
+    preview = checkpoint_restore_preview(checkpoint=checkpoint, actor=root)
+    assert preview.needs_force and [p.id for p in preview.promotions_removed] == [promotion.id]
+    before = tables_dump()
+    refused("promoted_being_affected", lambda: checkpoint_restore(checkpoint=checkpoint, actor=root))
+    assert tables_dump() == before
+    checkpoint_restore(checkpoint=checkpoint, actor=root, force=True)
+    assert not BaseBeing.objects.filter(soul=released.soul).exists()
+    assert Promotion.objects.filter(id=promotion.id).exists()
