@@ -109,20 +109,29 @@ def _runs(steps: Sequence[Step]) -> list[tuple[bool, list[int]]]:
 
 
 def rows_fold(images: dict[RowKey, Any], steps: Sequence[Step]) -> dict[RowKey, Any]:
-    """The images of rows after ``steps`` (an image is a dict, or None when the row does not exist)."""
+    """The images of rows after ``steps`` (an image is a dict, or None when the row does not exist).
+
+    One SQL statement for every row: each row's own steps, in order, applied to its image.
+    """
     by_row: dict[RowKey, list[Step]] = defaultdict(list)
     for step in steps:
         by_row[(step.table, step.row_id)].append(step)
     folded = dict(images)
     if not by_row:
         return folded
+    keys = list(by_row)
+    rows = [
+        {"n": n, "image": folded.get(key), "ids": [s.id for s in by_row[key]], "undos": [s.undo for s in by_row[key]]}
+        for n, key in enumerate(keys)
+    ]
     with connection.cursor() as cursor:
-        for key, row_steps in by_row.items():
-            image = folded.get(key)
-            for undo, ids in _runs(row_steps):
-                cursor.execute("SELECT chronos_fold(%s::jsonb, %s::bigint[], %s)", [_json(image), ids, undo])
-                image = decoded(cursor.fetchone()[0])
-            folded[key] = image
+        cursor.execute(
+            "SELECT r.n, chronos_fold(r.image, r.ids, r.undos) "
+            "FROM jsonb_to_recordset(%s::jsonb) AS r(n integer, image jsonb, ids bigint[], undos boolean[])",
+            [json.dumps(rows)],
+        )
+        for n, image in cursor.fetchall():
+            folded[keys[n]] = decoded(image)
     return folded
 
 
@@ -142,10 +151,6 @@ def live_images(keys: Iterable[RowKey]) -> dict[RowKey, Any]:
 
 
 PRIMARY_KEYS = {"base_beings": "soul", "relationships": "id"}
-
-
-def _json(image: Any) -> str | None:
-    return None if image is None else json.dumps(image)
 
 
 def decoded(value: Any) -> Any:

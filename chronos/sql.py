@@ -5,7 +5,7 @@
 - ``chronos_row_apply(doc, operation, data, undo)``: a row image after undoing or redoing one change
   (NULL: the row does not exist).
 - ``chronos_replay(ids, undo)``: undo or redo log entries, in the order given, on the tables themselves.
-- ``chronos_fold(doc, ids, undo)``: the same on one row image, for reading the past.
+- ``chronos_fold(doc, ids, undos)``: the same on one row image, each step its own way, for reading the past.
 - ``chronos_begin()``: called by the capture triggers: the context's row, written once; NULL while capture is off.
 """
 
@@ -100,14 +100,14 @@ LANGUAGE sql IMMUTABLE AS $$
     END
 $$;
 
-CREATE OR REPLACE FUNCTION chronos_fold(doc jsonb, ids bigint[], undo boolean) RETURNS jsonb
+CREATE OR REPLACE FUNCTION chronos_fold(doc jsonb, ids bigint[], undos boolean[]) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     entry record;
 BEGIN
-    FOR entry IN SELECT c.operation, c.data FROM unnest(ids) WITH ORDINALITY AS i(id, n)
+    FOR entry IN SELECT c.operation, c.data, i.undo FROM unnest(ids, undos) WITH ORDINALITY AS i(id, undo, n)
                  JOIN chronos_change c ON c.id = i.id ORDER BY i.n LOOP
-        doc := chronos_row_apply(doc, entry.operation, entry.data, undo);
+        doc := chronos_row_apply(doc, entry.operation, entry.data, entry.undo);
     END LOOP;
     RETURN doc;
 END;
@@ -186,7 +186,7 @@ $$;
 DROP = """
 DROP FUNCTION IF EXISTS chronos_begin();
 DROP FUNCTION IF EXISTS chronos_replay(bigint[], boolean);
-DROP FUNCTION IF EXISTS chronos_fold(jsonb, bigint[], boolean);
+DROP FUNCTION IF EXISTS chronos_fold(jsonb, bigint[], boolean[]);
 DROP FUNCTION IF EXISTS chronos_row_apply(jsonb, text, jsonb, boolean);
 DROP FUNCTION IF EXISTS chronos_apply(jsonb, jsonb, boolean);
 DROP FUNCTION IF EXISTS chronos_delta(jsonb, jsonb);
