@@ -20,6 +20,7 @@ from django.core.management.base import CommandError
 
 from beings.models import BaseBeing
 from beings.services import being_update
+from beings.souls.services import soul_promote
 from chronos.models import Checkpoint, Timeline
 from chronos.tests.helpers import tables_dump
 from luxsite.tests.helpers import command, command_refused
@@ -137,6 +138,23 @@ def test_restore_asks_at_a_terminal(
         error = command_refused("chronos", "restore", "start", "--as", "root")
         assert error.returncode == 1 and "not restored: not confirmed" in str(error)
         assert tables_dump() == changed.now
+
+
+def test_a_restore_deleting_a_promoted_being_needs_force(root: User, make_being: Callable[..., BaseBeing]) -> None:
+    """The preview names the promotion and asks for --force; --yes alone exits 1 unchanged, --force restores."""
+    chronos("checkpoint", "before-release")
+    released = make_being("released")
+    soul_promote(hash=released.hash, actor=root)
+    printed = chronos("restore", "before-release", "--preview")
+    assert f"deletes the being of active promotions: released ({released.hash[:12]}) in production" in printed
+    assert printed.endswith("it needs --force\n")
+    before = tables_dump()
+
+    error = command_refused("chronos", "restore", "before-release", "--yes", "--as", "root")
+    assert error.returncode == 1 and str(error).startswith("promoted_being_affected: ")
+    assert tables_dump() == before
+    chronos("restore", "before-release", "--yes", "--force")
+    assert not BaseBeing.objects.filter(soul=released.soul).exists()
 
 
 def test_branch_switch_and_timelines(changed: Changed) -> None:
