@@ -25,6 +25,7 @@ from beings.executions import admin as execution_admin  # noqa: F401
 from beings.forms import BeingForm
 from beings.models import BaseBeing, BeingQuerySet
 from beings.souls import admin as soul_admin  # noqa: F401
+from chronos.admin import being_history_block
 from luxsite.admin import (
     GuardedServiceAdmin,
     TagFilter,
@@ -170,6 +171,7 @@ class BaseBeingAdmin(GuardedServiceAdmin):
         "attributes_pretty",
         "memories_pretty",
         "self_awareness_pretty",
+        "chronos_history",
     )
 
     def get_readonly_fields(self, request: HttpRequest, obj: BaseBeing | None = None) -> tuple[str, ...]:
@@ -210,6 +212,7 @@ class BaseBeingAdmin(GuardedServiceAdmin):
                 },
             ),
             ("Genesis (the whole document)", {"fields": ("genesis_pretty",), "classes": ("collapse",)}),
+            ("History", {"fields": ("chronos_history",), "classes": ("collapse",)}),
         ]
 
     def get_inlines(self, request: HttpRequest, obj: BaseBeing | None) -> list[type[admin.options.InlineModelAdmin]]:
@@ -341,3 +344,7 @@ class BaseBeingAdmin(GuardedServiceAdmin):
     @admin.display(description="self-awareness")
     def self_awareness_pretty(self, being: BaseBeing) -> SafeString:
         return json_block(being.self_awareness)
+
+    @admin.display(description="newest changes")
+    def chronos_history(self, being: BaseBeing) -> SafeString:
+        return being_history_block(soul=being.soul)

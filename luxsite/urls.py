@@ -16,5 +16,6 @@ urlpatterns = [
     # Browsers ask for /favicon.ico whatever the page links.
     path("favicon.ico", favicon, name="favicon"),
     path("api/", api.urls),
+    path("chronos/", include("chronos.urls")),
     path("", include("beings.urls")),
 ]

@@ -1,0 +1,67 @@
+"""Celery tasks of chronos: they take ids, fetch afresh and call the services, so a redelivery is harmless."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task, shared_task
+from django.contrib.auth import get_user_model
+
+from chronos.context import change_context
+from chronos.points import checkpoint_resolve
+from chronos.services import TravelReport, checkpoint_restore, timeline_switch
+from luxsite.errors import DomainError
+
+
+def _actor_get(actor_id: int | None) -> Any:
+    """The user who asked, fetched afresh; None when they no longer exist (the task then refuses)."""
+    return get_user_model().objects.filter(pk=actor_id).first() if actor_id is not None else None
+
+
+def _travelled(report: TravelReport) -> dict[str, Any]:
+    safety = report.safety
+    return {
+        "status": "done",
+        "safety": {"id": str(safety.id), "name": safety.name} if safety else None,
+        "undone": report.undone,
+        "redone": report.redone,
+        "rows": report.rows,
+    }
+
+
+@shared_task(bind=True, name="chronos.tasks.checkpoint_restore", queue="io")
+def checkpoint_restore_task(
+    self: Task[[str, int | None, bool], dict[str, Any]], checkpoint_id: str, actor_id: int | None, force: bool
+) -> dict[str, Any]:
+    """Restore a checkpoint as the user who confirmed it; the page polls the step, then this result.
+
+    A redelivery under ``acks_late`` restores to the same checkpoint again: the same tables, one more safety checkpoint.
+    """
+    actor = _actor_get(actor_id)
+    if actor is None:
+        return {"status": "refused", "code": "permission_denied", "detail": f"user {actor_id} no longer exists"}
+    try:
+        checkpoint = checkpoint_resolve(checkpoint_id, anywhere=True)
+        self.update_state(state="PROGRESS", meta={"step": f"undoing the changes since {checkpoint.name}"})
+        with change_context(door="task", reason=f"restore to {checkpoint.name}", request_id=self.request.id):
+            report = checkpoint_restore(checkpoint=checkpoint, actor=actor, force=force)
+    except DomainError as error:
+        return {"status": "refused", "code": error.code, "detail": error.detail}
+    return {**_travelled(report), "checkpoint": {"id": str(checkpoint.id), "name": checkpoint.name}}
+
+
+@shared_task(bind=True, name="chronos.tasks.timeline_switch", queue="io")
+def timeline_switch_task(
+    self: Task[[str, int | None, bool], dict[str, Any]], name: str, actor_id: int | None, force: bool
+) -> dict[str, Any]:
+    """Switch the live timeline as the user who confirmed it; a redelivery finds it live already and refuses."""
+    actor = _actor_get(actor_id)
+    if actor is None:
+        return {"status": "refused", "code": "permission_denied", "detail": f"user {actor_id} no longer exists"}
+    try:
+        self.update_state(state="PROGRESS", meta={"step": f"switching to {name}"})
+        with change_context(door="task", reason=f"switch to {name}", request_id=self.request.id):
+            report = timeline_switch(name=name, actor=actor, force=force)
+    except DomainError as error:
+        return {"status": "refused", "code": error.code, "detail": error.detail}
+    return {**_travelled(report), "timeline": name}
