@@ -25,6 +25,9 @@ from beings.schemas import (
     ImportOut,
     VersionOut,
 )
+from chronos import selectors as chronos_selectors
+from chronos.points import point_resolve
+from chronos.schemas import HistoryPageOut
 from luxsite.api_schemas import ERRORS, described
 from luxsite.errors import BadRequest
 from relations.schemas import RelationshipPageOut
@@ -115,8 +118,32 @@ def beings_import(request: HttpRequest) -> Status[dict[str, int]]:
 
 
 @router.get("/{soul}", response={200: BeingOut, **ERRORS})
-def being_detail(request: HttpRequest, soul: uuid.UUID) -> BaseBeing:
-    return selectors.being_get(soul=soul, user=request.user)
+def being_detail(
+    request: HttpRequest,
+    soul: uuid.UUID,
+    at: str | None = Query(
+        None,
+        description="The being as it was at a point: now, a checkpoint (id, prefix or name), a timeline name, "
+        "@LOG_ID, an ISO 8601 time or NAME@TIME. A 404 when it did not exist then.",
+    ),
+) -> BaseBeing:
+    """A being you may view, as it is now or as it was at a point in its history."""
+    if at is None:
+        return selectors.being_get(soul=soul, user=request.user)
+    image = chronos_selectors.being_at(soul=soul, point=point_resolve(at), user=request.user)
+    return BaseBeing(**{field.attname: image.get(field.attname) for field in BaseBeing._meta.concrete_fields})
+
+
+@router.get("/{soul}/history", response={200: HistoryPageOut, **ERRORS})
+def being_history(
+    request: HttpRequest,
+    soul: uuid.UUID,
+    limit: int = Query(50, ge=1, le=500),
+    before: int | None = Query(None, ge=1, le=2**63 - 1, description="The `next` of the previous page."),
+) -> dict[str, Any]:
+    """Every change of a being, newest first: what changed, who, through which door, why, when, on which timeline."""
+    entries = chronos_selectors.being_history(soul=soul, user=request.user, limit=limit + 1, before=before)
+    return {"items": entries[:limit], "next": entries[limit - 1].id if len(entries) > limit else None}
 
 
 @router.patch("/{soul}", response={200: BeingOut, **ERRORS})

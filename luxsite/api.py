@@ -122,6 +122,7 @@ api.add_router("/relationships/", "relations.api.router")
 api.add_router("/souls/", "beings.souls.api.souls_router")
 api.add_router("/aliases/", "beings.souls.api.aliases_router")
 api.add_router("/environments/", "beings.souls.api.environments_router")
+api.add_router("/chronos/", "chronos.api.router")
 # Run routes under /beings/, /souls/ and /aliases/, and /executions: one router at the root.
 api.add_router("/", "beings.executions.api.router")
 

@@ -56,6 +56,8 @@ def filled(path: str, being: BaseBeing) -> str:
         environment="production",
         id=uuid.uuid4(),
         relationship_id=uuid.uuid4(),
+        ref="no-such-checkpoint",
+        name="no-such-timeline",
     )
 
 
