@@ -35,6 +35,7 @@ from chronos.exceptions import (
 )
 from chronos.models import NAME_MAX_LENGTH, Checkpoint, Timeline, Transaction
 from chronos.points import Cut, Point, live_timeline, path, timeline_resolve
+from chronos.retention import chronos_gc
 from luxsite.errors import PermissionDenied
 from luxsite.locks import advisory_lock
 from luxsite.permissions import User
@@ -46,6 +47,7 @@ __all__ = [
     "checkpoint_restore",
     "checkpoint_restore_preview",
     "chronos_diff",
+    "chronos_gc",
     "timeline_create",
     "timeline_delete",
     "timeline_switch",

@@ -1,7 +1,9 @@
-"""Celery tasks of chronos: they take ids, fetch afresh and call the services, so a redelivery is harmless."""
+"""Celery tasks of chronos: each calls a service and returns its result as JSON; a redelivery is harmless."""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import asdict
 from typing import Any
 
 from celery import Task, shared_task
@@ -9,8 +11,35 @@ from django.contrib.auth import get_user_model
 
 from chronos.context import change_context
 from chronos.points import checkpoint_resolve
+from chronos.retention import chronos_gc
 from chronos.services import TravelReport, checkpoint_restore, timeline_switch
 from luxsite.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="chronos.tasks.chronos_gc")
+def chronos_gc_task(dry_run: bool = False) -> dict[str, Any]:
+    """Retention (beat runs it daily): the checkpoints beyond the limits and the log nothing retained needs.
+
+    Running it twice removes nothing the first did not leave needed, so a redelivery is harmless.
+    """
+    try:
+        with change_context(door="task", reason="retention"):
+            report = chronos_gc(dry_run=dry_run, actor=None)
+    except DomainError as error:
+        logger.warning("chronos gc refused: %s %s", error.code, error.detail)
+        return {"status": "refused", "code": error.code, "detail": error.detail}
+    logger.info(
+        "chronos gc: %d checkpoint(s), %d change(s), %d transaction(s), %d right(s), %d bytes freed%s",
+        len(report.checkpoints),
+        report.changes,
+        report.transactions,
+        report.permissions,
+        report.bytes_freed,
+        " (dry run)" if dry_run else "",
+    )
+    return {"status": "done", **asdict(report)}
 
 
 def _actor_get(actor_id: int | None) -> Any:

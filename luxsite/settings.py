@@ -261,6 +261,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 60.0,
         "options": {"queue": "io"},
     },
+    # Retention: checkpoints beyond CHRONOS_MAX_CHECKPOINTS_PER_TIMELINE / _RETENTION_DAYS and the log only they needed.
+    "chronos-gc-daily": {
+        "task": "chronos.tasks.chronos_gc",
+        "schedule": crontab(hour=3, minute=30),
+        "options": {"queue": "io"},
+    },
 }
 
 LOGGING = {
