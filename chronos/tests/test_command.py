@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -253,15 +253,29 @@ def test_an_unknown_checkpoint_exits_1_with_what_was_looked_for(root: User) -> N
     assert str(error) == "checkpoint_not_found: no checkpoint 'nope' (an id, an id prefix or a name on main)"
 
 
-def test_a_user_without_permission_is_refused(root: User, alice: User) -> None:
-    """alice may not take checkpoints, restore or switch: exit 1 naming the permission, nothing done."""
+def test_a_user_without_permission_is_refused(root: User, alice: User, make_being: Callable[..., BaseBeing]) -> None:
+    """alice, not staff, sees no chronos but her being's past; with the view permission she still may not
+    take checkpoints, restore or switch: exit 1 naming the permission, nothing done."""
+    own = make_being("hers")
     chronos("checkpoint", "start")
     chronos("branch", "other")
     before = tables_dump()
-    for args in (("checkpoint", "mine"), ("restore", "start", "--yes"), ("switch", "other", "--yes")):
+    error = command_refused("chronos", "checkpoints", "--as", "alice")
+    assert error.returncode == 1
+    assert str(error) == "permission_denied: chronos is for staff, or for who holds chronos.view_checkpoint"
+    assert "INSERT" in command("chronos", "history", str(own.soul), "--as", "alice")
+
+    alice.user_permissions.add(Permission.objects.get(codename="view_checkpoint"))
+    alice = User.objects.get(pk=alice.pk)
+    assert "start" in command("chronos", "checkpoints", "--as", "alice")
+    for args, permission in (
+        (("checkpoint", "mine"), "chronos.add_checkpoint"),
+        (("restore", "start", "--yes"), "chronos.restore_checkpoint"),
+        (("switch", "other", "--yes"), "chronos.switch_timeline"),
+    ):
         error = command_refused("chronos", *args, "--as", "alice")
         assert error.returncode == 1
-        assert str(error).startswith("permission_denied: ") and "permission" in str(error)
+        assert str(error).startswith("permission_denied: ") and permission in str(error)
     assert not Checkpoint.objects.filter(name__in=["mine", "before-restore-start"]).exists()
     assert Timeline.objects.get(live=True).name == "main"
     assert tables_dump() == before

@@ -5,7 +5,9 @@ command door and takes ``--json``. CHECKPOINT is an id, a unique id prefix or a 
 timeline; a POINT is anything ``chronos.points.point_resolve`` reads (``now``, a checkpoint, a
 timeline, ``@LOG_ID``, a timestamp). Exit 0 done, 1 refused or failed (the reason on stderr),
 2 bad usage. A restore or a switch rewrites everyone's state: without ``--yes`` it shows what it
-would do and asks on a terminal, and refuses when there is none to ask.
+would do and asks on a terminal, and refuses when there is none to ask. Like the API and the pages,
+chronos answers staff or who holds ``chronos.view_checkpoint`` (``at`` and ``history``: who may view
+the being); each write needs its own permission on top, which the service checks.
 """
 
 from __future__ import annotations
@@ -23,7 +25,17 @@ from chronos import commandline as out
 from chronos import selectors, services
 from chronos.context import change_context
 from chronos.points import Point, checkpoint_resolve, live_timeline, point_resolve, timeline_resolve
-from luxsite.errors import DomainError
+from luxsite.errors import DomainError, PermissionDenied
+
+VIEW_PERMISSION = "chronos.view_checkpoint"
+# A being's own past answers who may view the being, as GET /api/beings/{soul}/history does.
+BEING_READS = {"at", "history"}
+
+
+def viewer_require(user: Any) -> None:
+    """Chronos shows everyone's rows: staff, or who holds chronos.view_checkpoint, as in the API and the pages."""
+    if not (user.is_active and (user.is_staff or user.has_perm(VIEW_PERMISSION))):
+        raise PermissionDenied(f"chronos is for staff, or for who holds {VIEW_PERMISSION}")
 
 
 def soul_argument(text: str) -> uuid.UUID:
@@ -131,6 +143,8 @@ class Command(BaseCommand):
             )
         handler = getattr(self, f"handle_{options['action']}")
         try:
+            if options["action"] not in BEING_READS:
+                viewer_require(user)
             with change_context(door="command"):
                 handler(user, options)
         except DomainError as error:
