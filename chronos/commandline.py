@@ -13,6 +13,7 @@ from typing import Any
 
 from chronos.diffs import Diff, RowDiff
 from chronos.models import Checkpoint, Timeline
+from chronos.retention import GcReport
 from chronos.selectors import HistoryEntry
 from chronos.services import RestorePreview, TravelReport
 
@@ -245,3 +246,16 @@ def stats_lines(stats: dict[str, Any]) -> list[str]:
     ]
     rows = [["*" if t["live"] else "", t["name"], t["changes"]] for t in stats["timelines"]]
     return lines + table(["LIVE", "TIMELINE", "CHANGES"], rows)
+
+
+def gc_lines(report: GcReport) -> list[str]:
+    verb = "would remove" if report.dry_run else "removed"
+    lines = [f"{verb} {len(report.checkpoints)} checkpoint(s)" + (":" if report.checkpoints else "")]
+    lines.extend(f"  {label}" for label in report.checkpoints)
+    if report.timelines:
+        lines.append(f"the log of deleted timelines: {', '.join(report.timelines)}")
+    lines.append(
+        f"{verb} {report.changes} log entries, {report.transactions} transactions and {report.permissions} "
+        f"rights of rows gone for good: {size_text(report.bytes_freed)}"
+    )
+    return lines

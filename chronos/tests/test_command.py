@@ -281,6 +281,22 @@ def test_a_user_without_permission_is_refused(root: User, alice: User, make_bein
     assert tables_dump() == before
 
 
+def test_gc_dry_run_then_gc(root: User, settings: Any) -> None:
+    """gc --dry-run names the checkpoints beyond the limit and keeps them; gc removes them, never a pinned one."""
+    settings.CHRONOS_MAX_CHECKPOINTS_PER_TIMELINE = 1
+    for name in ("old", "older-kept", "new"):
+        chronos("checkpoint", name)
+    chronos("pin", "older-kept")
+
+    dry = chronos("gc", "--dry-run")
+    assert dry.startswith("would remove 1 checkpoint(s):\n  main/old\n")
+    assert Checkpoint.objects.count() == 3
+    report = chronos_json("gc")
+    assert report["dry_run"] is False and report["checkpoints"] == ["main/old"]
+    assert sorted(Checkpoint.objects.values_list("name", flat=True)) == ["new", "older-kept"]
+    assert chronos("gc").startswith("removed 0 checkpoint(s)\n")
+
+
 def test_stats(root: User, make_being: Callable[..., BaseBeing]) -> None:
     """stats reports the log's size, checkpoints and pinned ones, and changes per timeline."""
     before = chronos_json("stats")

@@ -12,6 +12,7 @@ the being); each write needs its own permission on top, which the service checks
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import uuid
 from argparse import ArgumentParser, ArgumentTypeError
@@ -68,7 +69,7 @@ def offset_argument(text: str) -> int:
 class Command(BaseCommand):
     help = (
         "Time travel: checkpoint, checkpoints, restore, timelines, branch, switch, diff, at, history, "
-        "delete, pin, stats."
+        "delete, pin, gc, stats."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -131,6 +132,11 @@ class Command(BaseCommand):
         pinner = sub.add_parser("pin", parents=[common], help="Exempt a checkpoint from retention.")
         pinner.add_argument("checkpoint", metavar="CHECKPOINT")
         pinner.add_argument("--unpin", action="store_true", help="Give it back to retention.")
+
+        collector = sub.add_parser(
+            "gc", parents=[common], help="Remove checkpoints beyond retention and the log nothing retained needs."
+        )
+        collector.add_argument("--dry-run", action="store_true", help="Only report what it would remove.")
 
         sub.add_parser("stats", parents=[common], help="The log's size, changes per timeline, checkpoints, archives.")
 
@@ -288,6 +294,13 @@ class Command(BaseCommand):
             return
         state = "pinned (kept by retention)" if checkpoint.pinned else "unpinned (retention may remove it)"
         self.stdout.write(f"{out.checkpoint_label(checkpoint)} {state}")
+
+    def handle_gc(self, user: Any, options: dict[str, Any]) -> None:
+        report = services.chronos_gc(dry_run=options["dry_run"], actor=user)
+        if options["json"]:
+            self.emit(dataclasses.asdict(report))
+        else:
+            self.lines(out.gc_lines(report))
 
     def handle_stats(self, user: Any, options: dict[str, Any]) -> None:
         stats = selectors.chronos_stats()
