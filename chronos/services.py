@@ -289,23 +289,40 @@ def timeline_create(
     """A new timeline forked from ``from_checkpoint``, or from now on the live timeline (a fork checkpoint): O(1)."""
     chronos_enabled()
     permission_require(actor, "chronos.add_timeline", "creating a timeline")
+    name = timeline_name_clean(name)
+    with transaction.atomic():
+        return timeline_fork(name=name, from_checkpoint=from_checkpoint, actor=actor, description=description)
+
+
+def timeline_name_clean(name: Any) -> str:
+    """A timeline name that is valid and free, or a 422 or 409 saying why not."""
     name = name_clean(name, "timeline")
     if name.startswith(("timeline:", "checkpoint:")) or "@" in name:
         raise ChronosNameInvalidError("a timeline name cannot start with timeline: or checkpoint:, nor hold @")
-    with transaction.atomic():
-        if Timeline.objects.filter(name=name, deleted_at__isnull=True).exists():
-            raise TimelineNameTakenError(f"a timeline named {name!r} exists")
-        if from_checkpoint is None:
-            live = live_timeline()
-            from_checkpoint = _safety_checkpoint(prefix=f"fork-{name}", timeline=live, actor=actor)
-            Checkpoint.objects.filter(id=from_checkpoint.id).update(kind=Checkpoint.Kind.FORK)
-        return Timeline.objects.create(
-            name=name,
-            description=str(description or ""),
-            parent_id=from_checkpoint.timeline_id,
-            fork_id=from_checkpoint.id,
-            actor_name=_actor_name(actor),
-        )
+    if Timeline.objects.filter(name=name, deleted_at__isnull=True).exists():
+        raise TimelineNameTakenError(f"a timeline named {name!r} exists")
+    return name
+
+
+def timeline_fork(
+    *, name: str, from_checkpoint: Checkpoint | None = None, actor: User, description: str = ""
+) -> Timeline:
+    """The Timeline row of ``timeline_create`` (and of an import), inside the caller's transaction.
+
+    Forked from now, the fork checkpoint is taken first: before the transaction writes anything.
+    """
+    if Timeline.objects.filter(name=name, deleted_at__isnull=True).exists():
+        raise TimelineNameTakenError(f"a timeline named {name!r} exists")
+    if from_checkpoint is None:
+        from_checkpoint = _safety_checkpoint(prefix=f"fork-{name}", timeline=live_timeline(), actor=actor)
+        Checkpoint.objects.filter(id=from_checkpoint.id).update(kind=Checkpoint.Kind.FORK)
+    return Timeline.objects.create(
+        name=name,
+        description=str(description or ""),
+        parent_id=from_checkpoint.timeline_id,
+        fork_id=from_checkpoint.id,
+        actor_name=_actor_name(actor),
+    )
 
 
 def timeline_switch(*, name: str | Timeline, actor: User, force: bool = False) -> TravelReport:
