@@ -6,11 +6,16 @@ here reads the database beyond the objects it is handed.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
+from chronos.archive import ArchiveReport
 from chronos.diffs import Diff, RowDiff
 from chronos.models import Checkpoint, Timeline
 from chronos.retention import GcReport
@@ -246,6 +251,46 @@ def stats_lines(stats: dict[str, Any]) -> list[str]:
     ]
     rows = [["*" if t["live"] else "", t["name"], t["changes"]] for t in stats["timelines"]]
     return lines + table(["LIVE", "TIMELINE", "CHANGES"], rows)
+
+
+@contextlib.contextmanager
+def archive_file(path: Path) -> Iterator[BinaryIO]:
+    """A file that becomes ``path`` in one rename when the block ends well, and is removed when it fails.
+
+    A failed or refused export leaves no half archive under the name.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            # mkstemp makes the file private (0600); an archive is meant to be carried elsewhere.
+            os.fchmod(handle.fileno(), 0o644)
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def export_document(checkpoint: Checkpoint, path: Path, report: ArchiveReport) -> dict[str, Any]:
+    return {
+        "checkpoint": checkpoint_document(checkpoint),
+        "path": str(path),
+        "beings": report.beings,
+        "relationships": report.relationships,
+        "bytes": report.bytes_written,
+        "manifest": report.manifest,
+    }
+
+
+def export_line(checkpoint: Checkpoint, path: Path, report: ArchiveReport) -> str:
+    return (
+        f"exported {checkpoint_label(checkpoint)}: {report.beings} beings, {report.relationships} relationships, "
+        f"{size_text(report.bytes_written)} to {path}"
+    )
 
 
 def gc_lines(report: GcReport) -> list[str]:

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +22,10 @@ from django.core.management.base import CommandError
 from beings.models import BaseBeing
 from beings.services import being_update
 from beings.souls.services import soul_promote
+from chronos.archive import archive_read
 from chronos.models import Checkpoint, Timeline
 from chronos.tests.helpers import tables_dump
+from chronos.transfer import export_path
 from luxsite.tests.helpers import command, command_refused
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -279,6 +282,58 @@ def test_a_user_without_permission_is_refused(root: User, alice: User, make_bein
     assert not Checkpoint.objects.filter(name__in=["mine", "before-restore-start"]).exists()
     assert Timeline.objects.get(live=True).name == "main"
     assert tables_dump() == before
+
+
+def test_export_to_a_file_and_to_the_timelines_dir(changed: Changed, tmp_path: Path, settings: Any) -> None:
+    """export writes the state at the checkpoint (not now) to -o FILE, or under CHRONOS_TIMELINES_DIR by id."""
+    settings.CHRONOS_TIMELINES_DIR = tmp_path / "chronos"
+    target = tmp_path / "start.tar.gz"
+    printed = chronos("export", "start", "-o", str(target))
+    assert printed.startswith("exported start (") and f"to {target}" in printed
+    with archive_read(target) as archive:
+        assert archive.metadata["name"] == "start"
+        assert {row["soul"]: row["attributes"] for row in archive.beings()}[str(changed.being.soul)]["x"] == 1
+
+    document = chronos_json("export", "start")
+    checkpoint = Checkpoint.objects.get(name="start")
+    assert Path(document["path"]) == export_path(checkpoint, settings.CHRONOS_COMPRESS_SNAPSHOTS)
+    assert Path(document["path"]).is_file() and document["bytes"] == Path(document["path"]).stat().st_size
+    assert set(document) == {"checkpoint", "path", "beings", "relationships", "bytes", "manifest"}
+    assert document["checkpoint"]["name"] == "start"
+
+
+def test_an_export_that_cannot_be_written_exits_1_and_leaves_nothing(changed: Changed, tmp_path: Path) -> None:
+    """A target under a file (not a directory): exit 1 with the reason; no half archive anywhere."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    error = command_refused("chronos", "export", "start", "-o", str(blocker / "out.tar"), "--as", "root")
+    assert error.returncode == 1 and str(error).startswith(f"cannot write {blocker / 'out.tar'}")
+    assert [path.name for path in tmp_path.iterdir()] == ["file"]
+
+
+def test_import_then_switch_brings_the_archive_back(changed: Changed, tmp_path: Path) -> None:
+    """An exported checkpoint imported as a timeline is, once switched to, exactly the state at the checkpoint."""
+    target = tmp_path / "start.tar"
+    chronos("export", "start", "-o", str(target))
+    printed = chronos("import", str(target), "--timeline", "restored")
+    assert printed == f"imported {target} as timeline restored; make it live with: chronos switch restored\n"
+    assert tables_dump() == changed.now
+    chronos("switch", "restored", "--yes")
+    assert tables_dump() == changed.at_start
+
+    document = chronos_json("import", str(target), "--timeline", "again")
+    assert (document["name"], document["live"], document["parent"]) == ("again", False, "restored")
+
+
+def test_import_refuses_a_missing_or_broken_file(changed: Changed, tmp_path: Path) -> None:
+    """A file that is not there, or not an archive: exit 1 with the reason, no timeline made."""
+    missing = command_refused("chronos", "import", str(tmp_path / "nope.tar"), "--timeline", "x", "--as", "root")
+    assert missing.returncode == 1 and str(missing).startswith(f"cannot read {tmp_path / 'nope.tar'}")
+    broken = tmp_path / "broken.tar"
+    broken.write_bytes(b"not an archive at all")
+    error = command_refused("chronos", "import", str(broken), "--timeline", "x", "--as", "root")
+    assert error.returncode == 1 and str(error).startswith("archive_")
+    assert list(Timeline.objects.values_list("name", flat=True)) == ["main"]
 
 
 def test_gc_dry_run_then_gc(root: User, settings: Any) -> None:

@@ -1,4 +1,4 @@
-"""``manage.py chronos``: checkpoints, restore, timelines, diffs, the past of a being, and the log's weight.
+"""``manage.py chronos``: checkpoints, restore, timelines, diffs, a being's past, archives, retention, stats.
 
 Every subcommand acts as the user ``--as`` names (default ``LUXOS_ADMIN_USER``) through the
 command door and takes ``--json``. CHECKPOINT is an id, a unique id prefix or a name on the live
@@ -16,6 +16,7 @@ import dataclasses
 import sys
 import uuid
 from argparse import ArgumentParser, ArgumentTypeError
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +24,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from chronos import commandline as out
-from chronos import selectors, services
+from chronos import selectors, services, transfer
 from chronos.context import change_context
 from chronos.points import Point, checkpoint_resolve, live_timeline, point_resolve, timeline_resolve
 from luxsite.errors import DomainError, PermissionDenied
@@ -69,7 +70,7 @@ def offset_argument(text: str) -> int:
 class Command(BaseCommand):
     help = (
         "Time travel: checkpoint, checkpoints, restore, timelines, branch, switch, diff, at, history, "
-        "delete, pin, gc, stats."
+        "export, import, delete, pin, gc, stats."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -132,6 +133,24 @@ class Command(BaseCommand):
         pinner = sub.add_parser("pin", parents=[common], help="Exempt a checkpoint from retention.")
         pinner.add_argument("checkpoint", metavar="CHECKPOINT")
         pinner.add_argument("--unpin", action="store_true", help="Give it back to retention.")
+
+        exporter = sub.add_parser(
+            "export", parents=[common], help="Write the state at a checkpoint to a portable archive."
+        )
+        exporter.add_argument("checkpoint", metavar="CHECKPOINT")
+        exporter.add_argument(
+            "-o",
+            "--output",
+            type=Path,
+            default=None,
+            metavar="FILE",
+            help="Write it here (default: CHRONOS_TIMELINES_DIR/exports/ID.tar[.gz]).",
+        )
+
+        importer = sub.add_parser("import", parents=[common], help="Load an archive as a new timeline.")
+        importer.add_argument("file", type=Path, metavar="FILE")
+        importer.add_argument("--timeline", required=True, metavar="NAME", help="The new timeline's name.")
+        importer.add_argument("--description", default="")
 
         collector = sub.add_parser(
             "gc", parents=[common], help="Remove checkpoints beyond retention and the log nothing retained needs."
@@ -294,6 +313,39 @@ class Command(BaseCommand):
             return
         state = "pinned (kept by retention)" if checkpoint.pinned else "unpinned (retention may remove it)"
         self.stdout.write(f"{out.checkpoint_label(checkpoint)} {state}")
+
+    def handle_export(self, user: Any, options: dict[str, Any]) -> None:
+        checkpoint = checkpoint_resolve(options["checkpoint"])
+        compress = settings.CHRONOS_COMPRESS_SNAPSHOTS
+        target: Path = options["output"] or transfer.export_path(checkpoint, compress)
+        try:
+            with out.archive_file(target) as stream:
+                report = transfer.checkpoint_export(checkpoint=checkpoint, target=stream, actor=user, compress=compress)
+        except OSError as error:
+            raise CommandError(f"cannot write {target}: {error.strerror or error}", returncode=1) from None
+        if options["json"]:
+            self.emit(out.export_document(checkpoint, target, report))
+            return
+        self.stdout.write(out.export_line(checkpoint, target, report))
+
+    def handle_import(self, user: Any, options: dict[str, Any]) -> None:
+        source: Path = options["file"]
+        try:
+            stream = source.open("rb")
+        except OSError as error:
+            raise CommandError(f"cannot read {source}: {error.strerror or error}", returncode=1) from None
+        with stream:
+            timeline = transfer.checkpoint_import(
+                source=stream, timeline=options["timeline"], actor=user, description=options["description"]
+            )
+        timeline = selectors.timeline_list().get(id=timeline.id)
+        if options["json"]:
+            changes = {row["name"]: row["changes"] for row in selectors.chronos_stats()["timelines"]}
+            self.emit(out.timeline_document(timeline, changes.get(timeline.name, 0)))
+            return
+        self.stdout.write(
+            f"imported {source} as timeline {timeline.name}; make it live with: chronos switch {timeline.name}"
+        )
 
     def handle_gc(self, user: Any, options: dict[str, Any]) -> None:
         report = services.chronos_gc(dry_run=options["dry_run"], actor=user)
