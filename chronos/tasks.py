@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from celery import Task, shared_task
+from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from chronos.context import change_context
 from chronos.points import checkpoint_resolve
 from chronos.retention import chronos_gc
 from chronos.services import TravelReport, checkpoint_restore, timeline_switch
+from chronos.transfer import checkpoint_export, checkpoint_import, export_path
 from luxsite.errors import DomainError
 
 logger = logging.getLogger(__name__)
+# An uploaded archive waiting for its import: the name chronos.views gave it, nothing a user typed.
+UPLOAD_NAME = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.upload$")
 
 
 @shared_task(name="chronos.tasks.chronos_gc")
@@ -94,3 +100,60 @@ def timeline_switch_task(
     except DomainError as error:
         return {"status": "refused", "code": error.code, "detail": error.detail}
     return {**_travelled(report), "timeline": name}
+
+
+@shared_task(bind=True, name="chronos.tasks.checkpoint_export", queue="io")
+def checkpoint_export_task(
+    self: Task[[str, int | None], dict[str, Any]], checkpoint_id: str, actor_id: int | None
+) -> dict[str, Any]:
+    """Write a checkpoint's archive to its file under CHRONOS_TIMELINES_DIR/exports, whole or not at all.
+
+    Written to a temporary name and renamed: a redelivery writes the same archive again.
+    """
+    actor = _actor_get(actor_id)
+    if actor is None:
+        return {"status": "refused", "code": "permission_denied", "detail": f"user {actor_id} no longer exists"}
+    try:
+        checkpoint = checkpoint_resolve(checkpoint_id, anywhere=True)
+        self.update_state(state="PROGRESS", meta={"step": f"writing the archive of {checkpoint.name}"})
+        target = export_path(checkpoint, settings.CHRONOS_COMPRESS_SNAPSHOTS)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{self.request.id}.part")
+        try:
+            with partial.open("wb") as stream:
+                report = checkpoint_export(checkpoint=checkpoint, target=stream, actor=actor)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+    except DomainError as error:
+        return {"status": "refused", "code": error.code, "detail": error.detail}
+    return {
+        "status": "done",
+        "checkpoint": {"id": str(checkpoint.id), "name": checkpoint.name},
+        "file": target.name,
+        "bytes": report.bytes_written,
+        "beings": report.beings,
+        "relationships": report.relationships,
+    }
+
+
+@shared_task(bind=True, name="chronos.tasks.checkpoint_import", queue="io")
+def checkpoint_import_task(
+    self: Task[[str, str, int | None], dict[str, Any]], upload: str, timeline: str, actor_id: int | None
+) -> dict[str, Any]:
+    """Load an uploaded archive (by its name under CHRONOS_TIMELINES_DIR/imports) as a new timeline, then drop it."""
+    actor = _actor_get(actor_id)
+    if actor is None:
+        return {"status": "refused", "code": "permission_denied", "detail": f"user {actor_id} no longer exists"}
+    if not UPLOAD_NAME.match(upload):
+        return {"status": "refused", "code": "archive_invalid", "detail": f"{upload[:80]!r} is not an upload's name"}
+    source = Path(settings.CHRONOS_TIMELINES_DIR) / "imports" / upload
+    try:
+        self.update_state(state="PROGRESS", meta={"step": "verifying the archive, then loading it"})
+        with change_context(door="task", reason=f"import as {timeline}", request_id=self.request.id):
+            created = checkpoint_import(source=source, timeline=timeline, actor=actor)
+    except DomainError as error:
+        return {"status": "refused", "code": error.code, "detail": error.detail}
+    finally:
+        source.unlink(missing_ok=True)
+    return {"status": "done", "timeline": created.name}

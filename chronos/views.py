@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from celery.result import AsyncResult
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
@@ -31,7 +34,7 @@ from beings.executions.views import partial_login_required
 from chronos import graph, services
 from chronos.diffs import Diff
 from chronos.exceptions import CheckpointNotFoundError, TimelineProtectedError
-from chronos.forms import CheckpointForm, TimelineForm, TravelForm
+from chronos.forms import CheckpointForm, ImportForm, TimelineForm, TravelForm
 from chronos.models import Checkpoint
 from chronos.points import Cut, Point, checkpoint_resolve, live_timeline, point_resolve, timeline_resolve
 from chronos.selectors import checkpoint_list, checkpoint_stats, chronos_stats, timeline_list
@@ -48,13 +51,17 @@ SESSION_TASKS = "chronos_tasks"
 SESSION_TASKS_KEPT = 20
 RESTORE_TASK = "chronos.tasks.checkpoint_restore"
 SWITCH_TASK = "chronos.tasks.timeline_switch"
+EXPORT_TASK = "chronos.tasks.checkpoint_export"
+IMPORT_TASK = "chronos.tasks.checkpoint_import"
+# An export's file name: the checkpoint's id (transfer.export_path), never anything a user typed.
+EXPORT_NAME = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tar(\.gz)?$")
 
 
-def chronos_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def chronos_page(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Signed in, and staff or holding chronos.view_checkpoint: otherwise a 403 page."""
 
     @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user = request.user
         if not (user.is_active and (user.is_staff or user.has_perm(VIEW_PERMISSION))):
             raise PermissionDenied(f"chronos' pages are for staff, or for who holds {VIEW_PERMISSION}")
@@ -107,6 +114,7 @@ def _dashboard(request: HttpRequest, *, status: int = 200, **forms: Any) -> Http
         "stats": chronos_stats(),
         "checkpoint_form": forms.get("checkpoint_form") or CheckpointForm(),
         "timeline_form": forms.get("timeline_form") or TimelineForm(),
+        "import_form": forms.get("import_form") or ImportForm(),
     }
     try:
         context["graph"], svg = graph.timelines_svg()
@@ -262,6 +270,46 @@ def diff(request: HttpRequest) -> HttpResponse:
     context["page"] = Paginator(range(result.total), DIFF_PAGE).get_page(number)
     context["query"] = f"from={origin_text}&to={target_text}"
     return render(request, "chronos/diff.html", context)
+
+
+@chronos_page
+@require_POST
+def checkpoint_export(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
+    """Queue the export of a checkpoint's archive; its progress page links the file when it is written."""
+    checkpoint = _checkpoint(id)
+    services.permission_require(request.user, "chronos.view_checkpoint", "exporting a checkpoint")
+    return _queue(request, EXPORT_TASK, args=[str(checkpoint.id), request.user.pk], label=f"Export {checkpoint.name}")
+
+
+@chronos_page
+@require_GET
+def export_download(request: HttpRequest, name: str) -> HttpResponseBase:
+    """An exported archive, by the name its task reported: a checkpoint id and a .tar or .tar.gz suffix."""
+    services.permission_require(request.user, "chronos.view_checkpoint", "downloading a checkpoint archive")
+    archive = settings.CHRONOS_TIMELINES_DIR / "exports" / name
+    if not EXPORT_NAME.match(name) or not archive.is_file():
+        raise NotFound(f"no exported archive named {name[:80]!r}", code="archive_not_found")
+    return FileResponse(archive.open("rb"), as_attachment=True, filename=f"checkpoint-{name}")
+
+
+@chronos_page
+@require_POST
+def archive_import(request: HttpRequest) -> HttpResponse:
+    """Keep an uploaded archive where the worker reads it, and queue its import as a new timeline."""
+    services.permission_require(request.user, "chronos.restore_checkpoint", "importing an archive")
+    form = ImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _dashboard(request, status=422, import_form=form)
+    directory = settings.CHRONOS_TIMELINES_DIR / "imports"
+    directory.mkdir(parents=True, exist_ok=True)
+    upload = directory / f"{uuid.uuid4()}.upload"
+    with upload.open("wb") as target:
+        for chunk in form.cleaned_data["archive"].chunks():
+            target.write(chunk)
+    timeline = form.cleaned_data["timeline"]
+    return _queue(
+        request, IMPORT_TASK, args=[upload.name, timeline, request.user.pk], label=f"Import as timeline {timeline}"
+    )
 
 
 def _queue(request: HttpRequest, task: str, *, args: list[Any], label: str) -> HttpResponse:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Permission, User
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
@@ -192,14 +194,7 @@ def test_a_restore_confirmed_on_its_page_runs_on_a_worker_and_shows_its_result(
     assert preview.status_code == 200 and b"tags" in preview.content
     response = root_client.post(restore_url(checkpoint), {"confirm": "on"})
     assert response.status_code == 302
-    task_page = response["Location"]
-    panel = task_page + "panel/"
-
-    def finished() -> Any:
-        page = root_client.get(panel)
-        return page if b'data-state="done"' in page.content else None
-
-    done = wait_for(finished)
+    done = task_finished(root_client, response["Location"])
     assert b"before-restore-old-tags" in done.content
     assert tables_dump() == before
     assert b"hx-get" not in done.content  # finished: the panel stops polling
@@ -212,3 +207,70 @@ def test_a_task_page_is_for_who_queued_the_task(root: User, root_client: Client,
     task_page = response["Location"]
     assert root_client.get(task_page).status_code == 200
     assert logged_in(watcher).get(task_page).status_code == 404
+
+
+def task_finished(client: Client, task_page: str) -> Any:
+    """Poll a task's panel as htmx does until the task is done, and return the panel."""
+
+    def done() -> Any:
+        panel = client.get(task_page + "panel/")
+        return panel if b'data-state="done"' in panel.content else None
+
+    return wait_for(done)
+
+
+@pytest.fixture
+def exports_removed() -> Iterator[None]:
+    """The archives a test exports are removed after it: the worker writes them to CHRONOS_TIMELINES_DIR."""
+    directory = settings.CHRONOS_TIMELINES_DIR / "exports"
+    before = set(directory.iterdir()) if directory.is_dir() else set()
+    yield
+    for archive in (set(directory.iterdir()) if directory.is_dir() else set()) - before:
+        archive.unlink(missing_ok=True)
+
+
+def test_export_then_import_through_the_pages(
+    root: User,
+    root_client: Client,
+    make_being: Callable[..., BaseBeing],
+    celery_worker: Any,
+    exports_removed: None,
+) -> None:
+    """The archive a worker exports holds the state at the checkpoint; uploaded, it becomes a timeline that,
+    switched to, makes the tables that state."""
+    being = make_being("exported", tags=["then"])
+    at_checkpoint = tables_dump()
+    checkpoint = checkpoint_create(name="to-ship", actor=root)
+    being_update(being=being, data={"tags": ["now"]}, actor=root)
+
+    queued = root_client.post(reverse("chronos_checkpoint_export", args=[checkpoint.id]))
+    assert queued.status_code == 302
+    panel = task_finished(root_client, queued["Location"]).content.decode()
+    link = re.search(r'href="(/chronos/exports/[^"]+)"', panel)
+    assert link is not None
+    download = root_client.get(link.group(1))
+    assert download.status_code == 200
+    assert "attachment" in download["Content-Disposition"]
+    archive = download.getvalue()
+
+    upload = SimpleUploadedFile("shipped.tar.gz", archive)
+    imported = root_client.post(reverse("chronos_import"), {"archive": upload, "timeline": "shipped"})
+    assert imported.status_code == 302
+    assert b"shipped" in task_finished(root_client, imported["Location"]).content
+    switched = root_client.post(reverse("chronos_timeline_switch", args=["shipped"]), {"confirm": "on"})
+    task_finished(root_client, switched["Location"])
+    assert tables_dump() == at_checkpoint
+
+
+def test_a_download_names_only_an_export(root_client: Client) -> None:
+    """A name that is not a checkpoint id with a tar suffix, or no such file, is a 404: no path leaves the directory."""
+    for name in ("..%2Fsettings.py", "00000000-0000-0000-0000-000000000000.tar", "x.tar"):
+        assert root_client.get(f"/chronos/exports/{name}").status_code == 404
+
+
+def test_alice_may_not_import(alice: User, root: User) -> None:
+    """An upload by someone without chronos.restore_checkpoint is refused before it is kept: 403."""
+    client = logged_in(alice)
+    upload = SimpleUploadedFile("a.tar", b"not an archive")
+    assert client.post(reverse("chronos_import"), {"archive": upload, "timeline": "nope"}).status_code == 403
+    assert not Timeline.objects.filter(name="nope").exists()
