@@ -28,24 +28,19 @@ from typing import Any
 
 import pgtrigger
 from django.conf import settings
-from django.contrib.auth.models import PermissionsMixin
 from django.db import connection, transaction
 from django.utils import timezone
 
 from beings.models import BeingGroupObjectPermission, BeingUserObjectPermission
-from chronos.exceptions import ChronosDisabledError
+from chronos.guards import TIME_TRAVEL_LOCK, chronos_enabled, permission_require
 from chronos.models import Checkpoint, Timeline
 from chronos.points import Cut
-from luxsite.errors import PermissionDenied
 from luxsite.locks import advisory_lock
 from luxsite.permissions import User
 from luxsite.triggers import append_only_uris
 from relations.models import RelationshipGroupObjectPermission, RelationshipUserObjectPermission
 
 BATCH = 10_000
-# The lock restore and switch hold for their whole transaction (chronos.services.TIME_TRAVEL_LOCK); services
-# import this module, so the name cannot be imported from there.
-TIME_TRAVEL_LOCK = "luxos.chronos:time-travel"
 RIGHTS = (
     (BeingUserObjectPermission, "base_beings", "soul"),
     (BeingGroupObjectPermission, "base_beings", "soul"),
@@ -122,7 +117,9 @@ class LogScope:
         )
 
 
-def chronos_gc(*, dry_run: bool = False, actor: User | None = None, now: datetime | None = None) -> GcReport:
+def chronos_gc(
+    *, dry_run: bool = False, actor: User | None = None, now: datetime | None = None, batch: int = BATCH
+) -> GcReport:
     """Remove the unpinned checkpoints beyond the retention limits and the log entries nothing retained needs.
 
     A checkpoint goes when more than ``CHRONOS_MAX_CHECKPOINTS_PER_TIMELINE`` newer ones of its timeline
@@ -130,14 +127,11 @@ def chronos_gc(*, dry_run: bool = False, actor: User | None = None, now: datetim
     or less is off). Pinned checkpoints and the checkpoints a timeline forks from never go and do not
     count against the limit. A restore to any checkpoint that stays is exact afterwards. ``dry_run``
     reports the same figures and removes nothing. The beat runs it as the system (``actor`` None);
-    a user needs ``chronos.delete_checkpoint``.
+    a user needs ``chronos.delete_checkpoint``. ``batch``: rows deleted per transaction.
     """
-    if not settings.ENABLE_CHRONOS:
-        raise ChronosDisabledError("chronos is off (ENABLE_CHRONOS is false): turn it on to use time travel")
-    if actor is not None and not (
-        actor.is_authenticated and isinstance(actor, PermissionsMixin) and actor.has_perm("chronos.delete_checkpoint")
-    ):
-        raise PermissionDenied("collecting chronos' history needs the chronos.delete_checkpoint permission")
+    chronos_enabled()
+    if actor is not None:
+        permission_require(actor, "chronos.delete_checkpoint", "collecting chronos' history")
     now = now or timezone.now()
     timelines = list(Timeline.objects.all())
     needed = _timelines_needed(timelines)
@@ -153,14 +147,14 @@ def chronos_gc(*, dry_run: bool = False, actor: User | None = None, now: datetim
     report.timelines = _timelines_with_log(timelines, scope.purged)
     changes, changes_where = scope.where("c", change=True)
     transactions, transactions_where = scope.transactions()
-    report.changes, change_bytes = _remove("chronos_change", "c", changes, changes_where, dry_run=dry_run)
+    report.changes, change_bytes = _remove("chronos_change", "c", changes, changes_where, dry_run=dry_run, batch=batch)
     report.transactions, transaction_bytes = _remove(
-        "chronos_transaction", "t", transactions, transactions_where, dry_run=dry_run
+        "chronos_transaction", "t", transactions, transactions_where, dry_run=dry_run, batch=batch
     )
     report.bytes_freed = change_bytes + transaction_bytes
     for model, table, key in RIGHTS:
         where, params = _rights_orphaned(scope, table, key)
-        removed, _ = _remove(model._meta.db_table, "p", where, params, dry_run=dry_run)
+        removed, _ = _remove(model._meta.db_table, "p", where, params, dry_run=dry_run, batch=batch)
         report.permissions += removed
     return report
 
@@ -273,7 +267,7 @@ def _rights_orphaned(scope: LogScope, table: str, key: str) -> tuple[str, list[A
     )
 
 
-def _remove(table: str, alias: str, where: str, params: list[Any], *, dry_run: bool) -> tuple[int, int]:
+def _remove(table: str, alias: str, where: str, params: list[Any], *, dry_run: bool, batch: int) -> tuple[int, int]:
     """Delete the rows of ``table`` matching ``where`` in batches (or only read them): rows and bytes.
 
     The one place past the log's append-only triggers. A dry run reads the same batches the same way:
@@ -294,10 +288,10 @@ def _remove(table: str, alias: str, where: str, params: list[Any], *, dry_run: b
         with transaction.atomic(), pgtrigger.ignore(*append_only_uris("chronos.Change")):
             advisory_lock(TIME_TRAVEL_LOCK)
             with connection.cursor() as cursor:
-                cursor.execute(doomed, [last, *params, BATCH])
+                cursor.execute(doomed, [last, *params, batch])
                 rows = cursor.fetchall()
         removed += len(rows)
         size += sum(int(row[1]) for row in rows)
-        if len(rows) < BATCH:
+        if len(rows) < batch:
             return removed, size
         last = max(int(row[0]) for row in rows)

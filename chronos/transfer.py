@@ -26,11 +26,12 @@ from django.utils import timezone
 
 from chronos import replay
 from chronos.archive import Archive, ArchiveReport, archive_read, archive_write, env_config
+from chronos.checkpoints import timeline_fork, timeline_name_clean
 from chronos.context import context_apply
 from chronos.exceptions import ArchiveContentError, CheckpointNotFoundError
+from chronos.guards import chronos_enabled, permission_require
 from chronos.models import Checkpoint, Timeline
 from chronos.points import Cut, Point, live_timeline, path
-from chronos.services import chronos_enabled, permission_require, timeline_fork, timeline_name_clean
 from luxsite.permissions import User
 
 TABLES = ("base_beings", "relationships")

