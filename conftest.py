@@ -71,6 +71,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SOUL_LOG_DIR] = souls
     os.environ["LUXOS_SOUL_LOG_DIR"] = souls
     settings.LUXOS_SOUL_LOG_DIR = Path(souls)
+    # Chronos' exports and uploads too, never var/chronos.
+    timelines = os.path.join(souls, "chronos")
+    os.environ["CHRONOS_TIMELINES_DIR"] = timelines
+    settings.CHRONOS_TIMELINES_DIR = Path(timelines)
 
 
 def _session_claim(config: pytest.Config, redis_url: str) -> None:

@@ -26,6 +26,21 @@ def chronos_enabled() -> None:
         raise ChronosDisabledError("chronos is off (ENABLE_CHRONOS is false): turn it on to use time travel")
 
 
+VIEW_PERMISSION = "chronos.view_checkpoint"
+
+
+def viewer_require(user: User) -> None:
+    """Chronos shows everyone's rows: chronos is on, and ``user`` is staff or holds chronos.view_checkpoint.
+
+    Every door asks this first (the API, the pages, the command); a write needs its own permission on top.
+    """
+    chronos_enabled()
+    staff = bool(getattr(user, "is_staff", False))
+    allowed = isinstance(user, PermissionsMixin) and (staff or user.has_perm(VIEW_PERMISSION))
+    if not (user.is_active and allowed):
+        raise PermissionDenied(f"chronos is for staff, or for who holds {VIEW_PERMISSION}")
+
+
 def permission_require(actor: User, permission: str, doing: str) -> None:
     if not (actor.is_authenticated and isinstance(actor, PermissionsMixin) and actor.has_perm(permission)):
         raise PermissionDenied(f"{doing} needs the {permission} permission")

@@ -150,7 +150,8 @@ def chronos_stats() -> dict[str, Any]:
         )
         timelines = [{"name": name, "live": live, "changes": count} for name, live, count in cursor.fetchall()]
     directory = settings.CHRONOS_TIMELINES_DIR
-    archives = sorted(directory.glob("*.tar*")) if directory.is_dir() else []
+    # Exports are under exports/, uploads waiting for their import under imports/.
+    archives = [path for path in directory.rglob("*.tar*") if path.is_file()] if directory.is_dir() else []
     return {
         "log_bytes": int(log_bytes),
         "context_bytes": int(context_bytes),

@@ -64,7 +64,7 @@ def _travelled(report: TravelReport) -> dict[str, Any]:
     }
 
 
-@shared_task(bind=True, name="chronos.tasks.checkpoint_restore", queue="io")
+@shared_task(bind=True, name="chronos.tasks.checkpoint_restore")
 def checkpoint_restore_task(
     self: Task[[str, int | None, bool], dict[str, Any]], checkpoint_id: str, actor_id: int | None, force: bool
 ) -> dict[str, Any]:
@@ -85,7 +85,7 @@ def checkpoint_restore_task(
     return {**_travelled(report), "checkpoint": {"id": str(checkpoint.id), "name": checkpoint.name}}
 
 
-@shared_task(bind=True, name="chronos.tasks.timeline_switch", queue="io")
+@shared_task(bind=True, name="chronos.tasks.timeline_switch")
 def timeline_switch_task(
     self: Task[[str, int | None, bool], dict[str, Any]], name: str, actor_id: int | None, force: bool
 ) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def timeline_switch_task(
     return {**_travelled(report), "timeline": name}
 
 
-@shared_task(bind=True, name="chronos.tasks.checkpoint_export", queue="io")
+@shared_task(bind=True, name="chronos.tasks.checkpoint_export")
 def checkpoint_export_task(
     self: Task[[str, int | None], dict[str, Any]], checkpoint_id: str, actor_id: int | None
 ) -> dict[str, Any]:
@@ -137,7 +137,7 @@ def checkpoint_export_task(
     }
 
 
-@shared_task(bind=True, name="chronos.tasks.checkpoint_import", queue="io")
+@shared_task(bind=True, name="chronos.tasks.checkpoint_import")
 def checkpoint_import_task(
     self: Task[[str, str, int | None], dict[str, Any]], upload: str, timeline: str, actor_id: int | None
 ) -> dict[str, Any]:

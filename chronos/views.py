@@ -35,13 +35,13 @@ from chronos import graph, services
 from chronos.diffs import Diff
 from chronos.exceptions import CheckpointNotFoundError, TimelineProtectedError
 from chronos.forms import CheckpointForm, ImportForm, TimelineForm, TravelForm
+from chronos.guards import viewer_require
 from chronos.models import Checkpoint
 from chronos.points import Cut, Point, checkpoint_resolve, live_timeline, point_resolve, timeline_resolve
 from chronos.selectors import checkpoint_list, checkpoint_stats, chronos_stats, timeline_list
 from luxsite.celery import app
 from luxsite.errors import DomainError, NotFound, PermissionDenied
 
-VIEW_PERMISSION = "chronos.view_checkpoint"
 CHECKPOINTS_SHOWN = 100
 DIFF_PAGE = 25
 PREVIEW_ROWS = 20
@@ -62,9 +62,7 @@ def chronos_page(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRes
 
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        user = request.user
-        if not (user.is_active and (user.is_staff or user.has_perm(VIEW_PERMISSION))):
-            raise PermissionDenied(f"chronos' pages are for staff, or for who holds {VIEW_PERMISSION}")
+        viewer_require(request.user)
         return view(request, *args, **kwargs)
 
     return login_required(wrapped)

@@ -234,6 +234,8 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ROUTES = {
     "beings.tasks.being_evolve": {"queue": "io"},
     "beings.tasks.souls_validate": {"queue": "io"},
+    # Chronos' work is the database's: restore, switch, export, import and retention wait on I/O.
+    "chronos.tasks.*": {"queue": "io"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -26,18 +26,12 @@ from django.core.management.base import BaseCommand, CommandError
 from chronos import commandline as out
 from chronos import selectors, services, transfer
 from chronos.context import change_context
+from chronos.guards import viewer_require
 from chronos.points import Point, checkpoint_resolve, live_timeline, point_resolve, timeline_resolve
-from luxsite.errors import DomainError, PermissionDenied
+from luxsite.errors import DomainError
 
-VIEW_PERMISSION = "chronos.view_checkpoint"
 # A being's own past answers who may view the being, as GET /api/beings/{soul}/history does.
 BEING_READS = {"at", "history"}
-
-
-def viewer_require(user: Any) -> None:
-    """Chronos shows everyone's rows: staff, or who holds chronos.view_checkpoint, as in the API and the pages."""
-    if not (user.is_active and (user.is_staff or user.has_perm(VIEW_PERMISSION))):
-        raise PermissionDenied(f"chronos is for staff, or for who holds {VIEW_PERMISSION}")
 
 
 def soul_argument(text: str) -> uuid.UUID:
