@@ -108,10 +108,11 @@ def _runs(steps: Sequence[Step]) -> list[tuple[bool, list[int]]]:
     return runs
 
 
-def rows_fold(images: dict[RowKey, Any], steps: Sequence[Step]) -> dict[RowKey, Any]:
+def rows_fold(images: dict[RowKey, Any], steps: Sequence[Step], *, as_text: bool = False) -> dict[RowKey, Any]:
     """The images of rows after ``steps`` (an image is a dict, or None when the row does not exist).
 
     One SQL statement for every row: each row's own steps, in order, applied to its image.
+    ``as_text``: the rebuilt rows as PostgreSQL prints their JSON (exact numbers), not decoded.
     """
     by_row: dict[RowKey, list[Step]] = defaultdict(list)
     for step in steps:
@@ -131,7 +132,7 @@ def rows_fold(images: dict[RowKey, Any], steps: Sequence[Step]) -> dict[RowKey, 
             [json.dumps(rows)],
         )
         for n, image in cursor.fetchall():
-            folded[keys[n]] = decoded(image)
+            folded[keys[n]] = image if as_text else decoded(image)
     return folded
 
 

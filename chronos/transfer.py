@@ -24,8 +24,9 @@ from django.conf import settings
 from django.db import DataError, connection, transaction
 from django.utils import timezone
 
+from beings import kinds
 from chronos import replay
-from chronos.archive import Archive, ArchiveReport, archive_read, archive_write, env_config
+from chronos.archive import BEINGS, RELATIONSHIPS, Archive, ArchiveReport, archive_read, archive_write, env_config
 from chronos.checkpoints import timeline_fork, timeline_name_clean
 from chronos.context import context_apply
 from chronos.exceptions import ArchiveContentError, CheckpointNotFoundError
@@ -62,7 +63,7 @@ def checkpoint_export(
         checkpoint = found
         steps = replay.path_steps(path(Point(live_timeline()), Point(checkpoint.timeline, Cut.of(checkpoint))))
         keys = {(step.table, step.row_id) for step in steps}
-        rebuilt = replay.rows_fold(replay.live_images(keys), steps)
+        rebuilt = replay.rows_fold(replay.live_images(keys), steps, as_text=True)
         metadata = {
             "checkpoint": str(checkpoint.id),
             "name": checkpoint.name,
@@ -107,23 +108,25 @@ def _one_view() -> Iterator[None]:
         raw.isolation_level, raw.read_only = isolation, read_only
 
 
-def _rows_at(table: str, rebuilt: dict[replay.RowKey, Any]) -> Iterator[dict[str, Any]]:
-    """The rows of ``table`` at the checkpoint: the live rows no step touched, then the rebuilt ones."""
+def _rows_at(table: str, rebuilt: dict[replay.RowKey, Any]) -> Iterator[bytes]:
+    """The rows of ``table`` at the checkpoint as JSON text: the live rows no step touched, then the rebuilt ones.
+
+    The live rows pass from COPY to the archive as PostgreSQL prints them, never decoded.
+    """
     pk = replay.PRIMARY_KEYS[table]
-    touched = {str(row) for kind, row in rebuilt if kind == table}
-    loads = json.loads
+    touched = [row for kind, row in rebuilt if kind == table]
     with (
         connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY (SELECT to_jsonb(t) FROM {table} t) TO STDOUT") as copy,
+        cursor.cursor.copy(
+            f"COPY (SELECT to_jsonb(t) FROM {table} t WHERE NOT ({pk} = ANY(%s::uuid[]))) TO STDOUT", [touched]
+        ) as copy,
     ):
-        # One CopyData message is one row; COPY's text format doubles the backslashes of the JSON.
+        # One CopyData message is one row and its newline; COPY's text format doubles the JSON's backslashes.
         for data in copy:
-            row = loads(bytes(data).replace(b"\\\\", b"\\"))
-            if row[pk] not in touched:
-                yield row
+            yield bytes(data).rstrip(b"\n").replace(b"\\\\", b"\\")
     for (kind, _), image in sorted(rebuilt.items(), key=lambda item: str(item[0][1])):
         if kind == table and image is not None:
-            yield image
+            yield image.encode() if isinstance(image, str) else json.dumps(image).encode()
 
 
 def checkpoint_import(*, source: BinaryIO | Path, timeline: str, actor: User, description: str = "") -> Timeline:
@@ -159,7 +162,8 @@ def _columns(table: str) -> list[tuple[str, str, bool]]:
 def _load(archive: Archive) -> None:
     """Each member into a temporary table like its own, the line of every row beside it."""
     with connection.cursor() as cursor:
-        for table, rows in zip(TABLES, (archive.beings(), archive.relationships()), strict=True):
+        for table, member in zip(TABLES, (BEINGS, RELATIONSHIPS), strict=True):
+            rows = archive.lines(member)
             columns = _columns(table)
             cursor.execute(f"CREATE TEMP TABLE import_{table}_json ({LINE} bigint, doc jsonb) ON COMMIT DROP")
             with cursor.cursor.copy(f"COPY import_{table}_json FROM STDIN") as copy:
@@ -176,10 +180,15 @@ def _load(archive: Archive) -> None:
             cursor.execute(f"ANALYZE import_{table}")
 
 
-def _checked(table: str, columns: list[tuple[str, str, bool]], rows: Iterable[dict[str, Any]]) -> Iterator[str]:
-    """Each row as a line of COPY text, once it has exactly the table's columns, each of its kind of value."""
+def _checked(
+    table: str, columns: list[tuple[str, str, bool]], rows: Iterable[tuple[bytes, dict[str, Any]]]
+) -> Iterator[str]:
+    """Each row as a line of COPY text, once it has exactly the table's columns, each of its kind of value.
+
+    The row goes in as the archive wrote it, not re-encoded: numbers keep their digits (``1.50``).
+    """
     names = {name for name, _, _ in columns}
-    for line, row in enumerate(rows, start=1):
+    for line, (text, row) in enumerate(rows, start=1):
         if row.keys() != names:
             missing, extra = sorted(names - row.keys()), sorted(row.keys() - names)
             raise ArchiveContentError(f"{table} line {line}: missing columns {missing}, unknown columns {extra}")
@@ -187,7 +196,7 @@ def _checked(table: str, columns: list[tuple[str, str, bool]], rows: Iterable[di
             if not _value_fits(row[name], kind, not_null):
                 raise ArchiveContentError(f"{table} line {line}: {name} is not a {kind}: {str(row[name])[:80]!r}")
         # JSON escapes every control character, so a backslash is the only byte COPY's text format needs doubled.
-        yield f"{line}\t{json.dumps(row, separators=(',', ':'))}\n".replace("\\", "\\\\")
+        yield f"{line}\t{text.decode()}\n".replace("\\", "\\\\")
 
 
 def _value_fits(value: Any, kind: str, not_null: bool) -> bool:
@@ -241,10 +250,15 @@ def _rows_check() -> None:
             f"NOT EXISTS (SELECT FROM import_base_beings b WHERE b.soul = r.target_soul) ORDER BY r.{LINE} LIMIT 1",
             "relationships.jsonl line {}: relationship {} links a being the archive does not hold",
         ),
+        (
+            "SELECT 0, core FROM unnest(%s::uuid[]) AS core "
+            "WHERE NOT EXISTS (SELECT FROM import_base_beings b WHERE b.soul = core) LIMIT 1",
+            "beings.jsonl: the core being {1} is missing; every state of LuxOS holds the core beings",
+        ),
     ]
     with connection.cursor() as cursor:
         for sql, message in checks:
-            cursor.execute(sql)
+            cursor.execute(sql, [sorted(kinds.CORE_SOULS)] if "%s" in sql else None)
             found = cursor.fetchone()
             if found is not None:
                 raise ArchiveContentError(message.format(*found))

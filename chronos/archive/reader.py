@@ -66,10 +66,17 @@ class Archive:
         self._cleanup = cleanup
 
     def beings(self) -> Iterator[dict[str, Any]]:
-        return _rows(self._spools[BEINGS])
+        return (row for _, row in _rows(self._spools[BEINGS]))
 
     def relationships(self) -> Iterator[dict[str, Any]]:
-        return _rows(self._spools[RELATIONSHIPS])
+        return (row for _, row in _rows(self._spools[RELATIONSHIPS]))
+
+    def lines(self, member: str) -> Iterator[tuple[bytes, dict[str, Any]]]:
+        """Each row of ``member`` (beings.jsonl, relationships.jsonl) as its line of JSON and decoded.
+
+        The line is the row exactly as written (``1.50`` stays ``1.50``); the dict is for checking it.
+        """
+        return _rows(self._spools[member])
 
     def close(self) -> None:
         self._cleanup.close()
@@ -288,8 +295,8 @@ def _count_rows(name: str, spool: IO[bytes]) -> int:
     return count
 
 
-def _rows(spool: IO[bytes]) -> Iterator[dict[str, Any]]:
-    """Rows from a spool, each iterator at its own position so that two may run side by side."""
+def _rows(spool: IO[bytes]) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """Rows from a spool with their lines, each iterator at its own position so that two may run side by side."""
     position = 0
     while True:
         spool.seek(position)
@@ -297,4 +304,5 @@ def _rows(spool: IO[bytes]) -> Iterator[dict[str, Any]]:
         if not lines:
             return
         position = spool.tell()
-        yield from map(json.loads, lines)
+        for line in lines:
+            yield line.rstrip(b"\n"), json.loads(line)

@@ -18,6 +18,8 @@ from typing import Any, BinaryIO
 from chronos.archive.layout import BEINGS, CHECKPOINT, ENV_CONFIG, FORMAT_VERSION, MANIFEST, RELATIONSHIPS, tar_open
 
 _BATCH_ROWS = 1000
+# A row: a dict to encode, or its JSON already encoded.
+Row = dict[str, Any] | bytes
 
 # json.dumps with options builds a new encoder at every call; one is enough for a million rows.
 _ROW_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str)
@@ -35,12 +37,16 @@ def archive_write(
     target: BinaryIO,
     *,
     metadata: dict[str, Any],
-    beings: Iterable[dict[str, Any]],
-    relationships: Iterable[dict[str, Any]],
+    beings: Iterable[Row],
+    relationships: Iterable[Row],
     env_config: dict[str, Any],
     compress: bool,
 ) -> ArchiveReport:
-    """Stream a checkpoint archive to ``target``, which may be a non-seekable stream."""
+    """Stream a checkpoint archive to ``target``, which may be a non-seekable stream.
+
+    A row is a dict, or its JSON text already encoded (bytes, one object, no newline): the rows read
+    straight from PostgreSQL pass through as they are, numbers like ``1.50`` included.
+    """
     sink = _CountingWriter(target)
     mtime = _mtime(metadata)
     digests: dict[str, dict[str, Any]] = {}
@@ -100,16 +106,20 @@ def _add_document(tar: tarfile.TarFile, name: str, document: dict[str, Any], mti
     return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 
-def _add_rows(
-    tar: tarfile.TarFile, name: str, rows: Iterable[dict[str, Any]], mtime: int
-) -> tuple[int, dict[str, Any]]:
+def _encoded(row: Row) -> bytes:
+    return row if isinstance(row, bytes) else _ROW_ENCODER.encode(row).encode()
+
+
+def _add_rows(tar: tarfile.TarFile, name: str, rows: Iterable[Row], mtime: int) -> tuple[int, dict[str, Any]]:
     """Spool the rows as JSON lines while hashing them, then add the spool to the tar."""
     digest = hashlib.sha256()
     count = size = 0
     rows = iter(rows)
     with tempfile.TemporaryFile() as spool:
         while batch := list(islice(rows, _BATCH_ROWS)):
-            data = "".join(_ROW_ENCODER.encode(row) + "\n" for row in batch).encode()
+            data = b"".join(
+                (row if isinstance(row, bytes) else _ROW_ENCODER.encode(row).encode()) + b"\n" for row in batch
+            )
             spool.write(data)
             digest.update(data)
             count += len(batch)

@@ -17,6 +17,7 @@ from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.test import override_settings
 
+from beings.kinds import core_soul
 from beings.models import BaseBeing
 from beings.services import being_delete, being_update
 from chronos.archive import archive_read, archive_write
@@ -187,8 +188,8 @@ def truncated(data: bytes) -> bytes:
 
 def wrong_digest(data: bytes) -> bytes:
     """One letter of a row changed inside the tar, the manifest left as it was."""
-    at = data.index(b'"name":"kept"')
-    return data[:at] + b'"name":"kapt"' + data[at + len(b'"name":"kept"') :]
+    at = data.index(b'"name": "kept"')
+    return data[:at] + b'"name": "kapt"' + data[at + len(b'"name": "kept"') :]
 
 
 def outside_member(data: bytes) -> bytes:
@@ -220,6 +221,12 @@ def missing_being(data: bytes) -> bytes:
 
 def duplicate_soul(data: bytes) -> bytes:
     return rewritten(data, lambda member, rows: [*rows, rows[0]] if member == "beings" else rows)
+
+
+def without_core(data: bytes) -> bytes:
+    """The archive without the Kernel, which every state holds."""
+    kernel = str(core_soul("Kernel"))
+    return rewritten(data, lambda member, rows: [row for row in rows if row.get("soul") != kernel])
 
 
 def missing_column(data: bytes) -> bytes:
@@ -258,6 +265,7 @@ def bad_timestamp(data: bytes) -> bytes:
         (bad_hash, "archive_content_invalid", "beings.jsonl line 1: being"),
         (missing_being, "archive_content_invalid", "relationships.jsonl line 1"),
         (duplicate_soul, "archive_content_invalid", "more than once"),
+        (without_core, "archive_content_invalid", "the core being"),
         (missing_column, "archive_content_invalid", "missing columns ['memories']"),
         (wrong_type, "archive_content_invalid", "energy_level is not a integer"),
         (bad_timestamp, "archive_content_invalid", "relationships: a value is not of its column's type"),
@@ -353,3 +361,30 @@ def test_export_memory_stays_flat(root: User, tmp_path: Path) -> None:
     with archive_read(path) as archive:
         assert archive.beings_count == BaseBeing.objects.count() > 20_000
         assert not any(row["energy_level"] == -1 for row in archive.beings())
+
+
+def test_an_export_keeps_numbers_exactly_as_the_database_prints_them(
+    root: User, make_being: Callable[..., BaseBeing], tmp_path: Path
+) -> None:
+    """1.50 stays 1.50 and a backslash stays one: rows pass from COPY to the archive undecoded, and back."""
+    being = make_being("exact")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE base_beings SET attributes = %s::jsonb WHERE soul = %s",
+            ['{"price": 1.50, "path": "C:\\\\temp"}', being.soul],
+        )
+    before = tables_dump()
+    checkpoint = checkpoint_create(name="exact", actor=root)
+    target = tmp_path / "exact.tar"
+    with target.open("wb") as handle:
+        checkpoint_export(checkpoint=checkpoint, target=handle, actor=root, compress=False)
+    with tarfile.open(target) as tar:
+        member = tar.extractfile("beings.jsonl")
+        assert member is not None
+        text = member.read()
+    assert b'"price": 1.50' in text and b'"path": "C:\\\\temp"' in text
+    being_update(being=being, data={"attributes": {}}, actor=root)
+    with target.open("rb") as handle:
+        checkpoint_import(source=handle, timeline="exact-copy", actor=root)
+    timeline_switch(name="exact-copy", actor=root)
+    assert tables_dump() == before
