@@ -9,16 +9,20 @@ a unique id prefix, or its name on the live timeline.
 
 from __future__ import annotations
 
-from typing import Any
+import tempfile
+from typing import Any, BinaryIO, cast
 
+from django.conf import settings
 from django.contrib.auth.models import PermissionsMixin
-from django.http import HttpRequest
-from ninja import Query, Router, Status
+from django.http import FileResponse, HttpRequest
+from ninja import File, Form, Query, Router, Status, UploadedFile
 
-from chronos import selectors, services
+from chronos import selectors, services, transfer
 from chronos.diffs import Diff
+from chronos.guards import chronos_enabled
 from chronos.models import Checkpoint, Timeline
 from chronos.points import checkpoint_resolve, point_resolve, timeline_resolve
+from chronos.retention import GcReport
 from chronos.schemas import (
     CheckpointDetailOut,
     CheckpointIn,
@@ -27,6 +31,9 @@ from chronos.schemas import (
     DiffOut,
     DiffQuery,
     ForceIn,
+    GcIn,
+    GcOut,
+    ImportIn,
     PinIn,
     PreviewOut,
     StatsOut,
@@ -42,11 +49,14 @@ from luxsite.permissions import User
 router = Router(tags=["chronos"])
 
 VIEW_PERMISSION = "chronos.view_checkpoint"
+# An export is kept in memory up to this size, then on disk, until the client has read it.
+EXPORT_IN_MEMORY = 1024 * 1024
+ARCHIVE_TYPES = {True: "application/gzip", False: "application/x-tar"}
 
 
 def viewer_require(user: User) -> None:
     """Chronos is on, and ``user`` is staff or holds chronos.view_checkpoint: a 409 or a 403 otherwise."""
-    services.chronos_enabled()
+    chronos_enabled()
     staff = bool(getattr(user, "is_staff", False))
     allowed = isinstance(user, PermissionsMixin) and (staff or user.has_perm(VIEW_PERMISSION))
     if not (user.is_active and allowed):
@@ -167,6 +177,24 @@ def timeline_create(request: HttpRequest, payload: TimelineIn) -> Status[Timelin
     return Status(201, timeline)
 
 
+@router.post(
+    "/timelines/import",
+    response={201: TimelineOut, **ERRORS},
+    openapi_extra=described({201: "Verified and loaded as a new timeline, not live: switch to it to make it live."}),
+)
+def timeline_import(request: HttpRequest, payload: Form[ImportIn], file: File[UploadedFile]) -> Status[Timeline]:
+    """Load a checkpoint archive as a new timeline forked from now (needs chronos.restore_checkpoint).
+
+    Everything is verified first: a truncated archive, a wrong digest, a member outside the archive,
+    an unknown format, an oversized member or a row the services would refuse is a 422, nothing changed.
+    """
+    viewer_require(request.user)
+    timeline = services.checkpoint_import(
+        source=cast(BinaryIO, file), timeline=payload.timeline, description=payload.description, actor=request.user
+    )
+    return Status(201, timeline)
+
+
 @router.post("/timelines/{name}/switch", response={200: TravelOut, **ERRORS})
 def timeline_switch(request: HttpRequest, name: str, payload: ForceIn) -> services.TravelReport:
     """Make a timeline live: the tables become its head (needs chronos.switch_timeline)."""
@@ -204,3 +232,54 @@ def chronos_stats(request: HttpRequest) -> dict[str, Any]:
     """The log's size, changes per timeline, checkpoints, and exported archives."""
     viewer_require(request.user)
     return selectors.chronos_stats()
+
+
+@router.get(
+    "/checkpoints/{ref}/export",
+    response={**ERRORS},
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The archive of the state at the checkpoint, named `<checkpoint id>.tar.gz` "
+                "(`.tar` when CHRONOS_COMPRESS_SNAPSHOTS is false).",
+                "content": {
+                    kind: {"schema": {"type": "string", "format": "binary"}} for kind in ARCHIVE_TYPES.values()
+                },
+            }
+        }
+    },
+)
+def checkpoint_export(request: HttpRequest, ref: str) -> FileResponse:
+    """Download the state at a checkpoint (not the live state) as a portable archive (needs chronos.view_checkpoint).
+
+    The archive is written whole, in memory up to a megabyte and on disk beyond, before the first byte
+    goes out: an export refused or failing is an error response, never a truncated download, and
+    the export's snapshot of the tables is released at the database's pace, not the client's.
+    """
+    checkpoint = checkpoint_get(request, ref)
+    compress = bool(settings.CHRONOS_COMPRESS_SNAPSHOTS)
+    spool = tempfile.SpooledTemporaryFile(max_size=EXPORT_IN_MEMORY)  # noqa: SIM115  # FileResponse closes it
+    try:
+        services.checkpoint_export(
+            checkpoint=checkpoint, target=cast(BinaryIO, spool), actor=request.user, compress=compress
+        )
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return FileResponse(
+        spool,
+        as_attachment=True,
+        filename=transfer.export_path(checkpoint, compress).name,
+        content_type=ARCHIVE_TYPES[compress],
+    )
+
+
+@router.post("/gc", response={200: GcOut, **ERRORS})
+def chronos_gc(request: HttpRequest, payload: GcIn) -> GcReport:
+    """Remove the unpinned checkpoints beyond retention and the log nothing retained needs (chronos.delete_checkpoint).
+
+    Retention also runs on beat; ``dry_run`` reports the same figures and removes nothing.
+    """
+    viewer_require(request.user)
+    return services.chronos_gc(dry_run=payload.dry_run, actor=request.user)

@@ -208,3 +208,24 @@ class HistoryEntryOut(Schema):
 class HistoryPageOut(Schema):
     items: list[HistoryEntryOut]
     next: int | None = Field(None, description="Pass as `before` for the next (older) page; absent on the last.")
+
+
+class ImportIn(Schema):
+    timeline: Text = Field(..., description="The name of the new timeline the archive is loaded as.")
+    description: Text = ""
+
+
+class GcIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    dry_run: bool = Field(False, description="Report what would be removed, and remove nothing.")
+
+
+class GcOut(Schema):
+    dry_run: bool
+    checkpoints: list[str] = Field(..., description="timeline/name of each checkpoint removed.")
+    timelines: list[str] = Field(..., description="Deleted timelines whose log was freed.")
+    changes: int = Field(..., description="Log entries removed.")
+    transactions: int = Field(..., description="Transaction contexts removed.")
+    permissions: int = Field(..., description="Rights of rows no retained point in history holds any more.")
+    bytes_freed: int

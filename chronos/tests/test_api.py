@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from beings.models import BaseBeing
@@ -377,3 +378,87 @@ def test_a_being_read_before_it_existed_is_a_404(root: User, bearer: dict[str, s
     response = get(f"/api/beings/{being.soul}", bearer, at="empty")
     assert response.status_code == 404, response.content
     assert "did not exist" in response.json()["detail"]
+
+
+def test_an_export_downloads_the_state_at_the_checkpoint_and_imports_as_a_timeline(
+    root: User, root_bearer: dict[str, str], make_being: BeingMaker, settings: Any
+) -> None:
+    """The archive holds the checkpoint's rows, not the live ones; uploaded back, switching to it restores them."""
+    settings.CHRONOS_COMPRESS_SNAPSHOTS = True
+    being = make_being("exported", attributes={"v": 1})
+    at_checkpoint = tables_dump()
+    checkpoint = checkpoint_create(name="shipped", actor=root)
+    being_update(being=being, data={"attributes": {"v": 2}}, actor=root)
+    make_being("after")
+
+    response = Client().get("/api/chronos/checkpoints/shipped/export", headers=root_bearer)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/gzip"
+    assert response["Content-Disposition"] == f'attachment; filename="{checkpoint.id}.tar.gz"'
+    archive = response.getvalue()
+    assert archive[:2] == b"\x1f\x8b"
+
+    upload = SimpleUploadedFile("shipped.tar.gz", archive, content_type="application/gzip")
+    imported = Client().post(
+        "/api/chronos/timelines/import", {"timeline": "shipped", "file": upload}, headers=root_bearer
+    )
+    assert imported.status_code == 201, imported.content
+    assert imported.json()["name"] == "shipped" and imported.json()["live"] is False
+    switched = post(Client(), "/api/chronos/timelines/shipped/switch", {}, **root_bearer)
+    assert switched.status_code == 200, switched.content
+    assert tables_dump() == at_checkpoint
+
+
+def test_an_uncompressed_export_is_a_tar(root: User, root_bearer: dict[str, str], settings: Any) -> None:
+    """With CHRONOS_COMPRESS_SNAPSHOTS false the download is a plain tar named <id>.tar."""
+    settings.CHRONOS_COMPRESS_SNAPSHOTS = False
+    checkpoint = checkpoint_create(name="plain", actor=root)
+    response = Client().get(f"/api/chronos/checkpoints/{checkpoint.id}/export", headers=root_bearer)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/x-tar"
+    assert response["Content-Disposition"] == f'attachment; filename="{checkpoint.id}.tar"'
+    assert response.getvalue()[257:262] == b"ustar"
+
+
+def test_a_truncated_archive_is_refused_and_creates_no_timeline(
+    root: User, root_bearer: dict[str, str], make_being: BeingMaker
+) -> None:
+    """Half an archive is a 422 archive_corrupt; no timeline is created and the log is unchanged."""
+    make_being("whole")
+    checkpoint_create(name="cut", actor=root)
+    archive = Client().get("/api/chronos/checkpoints/cut/export", headers=root_bearer).getvalue()
+    logged = Change.objects.count()
+    upload = SimpleUploadedFile("cut.tar.gz", archive[: len(archive) // 2])
+    response = Client().post("/api/chronos/timelines/import", {"timeline": "half", "file": upload}, headers=root_bearer)
+    assert response.status_code == 422, response.content
+    assert response.json()["code"] == "archive_corrupt"
+    assert not Timeline.objects.filter(name="half").exists() and Change.objects.count() == logged
+
+
+def test_import_and_gc_need_their_permissions(root: User, viewer: User) -> None:
+    """A viewer may not import an archive nor collect the history: 403s naming the permission."""
+    checkpoint_create(name="kept", actor=root)
+    _token, secret = token_create(user=viewer, name="tests")
+    headers = {"Authorization": f"Bearer {secret}"}
+    upload = SimpleUploadedFile("any.tar.gz", b"not read")
+    imported = Client().post("/api/chronos/timelines/import", {"timeline": "mine", "file": upload}, headers=headers)
+    assert imported.status_code == 403 and "chronos.restore_checkpoint" in imported.json()["detail"]
+    collected = post(Client(), "/api/chronos/gc", {"dry_run": True}, **headers)
+    assert collected.status_code == 403 and "chronos.delete_checkpoint" in collected.json()["detail"]
+    assert not Timeline.objects.filter(name="mine").exists() and Checkpoint.objects.filter(name="kept").exists()
+
+
+def test_gc_reports_what_it_would_remove_and_a_dry_run_removes_nothing(
+    root: User, root_bearer: dict[str, str], settings: Any
+) -> None:
+    """Beyond CHRONOS_MAX_CHECKPOINTS_PER_TIMELINE, a dry run names the oldest unpinned checkpoint; gc removes it."""
+    settings.CHRONOS_MAX_CHECKPOINTS_PER_TIMELINE = 1
+    checkpoint_create(name="old", actor=root)
+    checkpoint_create(name="new", actor=root)
+    dry = post(Client(), "/api/chronos/gc", {"dry_run": True}, **root_bearer)
+    assert dry.status_code == 200, dry.content
+    assert dry.json()["dry_run"] is True and dry.json()["checkpoints"] == ["main/old"]
+    assert Checkpoint.objects.filter(name="old").exists()
+    done = post(Client(), "/api/chronos/gc", {}, **root_bearer)
+    assert done.status_code == 200 and done.json()["checkpoints"] == ["main/old"]
+    assert list(Checkpoint.objects.values_list("name", flat=True)) == ["new"]
