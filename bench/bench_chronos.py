@@ -14,14 +14,17 @@ import json
 import os
 import tempfile
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
+from typing import BinaryIO
 
 import pgtrigger
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
 
+from beings import kinds
 from beings.executions.selectors import SUCCEEDED
 from beings.executions.services import run_record
 from beings.models import BaseBeing, BeingUserObjectPermission, Execution
@@ -32,7 +35,15 @@ from chronos.apps import main_timeline_ensure
 from chronos.capture import truncate_uris
 from chronos.models import Change, Checkpoint, Timeline, Transaction
 from chronos.points import Cut, Point, live_timeline
-from chronos.services import checkpoint_create, checkpoint_restore, chronos_diff, timeline_create, timeline_switch
+from chronos.services import (
+    checkpoint_create,
+    checkpoint_export,
+    checkpoint_import,
+    checkpoint_restore,
+    chronos_diff,
+    timeline_create,
+    timeline_switch,
+)
 from luxsite.triggers import append_only_uris
 from relations.models import Relationship
 
@@ -43,10 +54,11 @@ DIFFS = 3  # chronos_diff calls per restore's checkpoint
 RUNS = 40  # run_record calls whose log bytes are measured
 IMPORT_LIMIT = 100_000  # above this many beings, the capture-on/off import runs once each way
 REPEAT = int(os.environ.get("BENCH_REPEAT", "2"))
+COPY_OUT = "COPY (SELECT to_jsonb(t) FROM base_beings t) TO STDOUT"
 
 
 def chronos_reset() -> None:
-    """Empty the beings, relationships, their rights and every chronos table; ``main`` alone, live, again."""
+    """Empty the beings (but the core ones), relationships, rights and every chronos table; ``main`` alone, live."""
     models = (BaseBeing, Relationship, BeingUserObjectPermission, Change, Transaction, Checkpoint, Timeline)
     tables = ", ".join(model._meta.db_table for model in models)
     # The log is append-only and the watched tables refuse TRUNCATE: the bench's own database is the one
@@ -55,6 +67,7 @@ def chronos_reset() -> None:
         cursor.execute(f"TRUNCATE {tables}")
         cursor.execute("CHECKPOINT")
     main_timeline_ensure()
+    kinds.core_beings_ensure(BaseBeing)  # every state holds them: an archive without them is refused
 
 
 def populate(scale: int) -> None:
@@ -188,15 +201,10 @@ def switch_bench(scale: int, actor: User, first: dict[str, tuple[int, float]]) -
 
 def memories_full(soul: uuid.UUID) -> None:
     """The being holds LUXOS_MEMORY_LIMIT run events, as after that many runs."""
+    at = datetime(2026, 1, 1, tzinfo=UTC).isoformat()
+    event = {"event": "run", "at": at, "status": SUCCEEDED, "version": 1}
     events = [
-        {
-            "event": "run",
-            "at": datetime(2026, 1, 1, tzinfo=UTC).isoformat(),
-            "execution": str(uuid.uuid4()),
-            "status": SUCCEEDED,
-            "version": 1,
-            "duration_ms": 12.5 + n % 50,
-        }
+        {**event, "execution": str(uuid.uuid4()), "duration_ms": 12.5 + n % 50}
         for n in range(settings.LUXOS_MEMORY_LIMIT)
     ]
     with connection.cursor() as cursor:
@@ -211,19 +219,13 @@ def log_bytes_bench(scale: int, actor: User) -> Result:
     per_run: list[float] = []
     for _ in range(RUNS):
         with connection.cursor() as cursor:
-            cursor.execute("SELECT coalesce(max(id), 0) FROM chronos_change")
-            last_change = cursor.fetchone()[0]
-            cursor.execute("SELECT coalesce(max(id), 0) FROM chronos_transaction")
-            last_transaction = cursor.fetchone()[0]
-        execution = Execution(
-            being_id=soul,
-            status=SUCCEEDED,
-            finished_at=datetime.now(UTC),
-            duration_ms=14.25,
-            actor_id=actor.pk,
-            actor_name=actor.username,
-        )
-        run_record(execution)
+            cursor.execute(
+                "SELECT (SELECT coalesce(max(id), 0) FROM chronos_change), "
+                "(SELECT coalesce(max(id), 0) FROM chronos_transaction)"
+            )
+            last_change, last_transaction = cursor.fetchone()
+        finished = {"status": SUCCEEDED, "finished_at": datetime.now(UTC), "duration_ms": 14.25}
+        run_record(Execution(being_id=soul, actor_id=actor.pk, actor_name=actor.username, **finished))
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT (SELECT coalesce(sum(pg_column_size(c.*)), 0) FROM chronos_change c WHERE c.id > %s) "
@@ -264,6 +266,7 @@ def import_bench(scale: int, actor: User) -> Result:
                 chronos_reset()
                 lines.seek(0)
                 gc.collect()
+                before = Change.objects.count()
                 with connection.cursor() as cursor:
                     cursor.execute("SET luxos.chronos_capture = %s", [capture])
                 try:
@@ -271,7 +274,7 @@ def import_bench(scale: int, actor: User) -> Result:
                 finally:
                     with connection.cursor() as cursor:
                         cursor.execute("RESET luxos.chronos_capture")
-                logged = Change.objects.count()
+                logged = Change.objects.count() - before
                 if logged != (scale if capture == "on" else 0):
                     raise RuntimeError(f"an import of {scale} beings with capture {capture} logged {logged} changes")
     on, off = min(seconds["on"]), min(seconds["off"])
@@ -285,6 +288,79 @@ def import_bench(scale: int, actor: User) -> Result:
         passed=on / off <= 1.5,
         notes=f"best of {repeat}; seconds on {_s(seconds['on'])}, off {_s(seconds['off'])}",
     )
+
+
+def copy_out(sink: BinaryIO) -> None:
+    """The export's baseline: every being as JSON through COPY … TO, into the null device."""
+    with connection.cursor() as cursor, cursor.cursor.copy(COPY_OUT) as copy:
+        sink.writelines(copy)
+
+
+def copy_in(rows: BinaryIO) -> None:
+    """The import's baseline: the same beings through COPY … FROM into a table of their shape (no index)."""
+    rows.seek(0)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE bench_copy_in (LIKE base_beings) ON COMMIT DROP")
+        with cursor.cursor.copy("COPY bench_copy_in FROM STDIN") as copy:
+            while block := rows.read(2**20):
+                copy.write(block)
+
+
+def transfer_bench(scale: int, actor: User) -> list[Result]:
+    """checkpoint_export of a checkpoint CHANGES changes ago (those rows rebuilt from the log), compressed and
+    not, against COPY … TO of the same beings; checkpoint_import of its archive against COPY … FROM.
+
+    Best of REPEAT each, alternating which goes first; rows/s is beings per second."""
+    checkpoint = checkpoint_create(name="export", actor=actor)
+    changes_make(souls_sample(CHANGES), "export")
+    beings = BaseBeing.objects.count()
+    seconds: dict[str, list[float]] = {"copy out": [], "export": [], "export gzip": [], "copy in": [], "import": []}
+    with tempfile.TemporaryFile() as archive, tempfile.TemporaryFile() as rows, open(os.devnull, "wb") as sink:
+        checkpoint_export(checkpoint=checkpoint, target=archive, actor=actor, compress=False)
+        with connection.cursor() as cursor, cursor.cursor.copy("COPY base_beings TO STDOUT") as copy:
+            rows.writelines(copy)
+        export = partial(checkpoint_export, checkpoint=checkpoint, target=sink, actor=actor)
+        works: dict[str, Callable[[], object]] = {
+            "copy out": partial(copy_out, sink),
+            "export": partial(export, compress=False),
+            "export gzip": partial(export, compress=True),
+            "copy in": partial(copy_in, rows),
+        }
+        names = (f"imported-{n}" for n in itertools.count())
+        for repetition in range(REPEAT):
+            for way in works if repetition % 2 == 0 else reversed(works):
+                gc.collect()
+                seconds[way].append(timed(works[way]))
+            archive.seek(0)
+            seconds["import"].append(
+                timed(partial(checkpoint_import, source=archive, timeline=next(names), actor=actor))
+            )
+    best = {way: beings / min(values) for way, values in seconds.items()}
+    notes = f"best of {REPEAT}; {CHANGES:,} rows rebuilt from the log; seconds %s, COPY %s"
+    results = [
+        Result(
+            f"chronos: checkpoint_export{' (gzip)' if way == 'export gzip' else ''} vs COPY … TO",
+            scale,
+            best[way],
+            "rows/s",
+            best["copy out"],
+            target="≥ 50%",
+            passed=best[way] / best["copy out"] >= 0.5,
+            notes=notes % (_s(seconds[way]), _s(seconds["copy out"])),
+        )
+        for way in ("export", "export gzip")
+    ]
+    return [
+        *results,
+        Result(
+            "chronos: checkpoint_import vs COPY … FROM",
+            scale,
+            best["import"],
+            "rows/s",
+            best["copy in"],
+            notes=notes % (_s(seconds["import"]), _s(seconds["copy in"])) + "; archive not compressed",
+        ),
+    ]
 
 
 def _ms(values: list[float]) -> str:
@@ -311,6 +387,7 @@ def run(scales: list[int]) -> list[Result]:
             *restore_bench(scale, actor, first),
             switch_bench(scale, actor, first),
             log_bytes_bench(scale, actor),
+            *transfer_bench(scale, actor),
         ]
         for result in figures:
             print(f"   {result.name}: {result.figure:,.2f} {result.unit}", flush=True)
