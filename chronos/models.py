@@ -35,6 +35,8 @@ class Timeline(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     actor_name = models.CharField(max_length=150, blank=True, default="")
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Retention removed the log before this moment: no point in time before it can be rebuilt.
+    history_from = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "chronos_timeline"

@@ -156,13 +156,13 @@ def point_resolve(reference: str) -> Point:
         return _position_point(int(text[1:]), text)
     moment = _timestamp(text)
     if moment is not None:
-        return Point(live_timeline(), Cut(at=moment), text)
+        return _time_point(live_timeline(), moment, text)
     if "@" in text:
         name, _, when = text.rpartition("@")
         moment = _timestamp(when)
         if moment is None:
             raise PointInvalidError(f"{when[:60]!r} is not an ISO 8601 timestamp")
-        return Point(timeline_resolve(name), Cut(at=moment), text)
+        return _time_point(timeline_resolve(name), moment, text)
     try:
         checkpoint = checkpoint_resolve(text, anywhere=True)
     except CheckpointNotFoundError:
@@ -181,7 +181,17 @@ def _position_point(position: int, label: str) -> Point:
     committed = (
         Transaction.objects.filter(xid=change.xid).values_list("committed_at", flat=True).order_by("committed_at")
     ).first()
-    return Point(change.timeline, Cut(at=committed or timezone.now()), label)
+    return _time_point(change.timeline, committed or timezone.now(), label)
+
+
+def _time_point(timeline: Timeline, moment: datetime, label: str) -> Point:
+    """A time on a timeline, refused before the log retention kept: that past cannot be rebuilt."""
+    if timeline.history_from is not None and moment < timeline.history_from:
+        raise PointInvalidError(
+            f"{timeline.name}'s history before {timeline.history_from:%Y-%m-%d %H:%M:%S} was collected by "
+            "retention: read from a kept checkpoint or a later time"
+        )
+    return Point(timeline, Cut(at=moment), label)
 
 
 def _timestamp(text: str) -> datetime | None:

@@ -29,6 +29,7 @@ from typing import Any
 import pgtrigger
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from beings.models import BeingGroupObjectPermission, BeingUserObjectPermission
@@ -76,6 +77,8 @@ class Horizon:
     # and no transaction before a horizon in time has an xid above the last one committed before it.
     max_change_id: int | None = None
     max_xid: int | None = None
+    # The moment from which the timeline's past can still be rebuilt, once this log is gone.
+    since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,19 @@ def chronos_gc(
         where, params = _rights_orphaned(scope, table, key)
         removed, _ = _remove(model._meta.db_table, "p", where, params, dry_run=dry_run, batch=batch)
         report.permissions += removed
+    if not dry_run:
+        _history_from_record(scope)
     return report
+
+
+def _history_from_record(scope: LogScope) -> None:
+    """Reads of a time before the removed log are refused from now on (chronos.points), never rebuilt wrong."""
+    for horizon in scope.horizons:
+        if horizon.since is None:
+            continue
+        Timeline.objects.filter(id=horizon.timeline_id).filter(
+            Q(history_from__isnull=True) | Q(history_from__lt=horizon.since)
+        ).update(history_from=horizon.since)
 
 
 def _timelines_needed(timelines: list[Timeline]) -> set[int]:
@@ -221,7 +236,14 @@ def _scope(timelines: list[Timeline], needed: set[int], retained: list[Checkpoin
             lowest = min(_xmax(checkpoint) for checkpoint in mine)
             oldest = [checkpoint for checkpoint in mine if _xmax(checkpoint) == lowest]
             cuts = [Cut.of(checkpoint) for checkpoint in oldest]
-            horizons.append(Horizon(timeline.id, cuts, max_change_id=min(c.position for c in oldest)))
+            horizons.append(
+                Horizon(
+                    timeline.id,
+                    cuts,
+                    max_change_id=min(c.position for c in oldest),
+                    since=min(c.created_at for c in oldest),
+                )
+            )
             continue
         days = settings.CHRONOS_CHECKPOINT_RETENTION_DAYS
         if days <= 0:
@@ -234,7 +256,7 @@ def _scope(timelines: list[Timeline], needed: set[int], retained: list[Checkpoin
             )
             last = cursor.fetchone()[0]
         if last is not None:
-            horizons.append(Horizon(timeline.id, [Cut(at=since)], max_xid=int(last)))
+            horizons.append(Horizon(timeline.id, [Cut(at=since)], max_xid=int(last), since=since))
     purged = [timeline.id for timeline in timelines if timeline.id not in needed]
     return LogScope(horizons=horizons, purged=purged)
 

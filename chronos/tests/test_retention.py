@@ -14,6 +14,7 @@ from django.utils import timezone
 from beings.models import BaseBeing, BeingUserObjectPermission
 from beings.services import being_delete, being_update
 from chronos.models import Change, Checkpoint, Timeline, Transaction
+from chronos.points import point_resolve
 from chronos.services import (
     checkpoint_create,
     checkpoint_pin,
@@ -268,3 +269,18 @@ def test_beat_runs_gc_daily_on_the_io_queue(
         result = chronos_gc_task.apply().get()
     assert result["status"] == "done" and result["checkpoints"] == ["main/first"]
     assert "chronos gc: 1 checkpoint(s)" in caplog.text
+
+
+def test_a_time_before_the_collected_log_is_refused_not_rebuilt_wrong(
+    root: User, make_being: Callable[..., BaseBeing], make_link: Callable[..., Relationship], settings: Any
+) -> None:
+    """After gc, a read of a moment whose log is gone is a 400 point_invalid; a kept checkpoint still reads."""
+    settings.CHRONOS_MAX_CHECKPOINTS_PER_TIMELINE = 1
+    early = timezone.now()
+    taken = history(root, make_being, make_link, 3)
+    assert point_resolve(early.isoformat()).cut is not None
+    chronos_gc()
+    refused("point_invalid", lambda: point_resolve(early.isoformat()))
+    kept, _ = taken[-1]
+    assert point_resolve(kept.name).cut is not None
+    assert point_resolve(timezone.now().isoformat()).cut is not None
