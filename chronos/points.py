@@ -56,16 +56,24 @@ class Cut:
         )
 
     def after(self, alias: str, timeline_id: int) -> tuple[str, list[Any]]:
-        """SQL true when ``alias`` is after the cut: bounded below by an xid, so found through an index."""
+        """SQL true when ``alias`` is after the cut, in a form an index on xid finds: O(changes after it).
+
+        A snapshot does not see an xid at or above its xmax, nor one still running when it was taken
+        (its xip list): exactly those, and never a scan from the server-wide xmin, which any long
+        transaction anywhere holds back.
+        """
         if self.at is None:
-            lowest: object = self.xmin
-        else:
-            lowest = Transaction.objects.filter(timeline_id=timeline_id, committed_at__gt=self.at).order_by("xid")
-            lowest = lowest.values_list("xid", flat=True).first()
-            if lowest is None:
-                return "false", []
+            return f"({alias}.xid >= %s OR {alias}.xid = ANY(%s::bigint[]))", [self._highest_xid(), self._running()]
+        lowest = Transaction.objects.filter(timeline_id=timeline_id, committed_at__gt=self.at).order_by("xid")
+        first = lowest.values_list("xid", flat=True).first()
+        if first is None:
+            return "false", []
         visible, params = self.visible(alias)
-        return f"{alias}.xid >= %s AND NOT ({visible})", [lowest, *params]
+        return f"{alias}.xid >= %s AND NOT ({visible})", [first, *params]
+
+    def _running(self) -> list[int]:
+        running = self.snapshot.split(":")[2]
+        return [int(xid) for xid in running.split(",") if xid]
 
     def _highest_xid(self) -> int:
         # Every xid visible in the snapshot is below its xmax.

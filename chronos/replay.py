@@ -89,23 +89,31 @@ def gap_check(segment: Segment) -> None:
 
 
 def apply(steps: Sequence[Step]) -> int:
-    """Undo or redo ``steps`` on the tables, in order; each run of one direction is one SQL call."""
-    done = 0
+    """Make the tables what ``steps`` lead to: each touched row rebuilt and written once. Rows written."""
+    written = 0
     with connection.cursor() as cursor:
-        for undo, ids in _runs(steps):
-            cursor.execute("SELECT chronos_replay(%s::bigint[], %s)", [ids, undo])
-            done += cursor.fetchone()[0]
-    return done
+        for table, rows in _by_table(steps).items():
+            cursor.execute("SELECT chronos_write_rows(%s, %s::jsonb)", [table, json.dumps(rows)])
+            written += cursor.fetchone()[0]
+    return written
 
 
-def _runs(steps: Sequence[Step]) -> list[tuple[bool, list[int]]]:
-    runs: list[tuple[bool, list[int]]] = []
+def _by_row(steps: Sequence[Step]) -> dict[RowKey, dict[str, list[Any]]]:
+    """Each touched row's steps, in order, as ``chronos_fold`` takes them: ``{ids, undos}``."""
+    rows: dict[RowKey, dict[str, list[Any]]] = {}
     for step in steps:
-        if runs and runs[-1][0] == step.undo:
-            runs[-1][1].append(step.id)
-        else:
-            runs.append((step.undo, [step.id]))
-    return runs
+        row = rows.setdefault((step.table, step.row_id), {"ids": [], "undos": []})
+        row["ids"].append(step.id)
+        row["undos"].append(step.undo)
+    return rows
+
+
+def _by_table(steps: Sequence[Step]) -> dict[str, list[dict[str, Any]]]:
+    """Per table, each row's steps in order: ``[{row_id, ids, undos}]``."""
+    tables: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for (table, row_id), row in _by_row(steps).items():
+        tables[table].append({"row_id": str(row_id), **row})
+    return tables
 
 
 def rows_fold(images: dict[RowKey, Any], steps: Sequence[Step], *, as_text: bool = False) -> dict[RowKey, Any]:
@@ -114,17 +122,12 @@ def rows_fold(images: dict[RowKey, Any], steps: Sequence[Step], *, as_text: bool
     One SQL statement for every row: each row's own steps, in order, applied to its image.
     ``as_text``: the rebuilt rows as PostgreSQL prints their JSON (exact numbers), not decoded.
     """
-    by_row: dict[RowKey, list[Step]] = defaultdict(list)
-    for step in steps:
-        by_row[(step.table, step.row_id)].append(step)
+    by_row = _by_row(steps)
     folded = dict(images)
     if not by_row:
         return folded
     keys = list(by_row)
-    rows = [
-        {"n": n, "image": folded.get(key), "ids": [s.id for s in by_row[key]], "undos": [s.undo for s in by_row[key]]}
-        for n, key in enumerate(keys)
-    ]
+    rows = [{"n": n, "image": folded.get(key), **by_row[key]} for n, key in enumerate(keys)]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT r.n, chronos_fold(r.image, r.ids, r.undos) "

@@ -4,7 +4,8 @@
 - ``chronos_apply(doc, delta, undo)``: one side of a delta applied to a value.
 - ``chronos_row_apply(doc, operation, data, undo)``: a row image after undoing or redoing one change
   (NULL: the row does not exist).
-- ``chronos_replay(ids, undo)``: undo or redo log entries, in the order given, on the tables themselves.
+- ``chronos_write_rows(table, steps)``: the tables made what a path's steps lead to: each touched row folded
+  from its present image, then written once (delete, update, insert: three statements).
 - ``chronos_fold(doc, ids, undos)``: the same on one row image, each step its own way, for reading the past.
 - ``chronos_begin()``: called by the capture triggers: the context's row, written once; NULL while capture is off.
 """
@@ -105,49 +106,56 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     entry record;
 BEGIN
-    FOR entry IN SELECT c.operation, c.data, i.undo FROM unnest(ids, undos) WITH ORDINALITY AS i(id, undo, n)
+    FOR entry IN SELECT c.id, c."table", c.row_id, c.operation, c.data, i.undo
+                 FROM unnest(ids, undos) WITH ORDINALITY AS i(id, undo, n)
                  JOIN chronos_change c ON c.id = i.id ORDER BY i.n LOOP
+        -- The row must be there exactly when the step updates or removes it: a log that disagrees is refused.
+        IF (entry.operation = 'UPDATE' AND doc IS NULL)
+           OR (entry.operation <> 'UPDATE' AND (doc IS NOT NULL) <> ((entry.operation = 'INSERT') = entry.undo)) THEN
+            RAISE EXCEPTION 'chronos: cannot % change % (% of % row %): the row is %',
+                CASE WHEN entry.undo THEN 'undo' ELSE 'redo' END, entry.id, entry.operation, entry."table",
+                entry.row_id, CASE WHEN doc IS NULL THEN 'missing' ELSE 'present' END;
+        END IF;
         doc := chronos_row_apply(doc, entry.operation, entry.data, entry.undo);
     END LOOP;
     RETURN doc;
 END;
 $$;
 
-CREATE OR REPLACE FUNCTION chronos_replay(ids bigint[], undo boolean) RETURNS integer
+CREATE OR REPLACE FUNCTION chronos_write_rows(tbl text, steps jsonb) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
-    entry record;
-    pk text;
-    present jsonb;
-    wanted jsonb;
+    pk text := CASE tbl WHEN 'base_beings' THEN 'soul' ELSE 'id' END;
     columns text;
-    done integer := 0;
+    written integer;
+    total integer := 0;
 BEGIN
-    FOR entry IN SELECT c.* FROM unnest(ids) WITH ORDINALITY AS i(id, n)
-                 JOIN chronos_change c ON c.id = i.id ORDER BY i.n LOOP
-        pk := CASE entry."table" WHEN 'base_beings' THEN 'soul' ELSE 'id' END;
-        EXECUTE format('SELECT to_jsonb(t) FROM %I t WHERE %I = $1', entry."table", pk) INTO present USING entry.row_id;
-        wanted := chronos_row_apply(present, entry.operation, entry.data, undo);
-        -- The row must be there exactly when the step updates or removes it.
-        IF (entry.operation = 'UPDATE' AND present IS NULL)
-           OR (entry.operation <> 'UPDATE' AND (present IS NOT NULL) <> ((entry.operation = 'INSERT') = undo)) THEN
-            RAISE EXCEPTION 'chronos: cannot % change % (% of % row %): the row is %',
-                CASE WHEN undo THEN 'undo' ELSE 'redo' END, entry.id, entry.operation, entry."table", entry.row_id,
-                CASE WHEN present IS NULL THEN 'missing' ELSE 'present' END;
-        END IF;
-        IF wanted IS NULL THEN
-            EXECUTE format('DELETE FROM %I WHERE %I = $1', entry."table", pk) USING entry.row_id;
-        ELSIF present IS NULL THEN
-            EXECUTE format('INSERT INTO %I SELECT * FROM jsonb_populate_record(NULL::%I, $1)',
-                           entry."table", entry."table") USING wanted;
-        ELSE
-            SELECT string_agg(format('%I', key), ', ') INTO columns FROM jsonb_object_keys(entry.data -> 'k') AS key;
-            EXECUTE format('UPDATE %I SET (%s) = (SELECT %s FROM jsonb_populate_record(NULL::%I, $1)) WHERE %I = $2',
-                           entry."table", columns, columns, entry."table", pk) USING wanted, entry.row_id;
-        END IF;
-        done := done + 1;
-    END LOOP;
-    RETURN done;
+    -- Each row's steps folded onto its present image, then one statement per kind of write: whatever
+    -- the number of steps, a row is written once, and the capture triggers log it once per statement.
+    SELECT string_agg(format('%I', attname), ', ' ORDER BY attnum) INTO columns
+    FROM pg_attribute WHERE attrelid = tbl::regclass AND attnum > 0 AND NOT attisdropped;
+    CREATE TEMP TABLE IF NOT EXISTS chronos_target (row_id uuid PRIMARY KEY, present boolean, doc jsonb)
+        ON COMMIT DROP;
+    TRUNCATE chronos_target;
+    EXECUTE format(
+        'INSERT INTO chronos_target SELECT s.row_id, t.%1$I IS NOT NULL, '
+        'chronos_fold(CASE WHEN t.%1$I IS NULL THEN NULL ELSE to_jsonb(t) END, s.ids, s.undos) '
+        'FROM jsonb_to_recordset($1) AS s(row_id uuid, ids bigint[], undos boolean[]) '
+        'LEFT JOIN %2$I t ON t.%1$I = s.row_id', pk, tbl) USING steps;
+    EXECUTE format('DELETE FROM %I t USING chronos_target x WHERE t.%I = x.row_id AND x.doc IS NULL', tbl, pk);
+    GET DIAGNOSTICS written = ROW_COUNT;
+    total := total + written;
+    EXECUTE format(
+        'UPDATE %1$I t SET (%3$s) = (SELECT %3$s FROM jsonb_populate_record(NULL::%1$I, x.doc)) '
+        'FROM chronos_target x WHERE t.%2$I = x.row_id AND x.present AND x.doc IS NOT NULL '
+        'AND to_jsonb(t) IS DISTINCT FROM x.doc', tbl, pk, columns);
+    GET DIAGNOSTICS written = ROW_COUNT;
+    total := total + written;
+    EXECUTE format(
+        'INSERT INTO %1$I SELECT r.* FROM chronos_target x, jsonb_populate_record(NULL::%1$I, x.doc) r '
+        'WHERE NOT x.present AND x.doc IS NOT NULL', tbl);
+    GET DIAGNOSTICS written = ROW_COUNT;
+    RETURN total + written;
 END;
 $$;
 
@@ -185,7 +193,7 @@ $$;
 
 DROP = """
 DROP FUNCTION IF EXISTS chronos_begin();
-DROP FUNCTION IF EXISTS chronos_replay(bigint[], boolean);
+DROP FUNCTION IF EXISTS chronos_write_rows(text, jsonb);
 DROP FUNCTION IF EXISTS chronos_fold(jsonb, bigint[], boolean[]);
 DROP FUNCTION IF EXISTS chronos_row_apply(jsonb, text, jsonb, boolean);
 DROP FUNCTION IF EXISTS chronos_apply(jsonb, jsonb, boolean);
