@@ -28,13 +28,13 @@ from chronos.schemas import (
     CheckpointIn,
     CheckpointOut,
     CheckpointPageOut,
-    DiffOut,
-    DiffQuery,
     ForceIn,
     GcIn,
     GcOut,
     ImportIn,
     PinIn,
+    PointsDiffOut,
+    PointsDiffQuery,
     PreviewOut,
     StatsOut,
     TimelineIn,
@@ -210,8 +210,8 @@ def timeline_delete(request: HttpRequest, name: str) -> Status[None]:
     return Status(204, None)
 
 
-@router.get("/diff", response={200: DiffOut, **ERRORS}, by_alias=True)
-def chronos_diff(request: HttpRequest, query: Query[DiffQuery]) -> dict[str, Any]:
+@router.get("/diff", response={200: PointsDiffOut, **ERRORS}, by_alias=True)
+def chronos_diff(request: HttpRequest, query: Query[PointsDiffQuery]) -> dict[str, Any]:
     """The rows that differ between two points, also across timelines, and for a changed row its JSON paths."""
     viewer_require(request.user)
     origin, target = point_resolve(query.from_point), point_resolve(query.to)

@@ -18,6 +18,9 @@ from chronos.models import NAME_MAX_LENGTH, Checkpoint, Timeline
 from chronos.points import live_timeline, timeline_resolve
 from luxsite.permissions import User
 
+# now is a point; import is a route under /api/chronos/timelines/.
+RESERVED_TIMELINE_NAMES = frozenset({"now", "import"})
+
 
 def nothing_written_yet() -> None:
     """A checkpoint's snapshot must be taken before its transaction writes: it would count its own writes."""
@@ -124,8 +127,10 @@ def timeline_create(
 def timeline_name_clean(name: Any) -> str:
     """A timeline name that is valid and free, or a 422 or 409 saying why not."""
     name = name_clean(name, "timeline")
-    if name.startswith(("timeline:", "checkpoint:")) or "@" in name:
-        raise ChronosNameInvalidError("a timeline name cannot start with timeline: or checkpoint:, nor hold @")
+    if name.startswith(("timeline:", "checkpoint:")) or "@" in name or "/" in name:
+        raise ChronosNameInvalidError("a timeline name cannot start with timeline: or checkpoint:, nor hold @ or /")
+    if name in RESERVED_TIMELINE_NAMES:
+        raise ChronosNameInvalidError(f"{name!r} is a word of chronos' own (points and routes): choose another name")
     if Timeline.objects.filter(name=name, deleted_at__isnull=True).exists():
         raise TimelineNameTakenError(f"a timeline named {name!r} exists")
     return name

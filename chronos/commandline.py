@@ -6,14 +6,11 @@ here reads the database beyond the objects it is handed.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from chronos.archive import ArchiveReport
 from chronos.diffs import Diff, RowDiff
@@ -251,28 +248,6 @@ def stats_lines(stats: dict[str, Any]) -> list[str]:
     ]
     rows = [["*" if t["live"] else "", t["name"], t["changes"]] for t in stats["timelines"]]
     return lines + table(["LIVE", "TIMELINE", "CHANGES"], rows)
-
-
-@contextlib.contextmanager
-def archive_file(path: Path) -> Iterator[BinaryIO]:
-    """A file that becomes ``path`` in one rename when the block ends well, and is removed when it fails.
-
-    A failed or refused export leaves no half archive under the name.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            # mkstemp makes the file private (0600); an archive is meant to be carried elsewhere.
-            os.fchmod(handle.fileno(), 0o644)
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
 
 
 def export_document(checkpoint: Checkpoint, path: Path, report: ArchiveReport) -> dict[str, Any]:

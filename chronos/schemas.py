@@ -143,7 +143,7 @@ class RowDiffOut(Schema):
     fields: list[FieldDiffOut] = Field(..., description="For a changed row, the paths that differ.")
 
 
-class DiffQuery(Schema):
+class PointsDiffQuery(Schema):
     model_config = ConfigDict(populate_by_name=True)
 
     from_point: str = Field(
@@ -156,7 +156,7 @@ class DiffQuery(Schema):
     offset: int = Field(0, ge=0, le=10_000_000)
 
 
-class DiffOut(Schema):
+class PointsDiffOut(Schema):
     model_config = ConfigDict(populate_by_name=True)
 
     from_point: str = Field(..., alias="from")

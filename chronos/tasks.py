@@ -18,6 +18,7 @@ from chronos.retention import chronos_gc
 from chronos.services import TravelReport, checkpoint_restore, timeline_switch
 from chronos.transfer import checkpoint_export, checkpoint_import, export_path
 from luxsite.errors import DomainError
+from luxsite.files import file_replaced
 
 logger = logging.getLogger(__name__)
 # An uploaded archive waiting for its import: the name chronos.views gave it, nothing a user typed.
@@ -118,13 +119,8 @@ def checkpoint_export_task(
         self.update_state(state="PROGRESS", meta={"step": f"writing the archive of {checkpoint.name}"})
         target = export_path(checkpoint, settings.CHRONOS_COMPRESS_SNAPSHOTS)
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.{self.request.id}.part")
-        try:
-            with partial.open("wb") as stream:
-                report = checkpoint_export(checkpoint=checkpoint, target=stream, actor=actor)
-            partial.replace(target)
-        finally:
-            partial.unlink(missing_ok=True)
+        with file_replaced(target) as stream:
+            report = checkpoint_export(checkpoint=checkpoint, target=stream, actor=actor)
     except DomainError as error:
         return {"status": "refused", "code": error.code, "detail": error.detail}
     return {

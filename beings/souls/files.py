@@ -21,8 +21,6 @@ import functools
 import itertools
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -37,6 +35,7 @@ from beings.selectors import SoulVersion, being_versions
 from beings.souls.reports import export_document, report_build, report_instant, report_markdown, report_stamp
 from beings.souls.selectors import PRODUCTION, environment_clean, manifest_build
 from chronos.context import context_current
+from luxsite.files import file_replaced
 from luxsite.permissions import User
 
 logger = logging.getLogger(__name__)
@@ -61,19 +60,8 @@ def soul_log_lock(directory: Path | None = None) -> Iterator[Path]:
 
 def file_write_atomic(path: Path, content: str) -> None:
     """Replace ``path`` with ``content`` in one rename: readers see the old file or the new, never half."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            # mkstemp makes the file private (0600); these files are exports meant to be read by others.
-            os.fchmod(handle.fileno(), 0o644)
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    with file_replaced(path) as handle:
+        handle.write(content.encode())
 
 
 def json_text(value: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 from django.contrib.auth.models import User
@@ -87,10 +88,12 @@ def test_nested_timelines_switch_across_the_tree(root: User, make_being: Callabl
 
 
 def test_timeline_rules(root: User, alice: User) -> None:
-    """main and the live timeline are never deleted, names are unique, and switching needs its permission."""
+    """main and the live one are never deleted; names are unique, not chronos' own words; switching needs its right."""
     refused("timeline_protected", lambda: timeline_delete(name="main", actor=root))
     timeline_create(name="side", actor=root)
     refused("timeline_name_taken", lambda: timeline_create(name="side", actor=root))
+    for word in ("now", "import", "a/b", "x@y", "timeline:z"):
+        refused("name_invalid", partial(timeline_create, name=word, actor=root))
     refused("permission_denied", lambda: timeline_switch(name="side", actor=alice))
     timeline_switch(name="side", actor=root)
     refused("timeline_protected", lambda: timeline_delete(name="side", actor=root))

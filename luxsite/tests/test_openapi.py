@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
+from ninja import Schema
 from openapi_spec_validator import validate
 from playwright.sync_api import Page, Request, Route, expect
 from pytest_django.live_server_helper import LiveServer
@@ -74,6 +75,22 @@ def test_routes_with_several_successes_describe_each_once_with_its_schema(
         assert responses[status]["description"] not in ("OK", "Created", "Accepted"), (
             f"{method} {path} {status} lost its description"
         )
+
+
+def test_no_two_schemas_share_a_name() -> None:
+    """Schemas are components by class name: two apps' classes of one name would silently document only one."""
+    from luxsite.api import api
+
+    api.get_openapi_schema()  # imports every router, and with them every schema
+    seen: dict[str, str] = {}
+    pending = list(Schema.__subclasses__())
+    while pending:
+        schema = pending.pop()
+        pending += schema.__subclasses__()
+        if not schema.__module__.startswith(("beings.", "relations.", "chronos.", "luxsite.")):
+            continue
+        where = f"{schema.__module__}.{schema.__qualname__}"
+        assert seen.setdefault(schema.__name__, where) == where, f"{where} and {seen[schema.__name__]}"
 
 
 def test_openapi_document_is_valid_openapi(document: dict[str, Any]) -> None:

@@ -29,6 +29,7 @@ from chronos.context import change_context
 from chronos.guards import viewer_require
 from chronos.points import Point, checkpoint_resolve, live_timeline, point_resolve, timeline_resolve
 from luxsite.errors import DomainError
+from luxsite.files import file_replaced
 
 # A being's own past answers who may view the being, as GET /api/beings/{soul}/history does.
 BEING_READS = {"at", "history"}
@@ -312,9 +313,11 @@ class Command(BaseCommand):
         checkpoint = checkpoint_resolve(options["checkpoint"])
         compress = settings.CHRONOS_COMPRESS_SNAPSHOTS
         target: Path = options["output"] or transfer.export_path(checkpoint, compress)
+        if not options["output"]:
+            target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with out.archive_file(target) as stream:
-                report = transfer.checkpoint_export(checkpoint=checkpoint, target=stream, actor=user, compress=compress)
+            with file_replaced(target) as stream:
+                report = services.checkpoint_export(checkpoint=checkpoint, target=stream, actor=user, compress=compress)
         except OSError as error:
             raise CommandError(f"cannot write {target}: {error.strerror or error}", returncode=1) from None
         if options["json"]:
@@ -329,7 +332,7 @@ class Command(BaseCommand):
         except OSError as error:
             raise CommandError(f"cannot read {source}: {error.strerror or error}", returncode=1) from None
         with stream:
-            timeline = transfer.checkpoint_import(
+            timeline = services.checkpoint_import(
                 source=stream, timeline=options["timeline"], actor=user, description=options["description"]
             )
         timeline = selectors.timeline_list().get(id=timeline.id)
