@@ -187,7 +187,6 @@ class CheckpointAdmin(ServiceModelAdmin):
         "actor_name",
         "changes_since",
         "snapshot",
-        "snapshot_xmin",
         "position",
         "stats_pretty",
     )

@@ -24,26 +24,9 @@ REPLAY = "coalesce(current_setting('luxos.chronos_kind', true), '') = 'switch'"
 
 def capture_triggers(pk: str) -> list[pgtrigger.Trigger]:
     """The capture triggers of a table whose primary key column is ``pk``, and its TRUNCATE and key guards."""
-    image = f"SELECT {XID}, recorded, live, {REPLAY}, TG_TABLE_NAME, r.{pk}, '%s', to_jsonb(r) FROM %s r; RETURN NULL;"
     return [
-        pgtrigger.Trigger(
-            name="capture_insert",
-            level=pgtrigger.Statement,
-            when=pgtrigger.After,
-            operation=pgtrigger.Insert,
-            referencing=pgtrigger.Referencing(new="new_rows"),
-            declare=DECLARE,
-            func=f"{BEGIN} {COLUMNS} " + image % ("INSERT", "new_rows"),
-        ),
-        pgtrigger.Trigger(
-            name="capture_delete",
-            level=pgtrigger.Statement,
-            when=pgtrigger.After,
-            operation=pgtrigger.Delete,
-            referencing=pgtrigger.Referencing(old="old_rows"),
-            declare=DECLARE,
-            func=f"{BEGIN} {COLUMNS} " + image % ("DELETE", "old_rows"),
-        ),
+        _image_trigger(pk, "INSERT", pgtrigger.Insert, pgtrigger.Referencing(new="new_rows"), "new_rows"),
+        _image_trigger(pk, "DELETE", pgtrigger.Delete, pgtrigger.Referencing(old="old_rows"), "old_rows"),
         pgtrigger.Trigger(
             name="capture_update",
             level=pgtrigger.Statement,
@@ -72,6 +55,22 @@ def capture_triggers(pk: str) -> list[pgtrigger.Trigger]:
             condition=pgtrigger.Q(**{f"old__{pk}__df": pgtrigger.F(f"new__{pk}")}),
         ),
     ]
+
+
+def _image_trigger(
+    pk: str, operation: str, when: pgtrigger.Operation, referencing: pgtrigger.Referencing, rows: str
+) -> pgtrigger.Trigger:
+    """An INSERT or DELETE logs each row's whole image."""
+    return pgtrigger.Trigger(
+        name=f"capture_{operation.lower()}",
+        level=pgtrigger.Statement,
+        when=pgtrigger.After,
+        operation=when,
+        referencing=referencing,
+        declare=DECLARE,
+        func=f"{BEGIN} {COLUMNS} SELECT {XID}, recorded, live, {REPLAY}, TG_TABLE_NAME, r.{pk}, '{operation}', "
+        f"to_jsonb(r) FROM {rows} r; RETURN NULL;",
+    )
 
 
 WATCHED = ("beings.BaseBeing", "relations.Relationship")

@@ -42,18 +42,18 @@ def checkpoint_insert(
     )
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO chronos_checkpoint (id, name, description, timeline_id, kind, snapshot, snapshot_xmin, "
+            "INSERT INTO chronos_checkpoint (id, name, description, timeline_id, kind, snapshot, "
             "position, pinned, created_at, actor_name, stats) "
-            "SELECT %s, %s, %s, %s, %s, s::text, pg_snapshot_xmin(s)::text::bigint, "
+            "SELECT %s, %s, %s, %s, %s, s::text, "
             "(SELECT last_value FROM chronos_change_id_seq), %s, now(), %s, '{}' "
             "FROM pg_current_snapshot() AS s ON CONFLICT (timeline_id, name) DO NOTHING "
-            "RETURNING snapshot, snapshot_xmin, position, created_at",
+            "RETURNING snapshot, position, created_at",
             [checkpoint.id, name, description, timeline.id, kind, pinned, checkpoint.actor_name],
         )
         row = cursor.fetchone()
     if row is None:
         raise CheckpointNameTakenError(f"{timeline.name} already has a checkpoint named {name!r}")
-    checkpoint.snapshot, checkpoint.snapshot_xmin, checkpoint.position, checkpoint.created_at = row
+    checkpoint.snapshot, checkpoint.position, checkpoint.created_at = row
     return checkpoint
 
 

@@ -71,9 +71,9 @@ class Checkpoint(models.Model):
     description = models.TextField(blank=True, default="")
     timeline = models.ForeignKey(Timeline, on_delete=models.PROTECT, related_name="checkpoints")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.MANUAL)
-    # pg_snapshot as text ("xmin:xmax:xip,..."), and its xmin: no change before it is after the checkpoint.
+    # pg_snapshot as text ("xmin:xmax:xip,..."): a change is after the checkpoint when its xid is at or
+    # above xmax or among the xip, the transactions still running when it was taken.
     snapshot = models.TextField()
-    snapshot_xmin = models.BigIntegerField()
     # The log's highest id when it was taken: where "changes since" starts counting.
     position = models.BigIntegerField()
     pinned = models.BooleanField(default=False)

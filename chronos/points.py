@@ -34,13 +34,12 @@ class Cut:
     """Where a timeline is cut: a database snapshot (a checkpoint) or a commit time."""
 
     snapshot: str = ""
-    xmin: int = 0
     position: int = 0
     at: datetime | None = None
 
     @classmethod
     def of(cls, checkpoint: Checkpoint) -> Cut:
-        return cls(snapshot=checkpoint.snapshot, xmin=checkpoint.snapshot_xmin, position=checkpoint.position)
+        return cls(snapshot=checkpoint.snapshot, position=checkpoint.position)
 
     def visible(self, alias: str) -> tuple[str, list[Any]]:
         """SQL true when the change or transaction ``alias`` (it has an ``xid``) is before the cut."""

@@ -94,7 +94,6 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("snapshot", models.TextField()),
-                ("snapshot_xmin", models.BigIntegerField()),
                 ("position", models.BigIntegerField()),
                 ("pinned", models.BooleanField(default=False)),
                 ("created_at", models.DateTimeField()),
