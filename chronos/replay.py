@@ -99,13 +99,34 @@ def apply(steps: Sequence[Step]) -> int:
 
 
 def _by_row(steps: Sequence[Step]) -> dict[RowKey, dict[str, list[Any]]]:
-    """Each touched row's steps, in order, as ``chronos_fold`` takes them: ``{ids, undos}``."""
+    """Each touched row's steps, in order, as ``chronos_steps`` takes them: ``{ids, undos}``."""
     rows: dict[RowKey, dict[str, list[Any]]] = {}
     for step in steps:
         row = rows.setdefault((step.table, step.row_id), {"ids": [], "undos": []})
         row["ids"].append(step.id)
         row["undos"].append(step.undo)
     return rows
+
+
+def steps_by_row(steps: Sequence[Step], table: str) -> dict[uuid.UUID, dict[str, list[Any]]]:
+    """The rows of ``table`` that ``steps`` touch, each with its steps in order: ``{row_id: {ids, undos}}``."""
+    return {row_id: row for (kind, row_id), row in _by_row(steps).items() if kind == table}
+
+
+_FOLD = "chronos_fold(%s, s.operations, s.datas, s.undos, s.ids)"  # of a row of chronos_steps
+
+
+def fold_query(table: str, rows: dict[uuid.UUID, dict[str, list[Any]]]) -> tuple[str, list[Any]]:
+    """A query of the images of ``rows`` after their steps, folded onto the rows as the table holds them,
+    ordered by primary key; a row that would not exist is left out (``OFFSET 0``: each row folded once, not
+    once more for that test)."""
+    pk = PRIMARY_KEYS[table]
+    steps = [{"row_id": str(row_id), **row} for row_id, row in rows.items()]
+    query = (
+        f"SELECT f.image FROM (SELECT s.row_id, {_FOLD % 'to_jsonb(t)'} AS image FROM chronos_steps(%s::jsonb) s "
+        f"LEFT JOIN {table} t ON t.{pk} = s.row_id OFFSET 0) f WHERE f.image IS NOT NULL ORDER BY f.row_id"
+    )
+    return query, [json.dumps(steps)]
 
 
 def _by_table(steps: Sequence[Step]) -> dict[str, list[dict[str, Any]]]:
@@ -129,11 +150,7 @@ def rows_fold(images: dict[RowKey, Any], steps: Sequence[Step], *, as_text: bool
     keys = list(by_row)
     rows = [{"n": n, "image": folded.get(key), **by_row[key]} for n, key in enumerate(keys)]
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT r.n, chronos_fold(r.image, r.ids, r.undos) "
-            "FROM jsonb_to_recordset(%s::jsonb) AS r(n integer, image jsonb, ids bigint[], undos boolean[])",
-            [json.dumps(rows)],
-        )
+        cursor.execute(f"SELECT s.n, {_FOLD % 's.image'} FROM chronos_steps(%s::jsonb) s", [json.dumps(rows)])
         for n, image in cursor.fetchall():
             folded[keys[n]] = image if as_text else decoded(image)
     return folded

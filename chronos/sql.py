@@ -1,4 +1,4 @@
-"""The SQL functions of chronos, installed by migration 0004 (and again by any later one that changes them).
+"""The SQL functions of chronos, installed by migration 0004 and again by any later one that changes them (0007).
 
 - ``chronos_delta(old, new)``: what changed from one JSON value to another, in a form that goes both ways.
 - ``chronos_apply(doc, delta, undo)``: one side of a delta applied to a value.
@@ -6,7 +6,9 @@
   (NULL: the row does not exist).
 - ``chronos_write_rows(table, steps)``: the tables made what a path's steps lead to: each touched row folded
   from its present image, then written once (delete, update, insert: three statements).
-- ``chronos_fold(doc, ids, undos)``: the same on one row image, each step its own way, for reading the past.
+- ``chronos_steps(steps)``: each row's steps (``[{n, row_id, image, ids, undos}]``) read from the log in one
+  statement; ``chronos_fold(doc, operations, datas, undos, ids)`` applies them to one row image, each its own
+  way: for writing the tables and for reading the past.
 - ``chronos_begin()``: called by the capture triggers: the context's row, written once; NULL while capture is off.
 """
 
@@ -101,22 +103,35 @@ LANGUAGE sql IMMUTABLE AS $$
     END
 $$;
 
-CREATE OR REPLACE FUNCTION chronos_fold(doc jsonb, ids bigint[], undos boolean[]) RETURNS jsonb
+CREATE OR REPLACE FUNCTION chronos_steps(steps jsonb)
+RETURNS TABLE (n integer, row_id uuid, image jsonb, operations text[], datas jsonb[], undos boolean[], ids bigint[])
 LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    entry record;
 BEGIN
-    FOR entry IN SELECT c.id, c."table", c.row_id, c.operation, c.data, i.undo
-                 FROM unnest(ids, undos) WITH ORDINALITY AS i(id, undo, n)
-                 JOIN chronos_change c ON c.id = i.id ORDER BY i.n LOOP
+    -- Each row's steps read from the log in one statement, in order, as arrays for chronos_fold (plpgsql:
+    -- its body is checked when it runs, after migration 0004 has made the log's columns).
+    RETURN QUERY SELECT r.n, r.row_id, r.image, a.operations, a.datas, a.undos, a.ids
+    FROM jsonb_to_recordset(steps) AS r(n integer, row_id uuid, image jsonb, ids bigint[], undos boolean[]),
+         LATERAL (SELECT array_agg(c.operation ORDER BY i.k) AS operations, array_agg(c.data ORDER BY i.k) AS datas,
+                         array_agg(i.undo ORDER BY i.k) AS undos, array_agg(i.id ORDER BY i.k) AS ids
+                  FROM unnest(r.ids, r.undos) WITH ORDINALITY AS i(id, undo, k)
+                  JOIN chronos_change c ON c.id = i.id) AS a;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION chronos_fold(
+    doc jsonb, operations text[], datas jsonb[], undos boolean[], ids bigint[]
+) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    FOR k IN 1 .. coalesce(array_length(ids, 1), 0) LOOP
         -- The row must be there exactly when the step updates or removes it: a log that disagrees is refused.
-        IF (entry.operation = 'UPDATE' AND doc IS NULL)
-           OR (entry.operation <> 'UPDATE' AND (doc IS NOT NULL) <> ((entry.operation = 'INSERT') = entry.undo)) THEN
-            RAISE EXCEPTION 'chronos: cannot % change % (% of % row %): the row is %',
-                CASE WHEN entry.undo THEN 'undo' ELSE 'redo' END, entry.id, entry.operation, entry."table",
-                entry.row_id, CASE WHEN doc IS NULL THEN 'missing' ELSE 'present' END;
+        IF (operations[k] = 'UPDATE' AND doc IS NULL)
+           OR (operations[k] <> 'UPDATE' AND (doc IS NOT NULL) <> ((operations[k] = 'INSERT') = undos[k])) THEN
+            RAISE EXCEPTION 'chronos: cannot % change % (an %): the row is %',
+                CASE WHEN undos[k] THEN 'undo' ELSE 'redo' END, ids[k], operations[k],
+                CASE WHEN doc IS NULL THEN 'missing' ELSE 'present' END;
         END IF;
-        doc := chronos_row_apply(doc, entry.operation, entry.data, entry.undo);
+        doc := chronos_row_apply(doc, operations[k], datas[k], undos[k]);
     END LOOP;
     RETURN doc;
 END;
@@ -139,8 +154,8 @@ BEGIN
     TRUNCATE chronos_target;
     EXECUTE format(
         'INSERT INTO chronos_target SELECT s.row_id, t.%1$I IS NOT NULL, '
-        'chronos_fold(CASE WHEN t.%1$I IS NULL THEN NULL ELSE to_jsonb(t) END, s.ids, s.undos) '
-        'FROM jsonb_to_recordset($1) AS s(row_id uuid, ids bigint[], undos boolean[]) '
+        'chronos_fold(CASE WHEN t.%1$I IS NULL THEN NULL ELSE to_jsonb(t) END, s.operations, s.datas, s.undos, s.ids) '
+        'FROM chronos_steps($1) s '
         'LEFT JOIN %2$I t ON t.%1$I = s.row_id', pk, tbl) USING steps;
     EXECUTE format('DELETE FROM %I t USING chronos_target x WHERE t.%I = x.row_id AND x.doc IS NULL', tbl, pk);
     GET DIAGNOSTICS written = ROW_COUNT;
@@ -194,7 +209,8 @@ $$;
 DROP = """
 DROP FUNCTION IF EXISTS chronos_begin();
 DROP FUNCTION IF EXISTS chronos_write_rows(text, jsonb);
-DROP FUNCTION IF EXISTS chronos_fold(jsonb, bigint[], boolean[]);
+DROP FUNCTION IF EXISTS chronos_fold(jsonb, text[], jsonb[], boolean[], bigint[]);
+DROP FUNCTION IF EXISTS chronos_steps(jsonb);
 DROP FUNCTION IF EXISTS chronos_row_apply(jsonb, text, jsonb, boolean);
 DROP FUNCTION IF EXISTS chronos_apply(jsonb, jsonb, boolean);
 DROP FUNCTION IF EXISTS chronos_delta(jsonb, jsonb);

@@ -13,7 +13,6 @@ forked from now: the live tables are not touched until a switch to that timeline
 from __future__ import annotations
 
 import contextlib
-import json
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -62,8 +61,6 @@ def checkpoint_export(
             raise CheckpointNotFoundError(f"checkpoint {checkpoint.name!r} no longer exists")
         checkpoint = found
         steps = replay.path_steps(path(Point(live_timeline()), Point(checkpoint.timeline, Cut.of(checkpoint))))
-        keys = {(step.table, step.row_id) for step in steps}
-        rebuilt = replay.rows_fold(replay.live_images(keys), steps, as_text=True)
         metadata = {
             "checkpoint": str(checkpoint.id),
             "name": checkpoint.name,
@@ -74,7 +71,7 @@ def checkpoint_export(
             "exported_by": getattr(actor, "username", ""),
             "exported_at": timezone.now().isoformat(),
         }
-        beings, relationships = (_rows_at(table, rebuilt) for table in TABLES)
+        beings, relationships = (_rows_at(table, steps) for table in TABLES)
         return archive_write(
             target,
             metadata=metadata,
@@ -108,25 +105,33 @@ def _one_view() -> Iterator[None]:
         raw.isolation_level, raw.read_only = isolation, read_only
 
 
-def _rows_at(table: str, rebuilt: dict[replay.RowKey, Any]) -> Iterator[bytes]:
-    """The rows of ``table`` at the checkpoint as JSON text: the live rows no step touched, then the rebuilt ones.
+def _rows_at(table: str, steps: list[replay.Step]) -> Iterator[bytes]:
+    """The rows of ``table`` at the checkpoint, in blocks of JSON lines: the live rows no step touched, then the
+    touched ones rebuilt from the log, by primary key (absent if they did not exist then).
 
-    The live rows pass from COPY to the archive as PostgreSQL prints them, never decoded.
+    Both come out of COPY as PostgreSQL prints them, never decoded, a block of rows at a time.
     """
     pk = replay.PRIMARY_KEYS[table]
-    touched = [row for kind, row in rebuilt if kind == table]
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(
-            f"COPY (SELECT to_jsonb(t) FROM {table} t WHERE NOT ({pk} = ANY(%s::uuid[]))) TO STDOUT", [touched]
-        ) as copy,
-    ):
-        # One CopyData message is one row and its newline; COPY's text format doubles the JSON's backslashes.
-        for data in copy:
-            yield bytes(data).rstrip(b"\n").replace(b"\\\\", b"\\")
-    for (kind, _), image in sorted(rebuilt.items(), key=lambda item: str(item[0][1])):
-        if kind == table and image is not None:
-            yield image.encode() if isinstance(image, str) else json.dumps(image).encode()
+    touched = replay.steps_by_row(steps, table)
+    queries = [
+        (f"SELECT to_jsonb(t) FROM {table} t WHERE NOT ({pk} = ANY(%s::uuid[]))", [list(touched)]),
+        replay.fold_query(table, touched),
+    ]
+    for query, params in queries:
+        with connection.cursor() as cursor, cursor.cursor.copy(f"COPY ({query}) TO STDOUT", params) as copy:
+            block: list[memoryview] = []
+            for data in copy:  # one CopyData message: one row and its newline
+                block.append(data)
+                if len(block) == COPY_ROWS:
+                    yield _json_lines(block)
+                    block = []
+            if block:
+                yield _json_lines(block)
+
+
+def _json_lines(block: list[memoryview]) -> bytes:
+    """COPY's text format doubles the backslashes of JSON (which escapes every other control character)."""
+    return b"".join(block).replace(b"\\\\", b"\\")
 
 
 def checkpoint_import(*, source: BinaryIO | Path, timeline: str, actor: User, description: str = "") -> Timeline:
