@@ -24,7 +24,6 @@ from django.utils.safestring import SafeString
 
 from chronos import services
 from chronos.models import Change, Checkpoint, Timeline
-from chronos.points import Point, live_timeline
 from chronos.selectors import checkpoint_stats, row_history
 from chronos.views import diff_shown
 from luxsite.admin import ServiceModelAdmin, instance_adopt, json_block, uuid_short
@@ -337,12 +336,15 @@ class TimelineAdmin(ServiceModelAdmin):
                     messages.SUCCESS,
                 )
                 return None
-            live = live_timeline()
-            diff = services.chronos_diff(
-                Point(live, None, "now"), Point(timeline, None, timeline.name), limit=PREVIEW_ROWS
-            )
+            preview = services.timeline_switch_preview(name=timeline, actor=request.user, limit=PREVIEW_ROWS)
         except DomainError as error:
             self.message_user(request, f"Not switched ({error.code}): {error.detail}", messages.ERROR)
             return None
-        context = {"title": f"Switch to {timeline.name}?", "action": "switch", "timeline": timeline, "live": live}
-        return _travel_confirm(self, request, queryset, {**context, **diff_shown(diff)})
+        context = {
+            "title": f"Switch to {timeline.name}?",
+            "action": "switch",
+            "timeline": timeline,
+            "live": preview.live,
+            "preview": preview,
+        }
+        return _travel_confirm(self, request, queryset, {**context, **diff_shown(preview.diff)})

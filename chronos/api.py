@@ -37,6 +37,7 @@ from chronos.schemas import (
     PointsDiffQuery,
     PreviewOut,
     StatsOut,
+    SwitchPreviewOut,
     TimelineIn,
     TimelineOut,
     TravelOut,
@@ -132,8 +133,11 @@ def checkpoint_restore_preview(
     """What restoring the checkpoint would do, changing nothing (needs chronos.restore_checkpoint)."""
     checkpoint = checkpoint_get(request, ref)
     preview = services.checkpoint_restore_preview(checkpoint=checkpoint, actor=request.user, limit=limit)
+    return {"checkpoint": preview.checkpoint, **_preview(preview)}
+
+
+def _preview(preview: services.TravelPreview) -> dict[str, Any]:
     return {
-        "checkpoint": preview.checkpoint,
         "stat": diff_counts(preview.diff),
         "total": preview.diff.total,
         "changes": preview.diff.changes,
@@ -193,6 +197,15 @@ def timeline_import(request: HttpRequest, payload: Form[ImportIn], file: File[Up
         source=cast(BinaryIO, file), timeline=payload.timeline, description=payload.description, actor=request.user
     )
     return Status(201, timeline)
+
+
+@router.get("/timelines/{name}/preview", response={200: SwitchPreviewOut, **ERRORS})
+def timeline_switch_preview(
+    request: HttpRequest, name: str, limit: int = Query(20, ge=1, le=500, description="Rows shown.")
+) -> dict[str, Any]:
+    """What switching to the timeline would do, changing nothing (needs chronos.switch_timeline)."""
+    preview = services.timeline_switch_preview(name=name, actor=request.user, limit=limit)
+    return {"timeline": preview.timeline, "live": preview.live, **_preview(preview)}
 
 
 @router.post("/timelines/{name}/switch", response={200: TravelOut, **ERRORS})

@@ -168,15 +168,27 @@ class PointsDiffOut(Schema):
     entries: list[RowDiffOut] = Field(..., description="A page of the rows, by table then id.")
 
 
-class PreviewOut(Schema):
-    checkpoint: CheckpointOut
-    stat: list[CountOut] = Field(..., description="Rows the restore adds, removes and changes, per table.")
+class TravelPreviewOut(Schema):
+    stat: list[CountOut] = Field(..., description="Rows it adds, removes and changes, per table.")
     total: int
-    changes: int = Field(..., description="Log entries the restore undoes.")
+    changes: int = Field(..., description="Log entries it undoes and redoes.")
     entries: list[RowDiffOut] = Field(..., description="The first rows, as they are now (old) and after (new).")
     promotions_removed: list[PromotionOut] = Field(..., description="Active promotions whose being it deletes.")
     promotions_changed: list[PromotionOut] = Field(..., description="Active promotions whose being it changes.")
-    needs_force: bool = Field(..., description="The restore is refused (409) without force.")
+    needs_force: bool = Field(..., description="It is refused (409) without force.")
+
+
+class PreviewOut(TravelPreviewOut):
+    """What a restore would do."""
+
+    checkpoint: CheckpointOut
+
+
+class SwitchPreviewOut(TravelPreviewOut):
+    """What a switch would do."""
+
+    timeline: TimelineOut = Field(..., description="The timeline that would become live.")
+    live: TimelineOut = Field(..., description="The live timeline, whose head the tables hold now.")
 
 
 class TimelineStatsOut(Schema):

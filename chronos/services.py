@@ -53,20 +53,33 @@ __all__ = [
     "timeline_create",
     "timeline_delete",
     "timeline_switch",
+    "timeline_switch_preview",
 ]
 
 
-@dataclass
-class RestorePreview:
-    checkpoint: Checkpoint
+@dataclass(kw_only=True)
+class TravelPreview:
+    """What a restore or a switch would do: the rows that differ, and the active promotions whose being it
+    removes (then it needs ``force``) or changes."""
+
     diff: Diff
-    # Active promotions whose being the restore removes or changes.
     promotions_removed: list[Promotion] = field(default_factory=list)
     promotions_changed: list[Promotion] = field(default_factory=list)
 
     @property
     def needs_force(self) -> bool:
         return bool(self.promotions_removed)
+
+
+@dataclass(kw_only=True)
+class RestorePreview(TravelPreview):
+    checkpoint: Checkpoint
+
+
+@dataclass(kw_only=True)
+class SwitchPreview(TravelPreview):
+    timeline: Timeline
+    live: Timeline
 
 
 @dataclass
@@ -127,7 +140,21 @@ def checkpoint_restore_preview(*, checkpoint: Checkpoint, actor: User, limit: in
     target = Point(live, Cut.of(checkpoint), checkpoint.name)
     diff = chronos_diff(Point(live, None, "now"), target, limit=limit)
     removed, changed = _promotions_touched(replay.path_steps(path(Point(live), target)))
-    return RestorePreview(checkpoint, diff, removed, changed)
+    return RestorePreview(checkpoint=checkpoint, diff=diff, promotions_removed=removed, promotions_changed=changed)
+
+
+def timeline_switch_preview(*, name: str | Timeline, actor: User, limit: int = 20) -> SwitchPreview:
+    """What a switch would do: the rows that differ between the live head and the other's, the promotions."""
+    chronos_enabled()
+    permission_require(actor, "chronos.switch_timeline", "switching timelines")
+    target = name if isinstance(name, Timeline) else timeline_resolve(name)
+    live = live_timeline()
+    if target.id == live.id:
+        raise TimelineProtectedError(f"{live.name} is already live")
+    head = Point(target, None, target.name)
+    diff = chronos_diff(Point(live, None, "now"), head, limit=limit)
+    removed, changed = _promotions_touched(replay.path_steps(path(Point(live), Point(target))))
+    return SwitchPreview(timeline=target, live=live, diff=diff, promotions_removed=removed, promotions_changed=changed)
 
 
 def _on_live(checkpoint: Checkpoint, live: Timeline) -> None:

@@ -33,11 +33,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from beings.executions.views import partial_login_required
 from chronos import graph, services
 from chronos.diffs import Diff
-from chronos.exceptions import CheckpointNotFoundError, TimelineProtectedError
+from chronos.exceptions import CheckpointNotFoundError
 from chronos.forms import CheckpointForm, ImportForm, TimelineForm, TravelForm
 from chronos.guards import viewer_require
 from chronos.models import Checkpoint
-from chronos.points import Cut, Point, checkpoint_resolve, live_timeline, point_resolve, timeline_resolve
+from chronos.points import Cut, Point, checkpoint_resolve, live_timeline, point_resolve
 from chronos.selectors import checkpoint_list, checkpoint_stats, chronos_stats, timeline_list
 from luxsite.celery import app
 from luxsite.errors import DomainError, NotFound, PermissionDenied
@@ -193,6 +193,13 @@ def checkpoint_detail(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
     return render(request, "chronos/checkpoint_detail.html", context)
 
 
+def _force_missing(preview: services.TravelPreview, form: TravelForm, action: str) -> str:
+    """Why a confirmed restore or switch is refused: it deletes a promoted being and force was not ticked."""
+    if preview.needs_force and not form.cleaned_data["force"]:
+        return f"The {action} deletes the being behind an active promotion: tick the box to go on."
+    return ""
+
+
 def _travel_page(request: HttpRequest, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
     return render(request, "chronos/travel_confirm.html", context, status=status)
 
@@ -213,9 +220,8 @@ def checkpoint_restore(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
     }
     if request.method == "GET" or not form.is_valid():
         return _travel_page(request, context)
-    if preview.needs_force and not form.cleaned_data["force"]:
-        context["refusal"] = "The restore deletes the being behind an active promotion: tick the box to go on."
-        return _travel_page(request, context, status=409)
+    if refused := _force_missing(preview, form, "restore"):
+        return _travel_page(request, {**context, "refusal": refused}, status=409)
     return _queue(
         request,
         RESTORE_TASK,
@@ -228,15 +234,21 @@ def checkpoint_restore(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def timeline_switch(request: HttpRequest, name: str) -> HttpResponse:
     """The switch's preview (what differs between the live head and the other) and its confirmation."""
-    services.permission_require(request.user, "chronos.switch_timeline", "switching timelines")
-    target, live = timeline_resolve(name), live_timeline()
-    if target.id == live.id:
-        raise TimelineProtectedError(f"{live.name} is already live")
-    diff = services.chronos_diff(Point(live, None, "now"), Point(target, None, target.name), limit=PREVIEW_ROWS)
+    preview = services.timeline_switch_preview(name=name, actor=request.user, limit=PREVIEW_ROWS)
+    target, live = preview.timeline, preview.live
     form = TravelForm(request.POST if request.method == "POST" else None)
-    context = {"action": "switch", "timeline": target, "live": live, "form": form, **diff_shown(diff)}
+    context = {
+        "action": "switch",
+        "timeline": target,
+        "live": live,
+        "preview": preview,
+        "form": form,
+        **diff_shown(preview.diff),
+    }
     if request.method == "GET" or not form.is_valid():
         return _travel_page(request, context)
+    if refused := _force_missing(preview, form, "switch"):
+        return _travel_page(request, {**context, "refusal": refused}, status=409)
     return _queue(
         request,
         SWITCH_TASK,

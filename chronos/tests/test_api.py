@@ -12,8 +12,9 @@ from django.test import Client
 
 from beings.models import BaseBeing
 from beings.services import being_update
+from beings.souls.services import soul_promote
 from chronos.models import Change, Checkpoint, Timeline
-from chronos.services import checkpoint_create
+from chronos.services import checkpoint_create, timeline_create
 from chronos.tests.helpers import tables_dump
 from luxsite.tests.helpers import post
 from luxsite.tokens import token_create
@@ -279,6 +280,27 @@ def test_a_diff_lists_the_rows_and_the_json_paths_that_differ(
         ("attributes.team", "a", "b"),
         ("memories[0]", "one", "two"),
     ]
+
+
+def test_the_switch_preview_names_the_promotions_it_would_delete_and_changes_nothing(
+    root: User, root_bearer: dict[str, str], make_being: BeingMaker
+) -> None:
+    """A being promoted on main but absent from the other timeline: its promotion is listed and force is needed."""
+    checkpoint = checkpoint_create(name="before-release", actor=root)
+    timeline_create(name="older", from_checkpoint=checkpoint, actor=root)
+    released = make_being("released")
+    soul_promote(hash=released.hash, actor=root)
+    before = tables_dump()
+    response = get("/api/chronos/timelines/older/preview", root_bearer)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["timeline"]["name"], body["live"]["name"]) == ("older", "main")
+    assert [p["alias"] for p in body["promotions_removed"]] == ["released"] and body["needs_force"] is True
+    assert {"table": "base_beings", "kind": "removed", "count": 1} in body["stat"]
+    refused = post(Client(), "/api/chronos/timelines/older/switch", {}, **root_bearer)
+    assert refused.status_code == 409 and refused.json()["code"] == "promoted_being_affected"
+    assert tables_dump() == before
+    assert get("/api/chronos/timelines/main/preview", root_bearer).json()["code"] == "timeline_protected"
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from beings.models import BaseBeing
 from beings.services import being_update
+from beings.souls.services import soul_promote
 from chronos.models import Checkpoint, Timeline
 from chronos.services import checkpoint_create, timeline_create
 from chronos.tests.helpers import tables_dump
@@ -180,6 +181,23 @@ def test_creating_a_timeline_and_previewing_the_switch(
     assert preview.status_code == 200
     assert b"Switch from main to dream?" in preview.content
     assert b"only-on-main" in preview.content
+
+
+def test_a_switch_that_deletes_a_promoted_being_is_refused_on_its_page_without_force(
+    root: User, root_client: Client, make_being: Callable[..., BaseBeing]
+) -> None:
+    """The switch page names the promotion it would delete; confirmed without force: refused (409), nothing queued."""
+    checkpoint = checkpoint_create(name="before-release", actor=root)
+    timeline_create(name="older", from_checkpoint=checkpoint, actor=root)
+    soul_promote(hash=make_being("released").hash, actor=root)
+    url = reverse("chronos_timeline_switch", args=["older"])
+    page = root_client.get(url).content.decode()
+    assert "The switch deletes the being behind active promotions" in page and "released" in page
+    before = tables_dump()
+    response = root_client.post(url, {"confirm": "on"})
+    assert response.status_code == 409
+    assert "tick the box to go on" in response.content.decode()
+    assert tables_dump() == before and Timeline.objects.get(live=True).name == "main"
 
 
 def test_a_restore_confirmed_on_its_page_runs_on_a_worker_and_shows_its_result(
