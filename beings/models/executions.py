@@ -75,6 +75,18 @@ class Execution(models.Model):
         related_name="+",
     )
     actor_name = models.CharField(max_length=150, blank=True)
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its broker message was last published: the reaper re-sends it past a grace."
+    )
+    replay_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="replays",
+        help_text="The execution this one replays: the same hash, inputs and self snapshot.",
+    )
 
     class Meta:
         db_table = "executions"
