@@ -76,7 +76,9 @@ class Execution(models.Model):
     )
     actor_name = models.CharField(max_length=150, blank=True)
     sent_at = models.DateTimeField(
-        null=True, blank=True, help_text="When its broker message was last published: the reaper re-sends it past a grace."
+        null=True,
+        blank=True,
+        help_text="When its broker message was last published: the reaper re-sends it past a grace.",
     )
     replay_of = models.ForeignKey(
         "self",
