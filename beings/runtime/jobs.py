@@ -32,6 +32,7 @@ class RunStatus(enum.StrEnum):
     TIMEOUT = "timeout"
     KILLED = "killed"
     REJECTED = "rejected"
+    CANCELLED = "cancelled"
 
 
 class InvalidJob(ValueError):

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from beings.runtime.cancel import Cancel
 from beings.runtime.jobs import OutputHandler, RequestHandler, RequestRefused, RunResult, RunStatus, SandboxLimits
 from beings.runtime.protocol import (
     ChannelClosed,
@@ -46,8 +47,10 @@ class Run:
         on_request: RequestHandler | None,
         started: float,
         on_output: OutputHandler | None = None,
+        cancel: Cancel | None = None,
     ) -> None:
         self.child = child
+        self.cancel = cancel
         self.limits = limits
         self.on_request = on_request
         self.started = started
@@ -60,48 +63,55 @@ class Run:
         self.summons = 0
 
     def converse(self, job_frame: bytes) -> RunResult:
+        """Hand the child its job and serve it to the end; Stillborn if it died before it held the job."""
+        try:
+            return self.conversation(job_frame)
+        except (FrameTimeout, ChannelClosed, ProtocolError) as ended:
+            if self.cancel is not None and self.cancel.cancelled:  # the child's end was the cancel's doing
+                self.child.kill()
+                return self.finish(RunStatus.CANCELLED, error=_error("Cancelled", "the run was cancelled while it ran"))
+            if isinstance(ended, FrameTimeout):
+                self.child.kill()
+                wall = f"wall-clock limit of {self.limits.wall_seconds:g} s exceeded"
+                return self.finish(RunStatus.TIMEOUT, error=_error("TimeoutError", wall))
+            if isinstance(ended, ChannelClosed):
+                return self.died()
+            self.child.kill()
+            broken = f"the sandbox child broke protocol: {ended}"
+            return self.finish(RunStatus.FAILED, error=_error("ProtocolError", broken))
+
+    def conversation(self, job_frame: bytes) -> RunResult:
         # From the fork on: starting a zygote on the first run is not the being's time.
         deadline = time.monotonic() + self.limits.wall_seconds
         reader = FrameReader(self.child.sock, max_bytes=self.limits.frame_bytes)
         try:
-            try:
-                ready, _size = reader.read(deadline)
-                self.layers = _ready_layers(ready)
-                missing = sorted(name for name, in_force in self.layers.items() if not in_force)
-                if self.limits.strict and missing:
-                    return result_rejected(missing, self.started, self.layers)
-                frame_send(self.child.sock, job_frame, deadline)
-                # Sent by the child once it holds the job, before any of the being's code is compiled.
-                if reader.read(deadline)[0].get("op") != "started":
-                    raise ProtocolError("the child did not acknowledge its job")
-            except ChannelClosed:
-                raise Stillborn from None
-            while True:
-                message, size = self.next_frame(reader, deadline)
-                op = message.get("op")
-                if op == "output":
-                    self.output.add(_field(message, "data", str))
-                    self.output_unsent = True
-                    if time.monotonic() >= self.output_sent_at + OUTPUT_EVERY_SECONDS:
-                        self.output_send()
-                elif op in ("execution", "summon"):
-                    if self.output_unsent:  # what it printed before it called shows while the call runs
-                        self.output_send()
-                    frame_send(self.child.sock, self.answer(message, size), deadline)
-                elif op == "done":
-                    return self.done(message)
-                else:
-                    raise ProtocolError(f"unexpected frame {str(op)[:40]!r}")
-        except FrameTimeout:
-            self.child.kill()
-            wall = f"wall-clock limit of {self.limits.wall_seconds:g} s exceeded"
-            return self.finish(RunStatus.TIMEOUT, error=_error("TimeoutError", wall))
+            ready, _size = reader.read(deadline)
+            self.layers = _ready_layers(ready)
+            missing = sorted(name for name, in_force in self.layers.items() if not in_force)
+            if self.limits.strict and missing:
+                return result_rejected(missing, self.started, self.layers)
+            frame_send(self.child.sock, job_frame, deadline)
+            # Sent by the child once it holds the job, before any of the being's code is compiled.
+            if reader.read(deadline)[0].get("op") != "started":
+                raise ProtocolError("the child did not acknowledge its job")
         except ChannelClosed:
-            return self.died()
-        except ProtocolError as error:
-            self.child.kill()
-            broken = f"the sandbox child broke protocol: {error}"
-            return self.finish(RunStatus.FAILED, error=_error("ProtocolError", broken))
+            raise Stillborn from None
+        while True:
+            message, size = self.next_frame(reader, deadline)
+            op = message.get("op")
+            if op == "output":
+                self.output.add(_field(message, "data", str))
+                self.output_unsent = True
+                if time.monotonic() >= self.output_sent_at + OUTPUT_EVERY_SECONDS:
+                    self.output_send()
+            elif op in ("execution", "summon"):
+                if self.output_unsent:  # what it printed before it called shows while the call runs
+                    self.output_send()
+                frame_send(self.child.sock, self.answer(message, size), deadline)
+            elif op == "done":
+                return self.done(message)
+            else:
+                raise ProtocolError(f"unexpected frame {str(op)[:40]!r}")
 
     def next_frame(self, reader: FrameReader, deadline: float) -> tuple[dict[str, Any], int]:
         """The child's next frame; while output waits to be handed on, it is handed on when its time comes."""
@@ -268,6 +278,12 @@ def _reply_error(error_type: str, message: str) -> bytes:
 
 def _error(error_type: str, message: str) -> dict[str, str]:
     return {"type": error_type, "message": message, "traceback": ""}
+
+
+def result_cancelled(started: float) -> RunResult:
+    """A run cancelled before its child held the job: nothing of the being ran."""
+    cancelled = _error("Cancelled", "the run was cancelled before it started")
+    return RunResult(status=RunStatus.CANCELLED, error=cancelled, duration=time.monotonic() - started)
 
 
 def result_rejected(missing: list[str], started: float, layers: dict[str, bool]) -> RunResult:

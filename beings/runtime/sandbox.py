@@ -31,6 +31,7 @@ the ``LUXOS_SANDBOX_*`` settings with getattr.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -44,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from beings.runtime.cancel import cancel_watch_default
 from beings.runtime.jobs import (
     OutputHandler,
     RequestHandler,
@@ -59,7 +61,7 @@ from beings.runtime.protocol import (
     FrameTimeout,
     ProtocolError,
 )
-from beings.runtime.run import Child, Run, Stillborn, result_rejected
+from beings.runtime.run import Child, Run, Stillborn, result_cancelled, result_rejected
 
 MESSAGE_BYTES = 1 << 16
 ZYGOTE_START_SECONDS = 30.0
@@ -96,8 +98,14 @@ class Sandbox:
         limits: SandboxLimits | None = None,
         on_request: RequestHandler | None = None,
         on_output: OutputHandler | None = None,
+        *,
+        execution_id: object | None = None,
     ) -> RunResult:
-        """Run one job and say how it went; InvalidJob if the job is malformed."""
+        """Run one job and say how it went; InvalidJob if the job is malformed.
+
+        With ``execution_id``, a ``cancelled`` published on the execution's channel while the run goes
+        on kills the child's process group at once, and the run ends ``cancelled`` (see ``cancel``).
+        """
         limits = limits or SandboxLimits()
         started = time.monotonic()
         job_frame = job_encode(job)
@@ -108,14 +116,24 @@ class Sandbox:
                 in_force = {name: bool(layer["in_force"]) for name, layer in host.items()}
                 return result_rejected(missing, started, in_force)
         request = {"op": "fork", "mode": "run", "limits": limits.for_child(), "strict": limits.strict}
-        for _attempt in range(2):  # a second child when the first died before it held the job
-            child = self._spawn(request)
-            try:
-                return Run(child, limits, on_request, started, on_output).converse(job_frame)
-            except Stillborn:
-                continue
-            finally:
-                child.close()
+        watching = cancel_watch_default().watch(execution_id) if execution_id is not None else None
+        with watching or contextlib.nullcontext() as cancel:
+            for _attempt in range(2):  # a second child when the first died before it held the job
+                if cancel is not None and cancel.cancelled:
+                    return result_cancelled(started)
+                child = self._spawn(request)
+                if cancel is not None:
+                    cancel.arm(child)
+                try:
+                    return Run(child, limits, on_request, started, on_output, cancel).converse(job_frame)
+                except Stillborn:
+                    continue
+                finally:
+                    if cancel is not None:
+                        cancel.disarm()
+                    child.close()
+            if cancel is not None and cancel.cancelled:
+                return result_cancelled(started)
         raise SandboxUnavailable("the sandbox child died before it was ready, twice")
 
     def check(self, limits: SandboxLimits | None = None, *, read_paths: Iterable[str] = ()) -> SandboxCheck:
