@@ -1,0 +1,121 @@
+"""An execution's completion signal: its new status published on Redis channel ``luxos:execution:<id>`` at commit.
+
+Whatever finishes a run (the worker, a cancel, the reaper, a broker failure) calls
+``execution_signal`` inside the transaction that writes the finished row; the message leaves once
+that transaction commits, so a waiter woken by it always reads the finished row. A waiter
+subscribes first, then reads the row, then waits (``execution_signal_wait``): a finish that
+commits between the two is either in the row it reads or in a message it receives.
+
+Redis pub/sub keeps nothing: a signal nobody listens to is lost, and a waiter that cannot reach
+Redis falls back to reading the row now and then. The row is the truth; the signal only wakes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import redis
+from django.conf import settings
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_PREFIX = "luxos:execution:"
+# Without Redis, a waiter reads the row this often.
+POLL_SECONDS = 0.2
+SUBSCRIBE_SECONDS = 2.0
+
+_clients: dict[str, redis.Redis] = {}
+_clients_lock = threading.Lock()
+
+
+def execution_channel(execution_id: uuid.UUID | str) -> str:
+    """The Redis channel on which an execution's finished status is published."""
+    return f"{CHANNEL_PREFIX}{execution_id}"
+
+
+def execution_signal(execution_id: uuid.UUID | str, status: str) -> None:
+    """Publish ``status`` on the execution's channel once the current transaction commits (at once outside one).
+
+    A Redis that cannot be reached is logged and forgotten: the row already says how the run ended.
+    """
+    channel, message = execution_channel(execution_id), str(status)
+
+    def publish() -> None:
+        try:
+            _client().publish(channel, message)
+        except (redis.RedisError, OSError) as error:
+            logger.warning("could not signal %s on %s: %s", message, channel, error)
+
+    transaction.on_commit(publish)
+
+
+def execution_signal_wait(
+    execution_id: uuid.UUID | str, timeout: float, *, ready: Callable[[], bool] | None = None
+) -> bool:
+    """Wait up to ``timeout`` seconds for the execution's signal; True when it came (or ``ready`` said so).
+
+    ``ready``, called once subscribed, reads whether the run has already finished: a finish that
+    committed before the subscription took is seen there, one after it arrives as a message.
+    Without Redis, ``ready`` is asked every 0.2 s until the deadline.
+    """
+    deadline = time.monotonic() + max(0.0, timeout)
+    try:
+        pubsub = _client().pubsub()
+    except (redis.RedisError, OSError):
+        return _poll(ready, deadline)
+    try:
+        try:
+            _subscribe(pubsub, execution_channel(execution_id), deadline)
+        except (redis.RedisError, OSError) as error:
+            logger.warning("could not subscribe to the signal of %s: %s", execution_id, error)
+            return _poll(ready, deadline)
+        if ready is not None and ready():
+            return True
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                message = pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
+            except (redis.RedisError, OSError):
+                return _poll(ready, deadline)
+            if message is not None and message.get("type") == "message":
+                return True
+        return False
+    finally:
+        with contextlib.suppress(redis.RedisError, OSError):
+            pubsub.close()
+
+
+def _subscribe(pubsub: redis.client.PubSub, channel: str, deadline: float) -> None:
+    """Subscribe and wait for Redis to confirm, so that every later publish reaches us."""
+    pubsub.subscribe(channel)
+    limit = min(deadline, time.monotonic() + SUBSCRIBE_SECONDS)
+    while (left := limit - time.monotonic()) > 0:
+        message = pubsub.get_message(timeout=left)
+        if message is not None and message.get("type") == "subscribe":
+            return
+    raise redis.TimeoutError(f"no confirmation of the subscription to {channel}")
+
+
+def _poll(ready: Callable[[], bool] | None, deadline: float) -> bool:
+    while True:
+        if ready is not None and ready():
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(POLL_SECONDS, left))
+
+
+def _client() -> redis.Redis:
+    """The process's client of ``settings.REDIS_URL`` (its pool reconnects after a fork)."""
+    url = str(settings.REDIS_URL)
+    with _clients_lock:
+        client = _clients.get(url)
+        if client is None:
+            client = _clients[url] = redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
+        return client
