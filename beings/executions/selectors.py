@@ -60,10 +60,10 @@ def target_resolve(
     """The version a run names for ``user``, resolved once: what every door that starts a run calls.
 
     ``ref`` is a being already fetched, or its soul, alias, or hash / unique prefix of at least 12.
-    With ``environment`` it is the hash promoted there for the being's alias, from the promotion's
-    stored genotype: production runs pinned hashes. With ``hash`` it is that version of the being;
-    ``hash`` without ``ref`` names the version whichever being holds it. Otherwise it is the
-    being's current version.
+    With ``environment`` only what is promoted there runs, from the promotion's stored genotype: a soul
+    runs that being's hash promoted there, an alias the hash promoted under it, a hash itself if it is
+    promoted there; anything else is refused. With ``hash`` it is that version of the being; ``hash``
+    without ``ref`` names the version whichever being holds it. Otherwise it is the being's current version.
     """
     if isinstance(ref, str) or (ref is None and hash is None):
         ref = str(ref or "").strip()
@@ -87,10 +87,9 @@ def target_resolve(
             version = selectors.soul_get(hash=ref, user=user)
         except SoulNotFoundError as missing:
             try:  # a hex-looking alias
-                being = selectors.alias_get(alias=ref, user=user)
+                return _alias_target(ref, user=user, environment=environment, hash=hash)
             except AliasNotFoundError:
                 raise missing from None
-            return _target_of(being, user=user, environment=environment, hash=hash)
         if hash is not None:
             raise TargetInvalidError("the hash already names one version: give no second hash")
         if environment:
@@ -101,9 +100,7 @@ def target_resolve(
                 raise AliasNotPromotedError(f"hash {version.hash[:12]} is not promoted to {environment}")
             return _promoted(promotion, user=user)
         return _pinned(version.holder, version.hash, version.version, version.genotype(), "")
-    if environment:
-        return _promoted(soul_selectors.soul_resolve(alias=ref, environment=environment, user=user), user=user)
-    return _target_of(selectors.alias_get(alias=ref, user=user), user=user, environment="", hash=hash)
+    return _alias_target(ref, user=user, environment=environment, hash=hash)
 
 
 def _uuid_or_none(value: str) -> uuid.UUID | None:
@@ -113,20 +110,41 @@ def _uuid_or_none(value: str) -> uuid.UUID | None:
         return None
 
 
+def _alias_target(alias: str, *, user: User, environment: str, hash: str | None) -> Target:
+    """In an environment the hash promoted there under the alias, whichever being holds it; else its newest being."""
+    if environment:
+        return _promoted(soul_selectors.soul_resolve(alias=alias, environment=environment, user=user), user=user)
+    return _target_of(selectors.alias_get(alias=alias, user=user), user=user, environment="", hash=hash)
+
+
 def _target_of(being: BaseBeing, *, user: User, environment: str, hash: str | None) -> Target:
     if environment:
-        promotion = soul_selectors.soul_resolve(alias=being.name, environment=environment, user=user)
-        if promotion.soul != being.soul:
-            # The alias runs another being's version there: this being has nothing promoted to run.
-            raise AliasNotPromotedError(
-                f"no version of being {being.soul} is promoted to {environment}: "
-                f"{being.name!r} runs being {promotion.soul} there"
-            )
-        return _promoted(promotion, user=user, being=being)
+        return _promoted(_promotion_of(being, user=user, environment=environment), user=user, being=being)
     if hash is not None:
         version = selectors.version_get(being=being, hash=hash)
         return _pinned(being, version.hash, version.version, version.genotype(), "")
     return _pinned(being, being.hash, being.version, genotype.genotype_of(being.genesis), "")
+
+
+def _promotion_of(being: BaseBeing, *, user: User, environment: str) -> Promotion:
+    """The promotion in force in ``environment`` of one of this being's own hashes, never another being's.
+
+    A being may have several hashes promoted there, under several aliases: the one under its own alias
+    wins; without it, more than one is ambiguous and refused (the alias or the hash says which).
+    """
+    promotions = list(soul_selectors.promotions_active(environment=environment, user=user).filter(soul=being.soul))
+    if not promotions:
+        raise AliasNotPromotedError(f"no version of being {being.soul} ({being.name!r}) is promoted to {environment}")
+    own = [promotion for promotion in promotions if promotion.alias == being.name]
+    if own:
+        return own[0]
+    if len(promotions) > 1:
+        named = ", ".join(f"{promotion.alias!r} ({promotion.hash[:12]})" for promotion in promotions)
+        raise TargetInvalidError(
+            f"being {being.soul} has {len(promotions)} versions promoted to {environment}, none as {being.name!r}: "
+            f"{named}; run the alias or the hash"
+        )
+    return promotions[0]
 
 
 def _promoted(promotion: Promotion, *, user: User, being: BaseBeing | None = None) -> Target:
