@@ -17,9 +17,10 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import redis
+if TYPE_CHECKING:
+    import redis.client
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ class CancelWatch:
         """The subscription and its reading thread, started in this process on first use."""
         if self._pubsub is None or self._owner != os.getpid():
             # After a fork the parent's connection and thread are not ours: start afresh.
+            import redis  # here: a sandbox whose runs are not watched needs no Redis client
+
             self._pubsub = redis.Redis.from_url(self._url or _redis_url()).pubsub(ignore_subscribe_messages=True)
             self._owner = os.getpid()
             thread = threading.Thread(target=self._listen, args=(self._pubsub,), name="luxos-cancel", daemon=True)
@@ -105,6 +108,8 @@ class CancelWatch:
         return self._pubsub
 
     def _listen(self, pubsub: redis.client.PubSub) -> None:
+        import redis
+
         while self._pubsub is pubsub:
             try:
                 message = pubsub.get_message(timeout=READ_SECONDS)
@@ -122,6 +127,8 @@ class CancelWatch:
 
 def _quietly(command: object, channel: str) -> bool:
     """Send a (un)subscribe; a Redis that cannot be reached costs the cancel, never the run."""
+    import redis
+
     try:
         command(channel)  # type: ignore[operator]
     except (redis.RedisError, OSError):

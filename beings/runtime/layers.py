@@ -149,6 +149,23 @@ DENIED_SYSCALLS = (
     "fanotify_init",
 )
 
+# Allowed only aimed at the calling process: with the worker's uid (when the worker is not root) a
+# child could otherwise lower the worker's limits, renice or pin it. Each rule is (syscall, argument
+# index, the only value allowed there); a call with any other value is refused with EPERM. A pid of
+# 0 is the caller; setpriority and ioprio_set also take which kind of id (0 and 1 mean a process:
+# a process group or a user, even the caller's own, would reach other processes).
+OWN_PROCESS_ONLY = (
+    ("prlimit64", 0, 0),
+    ("setpriority", 0, 0),
+    ("setpriority", 1, 0),
+    ("ioprio_set", 0, 1),
+    ("ioprio_set", 1, 0),
+    ("sched_setaffinity", 0, 0),
+    ("sched_setscheduler", 0, 0),
+    ("sched_setparam", 0, 0),
+    ("sched_setattr", 0, 0),
+)
+
 
 @dataclass(frozen=True)
 class Layer:
@@ -328,6 +345,11 @@ def seccomp_prepare() -> SeccompProgram | Layer:
         except (OSError, ValueError):
             continue  # a syscall this architecture does not have
         refused += 1
+    for name, index, allowed in OWN_PROCESS_ONLY:
+        try:
+            rules.add_rule(refusal, name, pyseccomp.Arg(index, pyseccomp.NE, allowed))
+        except (OSError, ValueError):
+            continue
     memfd = os.memfd_create("luxos-seccomp")
     try:
         rules.export_bpf(_FileDescriptor(memfd))
@@ -360,4 +382,8 @@ def seccomp_apply(prepared: SeccompProgram | Layer) -> Layer:
         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prepared.program))
     except OSError as error:
         return Layer("seccomp", False, f"could not load the filter: {error.strerror}")
-    return Layer("seccomp", True, f"{prepared.refused} syscalls refused with EPERM (sockets, exec, fork, kill, ...)")
+    detail = (
+        f"{prepared.refused} syscalls refused with EPERM (sockets, exec, fork, kill, ...), "
+        "limits, priority and affinity of other processes too"
+    )
+    return Layer("seccomp", True, detail)

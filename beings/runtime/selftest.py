@@ -56,6 +56,10 @@ def _thread_start() -> None:
     _thread.start_new_thread(lambda: None, ())
 
 
+def _nice(pid: int) -> int:
+    return os.getpriority(os.PRIO_PROCESS, pid)
+
+
 def facts_gather(read_paths: list[str]) -> dict[str, Any]:
     """What a confined child can and cannot do; the worker's tests and ``sandbox check`` read these."""
     return {
@@ -74,6 +78,12 @@ def facts_gather(read_paths: list[str]) -> dict[str, Any]:
         "exec": _attempt(lambda: os.execv("/nonexistent/luxos-probe", ["probe"])),
         "kill_self": _attempt(lambda: os.kill(os.getpid(), 0)),
         "kill_parent": _attempt(lambda: os.kill(os.getppid(), 0)),
+        # The zygote, which has the worker's uid when the worker is not root: its limits, priority, CPUs.
+        "prlimit_parent": _attempt(lambda: resource.prlimit(os.getppid(), resource.RLIMIT_NOFILE)),
+        "setpriority_parent": _attempt(lambda: os.setpriority(os.PRIO_PROCESS, os.getppid(), _nice(os.getppid()))),
+        "affinity_parent": _attempt(lambda: os.sched_setaffinity(os.getppid(), os.sched_getaffinity(os.getppid()))),
+        "prlimit_self": _attempt(lambda: resource.prlimit(0, resource.RLIMIT_NOFILE)),
+        "setpriority_self": _attempt(lambda: os.setpriority(os.PRIO_PROCESS, 0, _nice(0))),
         "write_tmp": _attempt(_write_probe),
         "read": {path: _attempt(lambda path=path: _read(path)) for path in ["/etc/passwd", *read_paths]},
         "rlimits": {
@@ -86,7 +96,10 @@ def facts_gather(read_paths: list[str]) -> dict[str, Any]:
 def layers_verify(applied: dict[str, layers.Layer], facts: dict[str, Any]) -> dict[str, dict[str, bool | str]]:
     """Each applied layer, in force only if the self-test shows it working."""
     # EPERM is the filter's answer; another errno (ENOENT for exec, say) means the call got through it.
-    eperm = all(facts[name] == _EPERM for name in ("socket_inet", "fork", "exec", "kill_self"))
+    eperm = all(
+        facts[name] == _EPERM
+        for name in ("socket_inet", "fork", "exec", "kill_self", "prlimit_parent", "setpriority_parent")
+    )
     proofs = {
         "rlimits": facts["rlimits"]["RLIMIT_NPROC"] == [0, 0] and facts["rlimits"]["RLIMIT_FSIZE"] == [0, 0],
         "network": True,

@@ -390,7 +390,19 @@ def test_escape_attempt_is_contained(armed: Armed, escape: Escape) -> None:
 
 # The layers on their own, proven by a confined child trying in plain Python what they must refuse.
 
-REFUSED_FACTS = ["socket_inet", "socket_unix", "fork", "thread", "exec", "kill_self", "kill_parent", "write_tmp"]
+REFUSED_FACTS = [
+    "socket_inet",
+    "socket_unix",
+    "fork",
+    "thread",
+    "exec",
+    "kill_self",
+    "kill_parent",
+    "write_tmp",
+    "prlimit_parent",
+    "setpriority_parent",
+    "affinity_parent",
+]
 
 
 def test_zygote_never_imported_django_and_holds_no_secret(armed: Armed) -> None:
@@ -734,6 +746,42 @@ def test_strict_sandbox_refuses_to_run_on_a_host_missing_a_layer() -> None:
     assert lax["status"] == "succeeded"
     assert lax["result"] == 1
     assert lax["layers"] == {"rlimits": True, "network": False, "user": True, "landlock": True, "seccomp": True}
+
+
+# Root without any capability: the children cannot drop to nobody and keep the worker's uid, as they do
+# when the worker is not root; only seccomp stands between them and the zygote's limits and priority.
+WITHOUT_CAPABILITIES = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"]
+CHECK = """
+import json
+from beings.runtime.sandbox import Sandbox
+sandbox = Sandbox()
+try:
+    check = sandbox.check()
+finally:
+    sandbox.close()
+print(json.dumps({"facts": check.facts, "layers": check.layers}))
+"""
+
+
+def test_a_child_with_the_workers_uid_cannot_touch_other_processes() -> None:
+    """With the worker's uid (no root to drop from), a child may not read or lower the zygote's limits,
+    renice it or pin its CPUs (the kernel would let it; seccomp refuses), and still sets its own."""
+    completed = subprocess.run(
+        [*WITHOUT_CAPABILITIES, sys.executable, "-c", CHECK],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    check = json.loads(completed.stdout)
+    facts = check["facts"]
+    assert check["layers"]["user"]["in_force"] is False
+    assert facts["uid"] == os.geteuid()
+    assert check["layers"]["seccomp"]["in_force"] is True
+    for fact in ("prlimit_parent", "setpriority_parent", "affinity_parent", "kill_parent"):
+        assert facts[fact] == "refused: PermissionError errno 1", (fact, facts[fact])
+    assert facts["prlimit_self"] == facts["setpriority_self"] == "allowed"
 
 
 @pytest.mark.parametrize(("strict", "code"), [("true", 1), ("false", 0)])
