@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import time
 from collections.abc import Callable
 
-from celery.exceptions import TimeoutError as ResultTimeout
+from django.db import transaction
 from django.db.models.functions import Now
 from kombu.exceptions import OperationalError as BrokerError
 
 from beings.executions.selectors import QUEUED, STATUS, execution_fetch
+from beings.executions.signals import execution_signal, execution_signal_wait
 from beings.models import Execution
 from luxsite.celery import app
 from luxsite.permissions import User
@@ -21,7 +20,6 @@ logger = logging.getLogger(__name__)
 # A run is tried at most this often: once, and once more after its worker died.
 MAX_ATTEMPTS = 2
 PRIORITY_LEVELS = 10
-WAIT_FIRST_SECONDS, WAIT_LONGEST_SECONDS = 0.02, 0.2
 # Sent by name: the tasks module imports the services that queue runs.
 EXECUTION_RUN_TASK = "beings.tasks.execution_run"
 
@@ -59,11 +57,14 @@ def execution_enqueuer(execution: Execution) -> Callable[[], None]:
         except BrokerError as error:
             # Nothing will ever take the run: say so rather than leave it queued.
             logger.error("execution %s could not be queued: %s", execution_id, error)
-            Execution.objects.filter(pk=execution_id, status=QUEUED).update(
-                status=STATUS.REJECTED,
-                finished_at=Now(),
-                error=run_error("BrokerUnavailable", f"the run could not be queued: {type(error).__name__}"),
-            )
+            with transaction.atomic():
+                rejected = Execution.objects.filter(pk=execution_id, status=QUEUED).update(
+                    status=STATUS.REJECTED,
+                    finished_at=Now(),
+                    error=run_error("BrokerUnavailable", f"the run could not be queued: {type(error).__name__}"),
+                )
+                if rejected:
+                    execution_signal(execution_id, STATUS.REJECTED)
 
     return enqueue
 
@@ -71,24 +72,15 @@ def execution_enqueuer(execution: Execution) -> Callable[[], None]:
 def execution_wait(*, execution: Execution, timeout: float) -> Execution:
     """``execution`` read again once it has finished, or as it is when ``timeout`` seconds have passed.
 
-    The task's result (published by Redis) wakes the wait the moment a worker is done; the row is
-    then polled, 20 ms growing to 200 ms apart, for what ends a run without its task (a cancel).
+    Woken by the execution's completion signal (``signals``), published when whatever ends the run
+    (its worker, a cancel, the reaper) commits; the Celery task and its result play no part, so a
+    run re-sent under another task id is still followed.
     """
-    deadline = time.monotonic() + max(0.0, timeout)
     execution_id = execution.pk
-    if execution.finished or timeout <= 0:
-        return execution_fetch(execution_id)
-    if execution.task_id and execution.depth == 0:
-        with contextlib.suppress(ResultTimeout):
-            app.AsyncResult(execution.task_id).get(timeout=timeout, propagate=False, disable_sync_subtasks=False)
-    pause = WAIT_FIRST_SECONDS
-    while True:
-        execution = execution_fetch(execution_id)
-        left = deadline - time.monotonic()
-        if execution.finished or left <= 0:
-            return execution
-        time.sleep(min(pause, left))
-        pause = min(pause * 2, WAIT_LONGEST_SECONDS)
+    if not execution.finished and timeout > 0:
+        finished = Execution.objects.filter(pk=execution_id, status__in=Execution.FINISHED)
+        execution_signal_wait(execution_id, timeout, ready=finished.exists)
+    return execution_fetch(execution_id)
 
 
 def run_error(error_type: str, message: str) -> dict[str, str]:

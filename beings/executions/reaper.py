@@ -11,6 +11,7 @@ from django.db.models.functions import Now
 from beings.executions.queue import MAX_ATTEMPTS, execution_enqueuer, run_error
 from beings.executions.selectors import KILLED, QUEUED, RUNNING, execution_fetch
 from beings.executions.services import run_record
+from beings.executions.signals import execution_signal
 from beings.models import (
     Execution,
 )
@@ -71,5 +72,6 @@ def _reap(execution_id: uuid.UUID) -> bool:
         )
         lost = run_error("WorkerLost", message)
         Execution.objects.filter(pk=row.pk).update(status=KILLED, finished_at=Now(), error=lost)
+        execution_signal(row.pk, KILLED)
     run_record(execution_fetch(execution_id))
     return True

@@ -32,6 +32,7 @@ from beings.executions.selectors import (
     execution_fetch,
     execution_get,
 )
+from beings.executions.signals import execution_signal
 from beings.models import (
     BaseBeing,
     ClockTimestamp,
@@ -168,6 +169,9 @@ def execution_cancel(*, execution: Execution, actor: User) -> Execution:
         Execution.objects.filter(pk__in=cancelled).update(status=KILLED, error=error, finished_at=now)
         if row.started_at is not None:
             Execution.objects.filter(pk=row.pk).update(duration_ms=(now - row.started_at).total_seconds() * 1000)
+        for stopped_id in cancelled:
+            # "cancelled", not the status: the sandbox's watch ends the run's child on this word, waiters wake on any.
+            execution_signal(stopped_id, "cancelled")
     for stopped in Execution.objects.filter(pk__in=cancelled):
         run_record(stopped, actor=actor)
     return execution_fetch(execution.pk)

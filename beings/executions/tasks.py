@@ -17,12 +17,15 @@ from chronos.context import change_context
 from luxsite.errors import DomainError
 
 
-@shared_task(bind=True, name="beings.tasks.execution_run", acks_late=True, reject_on_worker_lost=True)
+@shared_task(
+    bind=True, name="beings.tasks.execution_run", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
 def execution_run_task(self: Task[[str], dict[str, Any]], execution_id: str) -> dict[str, Any]:
     """Run a queued execution in the sandbox (``execution_run``); a finished one is never run again.
 
     Queued on the being's workload queue by ``execution_start``; the worker's name and the queue
-    that delivered the message are recorded on the run.
+    that delivered the message are recorded on the run. Its result is not stored: waiters follow
+    the execution's row and its completion signal.
     """
     delivery = self.request.delivery_info or {}
     try:

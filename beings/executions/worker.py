@@ -29,6 +29,7 @@ from beings.executions.selectors import (
     target_resolve,
 )
 from beings.executions.services import CANCELLED, execution_admit, execution_create, run_record
+from beings.executions.signals import execution_signal
 from beings.models import (
     BaseBeing,
     ClockTimestamp,
@@ -64,6 +65,8 @@ def execution_run(*, execution_id: uuid.UUID, worker: str, queue: str) -> Execut
         return execution_fetch(execution_id)
     if execution.status == RUNNING:
         return _perform(execution)
+    # Out of attempts: the claim marked it killed.
+    execution_signal(execution.pk, execution.status)
     run_record(execution)
     return execution
 
@@ -201,6 +204,7 @@ def _outcome_store(execution: Execution, fields: dict[str, Any]) -> Execution:
         for name, value in fields.items():
             setattr(execution, name, value)
         execution.finished_at = row[0]
+        execution_signal(execution.pk, execution.status)
         run_record(execution)
     return execution
 
