@@ -2,7 +2,8 @@
 
 Runs are started through the run form, the API or ``manage.py beings execute``; here they are
 looked at. A superuser sees every run, any other staff member the runs ``beings.executions``
-lets them see.
+lets them see; of another user's run of their being, that it happened, without its inputs, result
+and output (``beings.executions.visibility``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from django.utils.safestring import SafeString
 
 from beings.display import hash_short
 from beings.executions.selectors import executions_visible
+from beings.executions.visibility import HIDDEN, contents_hidden, execution_shown
 from beings.models import Execution
 from beings.selectors import hash_prefix_clean
 from luxsite.admin import ReadOnlyAdmin, is_member, json_block, uuid_short
@@ -146,6 +148,11 @@ class ExecutionAdmin(ReadOnlyAdmin):
         )
         return executions_visible(user=request.user, queryset=queryset)
 
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Execution | None:
+        # Another user's run of the staff member's being: that it happened, not its inputs, result or output.
+        execution = super().get_object(request, object_id, from_field)
+        return None if execution is None else execution_shown(execution, user=request.user)
+
     def has_module_permission(self, request: HttpRequest) -> bool:
         return is_member(request)
 
@@ -219,15 +226,17 @@ class ExecutionAdmin(ReadOnlyAdmin):
         return format_html('<a href="{}">{}</a> (the being page)', url, execution.being_id)
 
     @admin.display(description="args")
-    def args_pretty(self, execution: Execution) -> SafeString:
-        return json_block(execution.args)
+    def args_pretty(self, execution: Execution) -> SafeString | str:
+        return HIDDEN if contents_hidden(execution) else json_block(execution.args)
 
     @admin.display(description="kwargs")
-    def kwargs_pretty(self, execution: Execution) -> SafeString:
-        return json_block(execution.kwargs)
+    def kwargs_pretty(self, execution: Execution) -> SafeString | str:
+        return HIDDEN if contents_hidden(execution) else json_block(execution.kwargs)
 
     @admin.display(description="result")
     def result_pretty(self, execution: Execution) -> SafeString | str:
+        if contents_hidden(execution):
+            return HIDDEN
         return json_block(execution.result) if execution.status == Execution.Status.SUCCEEDED else "—"
 
     @admin.display(description="error")
@@ -246,6 +255,8 @@ class ExecutionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="output")
     def output_pre(self, execution: Execution) -> SafeString | str:
+        if contents_hidden(execution):
+            return HIDDEN
         return format_html("<pre>{}</pre>", execution.output) if execution.output else "—"
 
     @admin.display(description="limits applied")

@@ -18,6 +18,7 @@ from beings.executions import queue as execution_queue
 from beings.executions import selectors as execution_selectors
 from beings.executions import services as execution_services
 from beings.executions.schemas import ExecuteIn, ExecutionOut, ExecutionPageOut, RunIn
+from beings.executions.visibility import execution_shown
 from beings.models import Execution
 from luxsite.api_schemas import ERRORS, described
 
@@ -37,7 +38,7 @@ def _run(request: HttpRequest, target: execution_selectors.Target, payload: RunI
     )
     if payload.wait > 0:
         execution = execution_queue.execution_wait(execution=execution, timeout=payload.wait)
-    return Status(200 if execution.finished else 202, execution)
+    return Status(200 if execution.finished else 202, execution)  # the starter's own run: shown whole
 
 
 @router.post(
@@ -94,7 +95,11 @@ class ExecutionQuery(Schema):
 
 @router.get("/executions", response={200: ExecutionPageOut, **ERRORS})
 def execution_list(request: HttpRequest, query: Query[ExecutionQuery]) -> dict[str, Any]:
-    """Runs you started and runs of beings you may change, newest first, a page at a time."""
+    """Runs you started and runs of beings you may change, newest first, a page at a time.
+
+    Of another user's run of your being you see that it happened (`contents_hidden`): its inputs,
+    result and output are its starter's (and superusers').
+    """
     being = selectors.being_get(soul=query.being, user=request.user) if query.being is not None else None
     page = execution_selectors.execution_list(
         user=request.user,
@@ -104,13 +109,20 @@ def execution_list(request: HttpRequest, query: Query[ExecutionQuery]) -> dict[s
         after=query.after,
         limit=query.limit,
     )
-    return page.as_dict()
+    return {
+        "items": [execution_shown(execution, user=request.user) for execution in page.items],
+        "next": page.next_cursor,
+    }
 
 
 @router.get("/executions/{id}", response={200: ExecutionOut, **ERRORS})
 def execution_detail(request: HttpRequest, id: uuid.UUID) -> Execution:
-    """One run: its status, and once finished its result or error, output and timings."""
-    return execution_selectors.execution_get(id=id, user=request.user)
+    """One run: its status, and once finished its result or error, output and timings.
+
+    The inputs, result, output and error message only for its starter (and superusers): the owner of
+    the being sees another user's run with `contents_hidden`.
+    """
+    return execution_shown(execution_selectors.execution_get(id=id, user=request.user), user=request.user)
 
 
 @router.post("/executions/{id}/cancel", response={200: ExecutionOut, **ERRORS})
@@ -121,4 +133,5 @@ def execution_cancel(request: HttpRequest, id: uuid.UUID) -> Execution:
     within the run's wall-clock limit.
     """
     execution = execution_selectors.execution_get(id=id, user=request.user)
-    return execution_services.execution_cancel(execution=execution, actor=request.user)
+    cancelled = execution_services.execution_cancel(execution=execution, actor=request.user)
+    return execution_shown(cancelled, user=request.user)

@@ -23,6 +23,7 @@ from django.conf import settings
 from beings import kinds
 from beings import source_analysis as analysis
 from beings.executions.selectors import execution_get
+from beings.executions.visibility import execution_contents_visible
 from beings.models import BaseBeing
 from luxsite.errors import BadRequest, DomainError, NotFound, PermissionDenied, TooLarge
 from luxsite.permissions import User, may
@@ -288,4 +289,6 @@ def _run_again(*, being: BaseBeing, user: User, id: str | None) -> Any:
         run = execution_get(id=uuid.UUID(id), user=user)
     except (ValueError, NotFound, PermissionDenied):
         return None
-    return run if run.being_id == being.soul else None
+    if run.being_id != being.soul or not execution_contents_visible(execution=run, user=user):
+        return None  # another user's inputs are theirs: the owner of the being does not get them
+    return run

@@ -9,6 +9,7 @@ from typing import Any
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from beings.executions.visibility import contents_hidden
 from beings.models import Execution
 
 MAX_WAIT_SECONDS = 30.0
@@ -53,12 +54,14 @@ class ExecutionOut(Schema):
     hash: str = Field(description="The exact version run, pinned when the run was queued.")
     version: int
     environment: str = Field(description="The environment whose promoted hash ran; empty for development.")
-    args: list[Any]
-    kwargs: dict[str, Any]
+    args: list[Any] | None = Field(description="Positional arguments it ran with; null when `contents_hidden`.")
+    kwargs: dict[str, Any] | None = Field(description="Keyword arguments it ran with; null when `contents_hidden`.")
     status: Execution.Status
     result: Any = Field(None, description="What the entrypoint returned (JSON), once it succeeded.")
-    error: ExecutionErrorOut | None = None
-    output: str = Field(description="What the being printed, cut at the output limit.")
+    error: ExecutionErrorOut | None = Field(
+        None, description="How it failed; only the type (message and traceback empty) when `contents_hidden`."
+    )
+    output: str = Field(description="What the being printed, cut at the output limit; empty when `contents_hidden`.")
     output_truncated: bool
     queued_at: datetime
     started_at: datetime | None
@@ -76,6 +79,13 @@ class ExecutionOut(Schema):
     calls: int
     summons: int
     actor: str = Field(description="Who started the run.")
+    contents_hidden: bool = Field(
+        False,
+        description="The run is another user's, shown to the owner of its being: that it happened, its status, "
+        "timings and error type; its args, kwargs, result, output and error message are its starter's "
+        "(and superusers').",
+    )
+    replay_of: uuid.UUID | None = Field(None, description="The run this one replays: same hash, inputs and `self`.")
 
     @staticmethod
     def resolve_being(obj: Execution) -> uuid.UUID:
@@ -92,6 +102,14 @@ class ExecutionOut(Schema):
     @staticmethod
     def resolve_actor(obj: Execution) -> str:
         return obj.actor_name
+
+    @staticmethod
+    def resolve_contents_hidden(obj: Execution) -> bool:
+        return contents_hidden(obj)
+
+    @staticmethod
+    def resolve_replay_of(obj: Execution) -> uuid.UUID | None:
+        return obj.replay_of_id
 
 
 class ExecutionPageOut(Schema):

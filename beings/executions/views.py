@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from beings.executions.forms import run_form_context, run_inputs
 from beings.executions.selectors import execution_get, execution_list, executions_visible, target_resolve
 from beings.executions.services import execution_cancel, execution_start
+from beings.executions.visibility import HIDDEN, contents_hidden, execution_shown
 from beings.models import Execution
 from beings.selectors import being_get
 from beings.views import being_page
@@ -131,7 +132,8 @@ def execution_rows(request: HttpRequest) -> HttpResponse:
 
 
 def _panel_context(request: HttpRequest, id: uuid.UUID) -> dict[str, Any]:
-    execution = execution_get(id=id, user=request.user)
+    # Another user's run of the user's being: that it happened, not what went in or came out.
+    execution = execution_shown(execution_get(id=id, user=request.user), user=request.user)
     parent = None
     if execution.parent_id is not None:
         try:
@@ -148,6 +150,8 @@ def _panel_context(request: HttpRequest, id: uuid.UUID) -> dict[str, Any]:
         "kwargs_json": json.dumps(execution.kwargs, ensure_ascii=False),
         "result_json": json.dumps(execution.result, ensure_ascii=False, indent=2),
         "error_frames": error_frames(execution.error),
+        "contents_hidden": contents_hidden(execution),
+        "hidden_note": HIDDEN,
     }
 
 

@@ -53,6 +53,8 @@ EXECUTION_KEYS = {
     "calls",
     "summons",
     "actor",
+    "contents_hidden",
+    "replay_of",
 }
 
 
