@@ -19,7 +19,6 @@ class ChildChannel:
     def __init__(self, fd: int, *, request_bytes: int) -> None:
         self.fd = fd
         self.request_bytes = request_bytes
-        self.sink: restricted.OutputSink | None = None
 
     def send(self, message: Any) -> None:
         fd_write(self.fd, frame_encode(message))
@@ -34,8 +33,6 @@ class ChildChannel:
             raise restricted.BeingCallError(
                 "RequestTooLarge", f"{message['op']}() request of {len(body)} bytes; the limit is {self.request_bytes}"
             )
-        if self.sink is not None:
-            self.sink.flush()
         fd_write(self.fd, struct.pack("!I", len(body)) + body)
         reply = fd_read_frame(self.fd)
         if reply.get("ok") is True:

@@ -6,7 +6,8 @@ large, not JSON, not an object, or carries NaN or a number too large for a float
 the child (``op``):
 
 - ``ready``: ``{"layers": {name: bool}}``, first, after the layers and before the job;
-- ``output``: ``{"data": str}``, printed text, in chunks;
+- ``started``: once it holds its job, before any of the being's code is compiled;
+- ``refused``: ``{"reason": "memory"}``, instead of ``started``, when the child could not hold its job;
 - ``execution``: ``{"target": str, "args": list, "kwargs": dict}``, answered by a reply;
 - ``summon``: ``{"name": str, "source": str|null, "type": str|null, "attributes": dict, "tags": [str]}``;
 - ``done``: ``{"ok": true, "result": any, "truncated": bool}`` or
@@ -28,6 +29,9 @@ import time
 from typing import Any
 
 HEADER = struct.Struct("!I")
+# What a child printed is not framed: it writes it into memory shared with the worker, this header
+# (bytes used, truncated) followed by the UTF-8 bytes.
+OUTPUT_HEADER = struct.Struct("!II")
 
 
 class ProtocolError(Exception):

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import builtins
 import collections
-import math
+import mmap
 import operator
-import time
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from beings.runtime.facades import facades_build, freeze, importer_build, json_default
 from beings.runtime.policy import BeingPolicy
-from beings.runtime.protocol import json_dumps
+from beings.runtime.protocol import OUTPUT_HEADER, json_dumps
 
 BEING_FILENAME = "<being>"
 BEING_MODULE = "being"
@@ -152,44 +151,29 @@ def apply(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 class OutputSink:
-    """Printed text of a run: kept up to ``limit`` characters and sent on by ``send`` in chunks, at
-    once when some time has passed since the last, so that a run killed later keeps what it printed
-    before (all but the last FLUSH_SECONDS of it)."""
+    """Printed text of a run, written as UTF-8 straight into memory the worker shares with the child
+    (``protocol.OUTPUT_HEADER``, then the bytes), up to what the buffer holds: nothing printed waits
+    in the child, so a child killed at any instant (wall clock, CPU, cancel) loses none of it."""
 
-    CHUNK = 8192
-    FLUSH_SECONDS = 0.05
-
-    def __init__(self, *, limit: int, send: Callable[[str], None]) -> None:
-        self.limit = limit
-        self.send = send
-        self.pending: list[str] = []
-        self.pending_chars = 0
-        self.total = 0
+    def __init__(self, buffer: bytearray | mmap.mmap) -> None:
+        self.buffer = buffer
+        self.limit = len(buffer) - OUTPUT_HEADER.size
+        self.used = 0
         self.truncated = False
-        self.flushed = -math.inf
 
     def write(self, text: str) -> None:
-        room = self.limit - self.total
-        if len(text) > room:
-            text = text[:room]
+        if not text or self.truncated:
+            return
+        data = text.encode("utf-8", "replace")  # a lone surrogate becomes "?"
+        room = self.limit - self.used
+        if len(data) > room:
+            data = data[:room].decode("utf-8", "ignore").encode()  # cut at a character's boundary
             self.truncated = True
-        if not text:
-            return
-        self.pending.append(text)
-        self.pending_chars += len(text)
-        self.total += len(text)
-        if self.pending_chars >= self.CHUNK or time.monotonic() - self.flushed >= self.FLUSH_SECONDS:
-            self.flush()
-
-    def flush(self) -> None:
-        self.flushed = time.monotonic()
-        if not self.pending:
-            return
-        text = "".join(self.pending)
-        self.pending.clear()
-        self.pending_chars = 0
-        for start in range(0, len(text), self.CHUNK):
-            self.send(text[start : start + self.CHUNK])
+        start = OUTPUT_HEADER.size + self.used
+        self.buffer[start : start + len(data)] = data
+        self.used += len(data)
+        # The length last: the worker never reads bytes that are not all written yet.
+        OUTPUT_HEADER.pack_into(self.buffer, 0, self.used, self.truncated)
 
 
 def printer_build(sink: OutputSink) -> type:

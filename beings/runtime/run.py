@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import math
+import mmap
 import os
 import select
 import signal
@@ -17,6 +17,7 @@ from typing import Any
 from beings.runtime.cancel import Cancel
 from beings.runtime.jobs import OutputHandler, RequestHandler, RequestRefused, RunResult, RunStatus, SandboxLimits
 from beings.runtime.protocol import (
+    OUTPUT_HEADER,
     ChannelClosed,
     FrameReader,
     FrameTimeout,
@@ -54,10 +55,10 @@ class Run:
         self.limits = limits
         self.on_request = on_request
         self.started = started
-        self.output = _Output(limits.output_bytes)
         self.on_output = on_output
-        self.output_sent_at = -math.inf  # when on_output last got the output
-        self.output_unsent = False
+        self.output_sent_at = time.monotonic()  # when on_output last got the output
+        self.output_sent_size = 0  # how many bytes of it
+        self.truncated = False  # what the child's done frame says
         self.layers: dict[str, bool] = {}
         self.calls = 0
         self.summons = 0
@@ -90,23 +91,26 @@ class Run:
             missing = sorted(name for name, in_force in self.layers.items() if not in_force)
             if self.limits.strict and missing:
                 return result_rejected(missing, self.started, self.layers)
-            frame_send(self.child.sock, job_frame, deadline)
+            with contextlib.suppress(ChannelClosed):  # it stopped reading: what it said first is still to read
+                frame_send(self.child.sock, job_frame, deadline)
             # Sent by the child once it holds the job, before any of the being's code is compiled.
-            if reader.read(deadline)[0].get("op") != "started":
-                raise ProtocolError("the child did not acknowledge its job")
+            acknowledgement = reader.read(deadline)[0]
         except ChannelClosed:
             raise Stillborn from None
+        if acknowledgement.get("op") == "refused" and acknowledgement.get("reason") == "memory":
+            self.child.kill()
+            too_large = (
+                f"the job's inputs ({len(job_frame) - 4} bytes of JSON) are larger than the sandbox "
+                f"memory limit of {self.limits.memory_bytes // 2**20} MiB"
+            )
+            return self.finish(RunStatus.FAILED, error=_error("JobTooLarge", too_large))
+        if acknowledgement.get("op") != "started":
+            raise ProtocolError("the child did not acknowledge its job")
         while True:
             message, size = self.next_frame(reader, deadline)
             op = message.get("op")
-            if op == "output":
-                self.output.add(_field(message, "data", str))
-                self.output_unsent = True
-                if time.monotonic() >= self.output_sent_at + OUTPUT_EVERY_SECONDS:
-                    self.output_send()
-            elif op in ("execution", "summon"):
-                if self.output_unsent:  # what it printed before it called shows while the call runs
-                    self.output_send()
+            if op in ("execution", "summon"):
+                self.output_send()  # what it printed before it called shows while the call runs
                 frame_send(self.child.sock, self.answer(message, size), deadline)
             elif op == "done":
                 return self.done(message)
@@ -114,11 +118,10 @@ class Run:
                 raise ProtocolError(f"unexpected frame {str(op)[:40]!r}")
 
     def next_frame(self, reader: FrameReader, deadline: float) -> tuple[dict[str, Any], int]:
-        """The child's next frame; while output waits to be handed on, it is handed on when its time comes."""
-        while self.output_unsent and self.on_output is not None:
-            due = self.output_sent_at + OUTPUT_EVERY_SECONDS
+        """The child's next frame; meanwhile what it printed is handed to on_output when its time comes."""
+        while self.on_output is not None:
             try:
-                return reader.read(min(deadline, due))
+                return reader.read(min(deadline, self.output_sent_at + OUTPUT_EVERY_SECONDS))
             except FrameTimeout:
                 if time.monotonic() >= deadline:
                     raise
@@ -126,10 +129,20 @@ class Run:
         return reader.read(deadline)
 
     def output_send(self) -> None:
-        self.output_unsent = False
+        """Hand on_output what the child printed so far, if it printed more since the last time."""
         self.output_sent_at = time.monotonic()
-        if self.on_output is not None:
-            self.on_output(self.output.text())
+        if self.on_output is not None and self.child.printed_size() != self.output_sent_size:
+            output = self.output()
+            self.output_sent_size = self.child.printed_size()
+            self.on_output(output.text())
+
+    def output(self) -> _Output:
+        """What the child printed, read from the memory it shares with the worker, cleaned and capped."""
+        output = _Output(self.limits.output_bytes)
+        data, truncated = self.child.printed()
+        output.add(data.decode("utf-8", "replace"))
+        output.truncated |= truncated or self.truncated
+        return output
 
     def answer(self, message: dict[str, Any], size: int) -> bytes:
         """The reply frame to an execution() or summon() request."""
@@ -160,7 +173,7 @@ class Run:
 
     def done(self, message: dict[str, Any]) -> RunResult:
         if message.get("truncated") is True:
-            self.output.truncated = True
+            self.truncated = True
         if message.get("ok") is True and "result" in message:
             result = message["result"]
             size = len(json_dumps(result))
@@ -190,12 +203,13 @@ class Run:
         return self.finish(RunStatus.KILLED, error=_error("Killed", f"the sandbox process exited early (code {code})"))
 
     def finish(self, status: RunStatus, *, result: Any = None, error: dict[str, str] | None = None) -> RunResult:
+        output = self.output()
         return RunResult(
             status=status,
             result=result,
             error=error,
-            output=self.output.text(),
-            output_truncated=self.output.truncated,
+            output=output.text(),
+            output_truncated=output.truncated,
             duration=time.monotonic() - self.started,
             layers=self.layers,
             calls=self.calls,
@@ -305,6 +319,16 @@ class Child:
     pidfd: int
     sock: socket.socket
     status_fd: int
+    output: mmap.mmap  # what the child prints, mapped read-only (see protocol.OUTPUT_HEADER)
+
+    def printed_size(self) -> int:
+        return int(OUTPUT_HEADER.unpack_from(self.output)[0])
+
+    def printed(self) -> tuple[bytes, bool]:
+        """The bytes the child printed and whether it cut them; its header is not trusted beyond the mapping."""
+        size, truncated = OUTPUT_HEADER.unpack_from(self.output)
+        size = min(size, len(self.output) - OUTPUT_HEADER.size)
+        return self.output[OUTPUT_HEADER.size : OUTPUT_HEADER.size + size], bool(truncated)
 
     def alive(self) -> bool:
         poller = select.poll()
@@ -331,5 +355,6 @@ class Child:
     def close(self) -> None:
         self.kill()
         self.sock.close()
+        self.output.close()
         os.close(self.pidfd)
         os.close(self.status_fd)

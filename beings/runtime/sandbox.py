@@ -19,9 +19,11 @@ code; what it returns (JSON) is what the call returns in the being. To refuse, i
 ``RequestRefused(error_type, message)``, which the being sees as ``BeingCallError``. Any other
 exception aborts the run: the child is killed and the exception propagates to the caller.
 
-``on_output(text)``, when given, gets all the output kept so far while the run goes on: at most
-every ``OUTPUT_EVERY_SECONDS``, and as soon as that allows after the last chunk (not only when the
-next one comes); the ``RunResult`` still holds the whole of it.
+The child prints into memory it shares with the worker (a sealed memfd from the zygote), not into
+frames: what it printed is there to the last byte whenever it ends, killed or not. ``on_output(text)``,
+when given, gets all the output so far while the run goes on: every ``OUTPUT_EVERY_SECONDS`` if the
+child printed more, and before each ``execution()`` or ``summon()`` is answered; the ``RunResult``
+still holds the whole of it. A job too large for the child's memory fails as ``JobTooLarge``.
 
 The wall clock counts the whole run, the time spent in ``on_request`` included (a nested execution
 should be given what remains); ``depth`` is carried for the worker, which knows the call chain.
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import mmap
 import os
 import socket
 import subprocess
@@ -191,13 +194,18 @@ class Sandbox:
             raise
         finally:
             os.close(status_write)
-        if "pid" not in reply or len(fds) != 2:
+        if "pid" not in reply or len(fds) != 3:
             os.close(status_read)
             for fd in fds:
                 os.close(fd)
             raise SandboxUnavailable(f"the zygote could not fork: {reply.get('error', reply)}")
-        pidfd, channel = fds
-        return Child(pid=int(reply["pid"]), pidfd=pidfd, sock=socket.socket(fileno=channel), status_fd=status_read)
+        pidfd, channel, output = fds
+        try:
+            printed = mmap.mmap(output, 0, prot=mmap.PROT_READ)
+        finally:
+            os.close(output)
+        sock = socket.socket(fileno=channel)
+        return Child(pid=int(reply["pid"]), pidfd=pidfd, sock=sock, status_fd=status_read, output=printed)
 
     def _ask(self, request: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
         """One request to the zygote and its reply; a dead or mute zygote is replaced once."""
@@ -206,7 +214,7 @@ class Sandbox:
                 zygote = self._zygote_ready()
                 try:
                     socket.send_fds(zygote.sock, [json.dumps(request).encode()], fds)
-                    data, received, _flags, _address = socket.recv_fds(zygote.sock, MESSAGE_BYTES, 2)
+                    data, received, _flags, _address = socket.recv_fds(zygote.sock, MESSAGE_BYTES, 3)
                 except OSError:
                     data, received = b"", []
                 if data:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import gc
 import json
 import mmap
@@ -41,7 +42,7 @@ from typing import Any, NoReturn
 
 from beings.runtime import layers, restricted
 from beings.runtime.channel import ChildChannel
-from beings.runtime.protocol import ChannelClosed, fd_read_frame, fd_write, frame_encode, json_dumps
+from beings.runtime.protocol import OUTPUT_HEADER, ChannelClosed, fd_read_frame, fd_write, frame_encode, json_dumps
 from beings.runtime.selftest import facts_gather, layers_verify
 
 STATUS = struct.Struct("!i")
@@ -70,6 +71,7 @@ class Forked:
     pid: int
     pidfd: int
     channel: int
+    output: int  # the memfd the child prints into, which the worker maps
     request: str  # the fork request it was made for, as sorted JSON
 
 
@@ -157,30 +159,33 @@ class Zygote:
             return
         self.children[child.pidfd] = (child.pid, status)
         try:
-            self.reply({"pid": child.pid}, [child.pidfd, child.channel])
+            self.reply({"pid": child.pid}, [child.pidfd, child.channel, child.output])
         finally:
             os.close(child.channel)
+            os.close(child.output)
         if run:
             with contextlib.suppress(OSError):  # no spare: the next run forks its own child
                 self.spare = self.child_fork(request)
 
     def child_fork(self, request: dict[str, Any]) -> Forked:
+        output = output_memory(int(request["limits"]["output_bytes"]))
         worker_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             pid = os.fork()
         except OSError:
             worker_end.close()
             child_end.close()
+            os.close(output)
             raise
         if pid == 0:
-            child_main(self, request, child_end.fileno())
+            child_main(self, request, child_end.fileno(), output)
         child_end.close()
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # the child does it too: whoever is first wins the race
         pidfd = os.pidfd_open(pid)
         self.children[pidfd] = (pid, None)
         self.selector.register(pidfd, selectors.EVENT_READ)
-        return Forked(pid=pid, pidfd=pidfd, channel=worker_end.detach(), request=_request_key(request))
+        return Forked(pid=pid, pidfd=pidfd, channel=worker_end.detach(), output=output, request=_request_key(request))
 
     def spare_take(self, request: dict[str, Any]) -> Forked | None:
         """The spare, if it was made for this very request and still lives; otherwise it is discarded."""
@@ -192,6 +197,7 @@ class Zygote:
         with contextlib.suppress(OSError):  # reaped, as any child, when its pidfd turns readable
             signal.pidfd_send_signal(spare.pidfd, signal.SIGKILL)
         os.close(spare.channel)
+        os.close(spare.output)
         return None
 
     def reap(self, pidfd: int) -> None:
@@ -199,6 +205,7 @@ class Zygote:
         self.selector.unregister(pidfd)
         if self.spare is not None and self.spare.pidfd == pidfd:  # died while it waited for a job
             os.close(self.spare.channel)
+            os.close(self.spare.output)
             self.spare = None
         os.close(pidfd)
         _pid, status = os.waitpid(pid, 0)
@@ -207,6 +214,19 @@ class Zygote:
         with contextlib.suppress(OSError):  # the worker may have stopped listening
             os.write(status_fd, STATUS.pack(status))
         os.close(status_fd)
+
+
+def output_memory(size: int) -> int:
+    """A memfd of the output header and ``size`` bytes, sealed at that size: the child cannot shrink what the
+    worker maps (a read past the end would kill the worker with SIGBUS)."""
+    fd = os.memfd_create("luxos-output", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        os.ftruncate(fd, OUTPUT_HEADER.size + size)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _request_key(request: dict[str, Any]) -> str:
@@ -223,7 +243,7 @@ def _alive(pidfd: int) -> bool:
 def warm_up() -> None:
     """Run once what children would otherwise each do for the first time (lazy imports, caches)."""
     capabilities = restricted.Capabilities(execution=_refuse, summon=_refuse)
-    sink = restricted.OutputSink(limit=1024, send=lambda text: None)
+    sink = restricted.OutputSink(bytearray(OUTPUT_HEADER.size + 1024))
     job = {"source": WARMUP, "kind": "class", "self": {"soul": "warm"}, "attributes": {"name": "zygote"}}
     restricted.result_encode(restricted.being_run(job, capabilities=capabilities, sink=sink), limit=1 << 20)
     with contextlib.suppress(SyntaxError):
@@ -239,15 +259,17 @@ def _refuse(*args: Any, **kwargs: Any) -> NoReturn:
     raise restricted.BeingCallError("Unavailable", "not while warming up")
 
 
-def child_main(zygote: Zygote, request: dict[str, Any], channel: int) -> NoReturn:
+def child_main(zygote: Zygote, request: dict[str, Any], channel: int, output: int) -> NoReturn:
     """The forked child: confine itself, then run the job or the self-test. Never returns."""
     code = 0
     try:
+        printed = mmap.mmap(output, 0)
+        os.close(output)
         confined = child_confine(zygote, request["limits"], channel)
         if request.get("mode") == "check":
             child_check(channel, confined, request.get("read_paths") or [])
         else:
-            child_run(channel, confined, request)
+            child_run(channel, confined, request, printed)
     except BaseException:  # nothing may return into the zygote's loop
         code = 70
     finally:
@@ -290,21 +312,23 @@ def _close_all_but(keep: set[int]) -> None:
     os.closerange(low, os.sysconf("SC_OPEN_MAX"))
 
 
-def child_run(fd: int, confined: list[layers.Layer], request: dict[str, Any]) -> None:
+def child_run(fd: int, confined: list[layers.Layer], request: dict[str, Any], printed: mmap.mmap) -> None:
     limits = request["limits"]
     channel = ChildChannel(fd, request_bytes=int(limits["result_bytes"]))
     in_force = {layer.name: layer.in_force for layer in confined}
     channel.send({"op": "ready", "layers": in_force})
     if request.get("strict") and not all(in_force.values()):
         return  # the worker refuses to send the job; this is belt and braces
-    job = fd_read_frame(fd)
-    channel.send({"op": "started"})
-    sink = restricted.OutputSink(
-        limit=int(limits["output_bytes"]), send=lambda text: channel.send({"op": "output", "data": text})
-    )
-    channel.sink = sink
     # Address space held back (RLIMIT_AS counts it, untouched it costs nothing) to report a MemoryError.
     reserve: mmap.mmap | None = mmap.mmap(-1, RESERVE_BYTES)
+    try:
+        job = fd_read_frame(fd)
+    except MemoryError:  # the job alone does not fit in the child's address space
+        del reserve
+        channel.send({"op": "refused", "reason": "memory"})
+        return
+    channel.send({"op": "started"})
+    sink = restricted.OutputSink(printed)
     try:
         value = restricted.being_run(job, capabilities=channel.capabilities(), sink=sink)
         result = restricted.result_encode(value, limit=int(limits["result_bytes"]))
@@ -321,7 +345,6 @@ def child_run(fd: int, confined: list[layers.Layer], request: dict[str, Any]) ->
         done = frame_encode({"op": "done", "ok": False, "truncated": sink.truncated, "error": described})[4:]
     if reserve is not None:
         reserve.close()
-    sink.flush()
     fd_write(fd, struct.pack("!I", len(done)) + done)
 
 

@@ -15,7 +15,7 @@ from beings.runtime.cancel import execution_channel
 from beings.runtime.jobs import RunResult, RunStatus, SandboxLimits
 from beings.runtime.sandbox import sandbox_default
 
-LOOP = "def run():\n    print('looping')\n    while True:\n        pass\n"
+LOOP = "def run():\n    print('looping')\n    print('still looping')\n    while True:\n        pass\n"
 # Far beyond the test's one second: only the cancel can end the run in time.
 PATIENT = SandboxLimits(cpu_seconds=30, wall_seconds=30)
 
@@ -78,7 +78,7 @@ def test_cancel_kills_the_child_at_once_and_the_next_run_goes_on() -> None:
     assert result.status == RunStatus.CANCELLED
     assert result.error is not None
     assert result.error["type"] == "Cancelled"
-    assert result.output == "looping\n"
+    assert result.output == "looping\nstill looping\n"
     following = sandbox.run({"source": "def run():\n    return 'next'\n"}, PATIENT)
     assert (following.status, following.result) == (RunStatus.SUCCEEDED, "next")
     assert time.monotonic() - published < 2

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from beings.runtime.jobs import InvalidJob, RequestRefused, RunResult, RunStatus, SandboxLimits
+from beings.runtime.jobs import InvalidJob, RequestRefused, RunResult, RunStatus, SandboxLimits, job_encode
 from beings.runtime.sandbox import Sandbox
 
 FAST = SandboxLimits(cpu_seconds=1, wall_seconds=5)
@@ -624,3 +624,39 @@ def _children_settled(pid: int) -> list[int]:
         if len(found) == 1 or time.monotonic() > deadline:
             return found
         time.sleep(0.01)
+
+
+PRINTS_THEN = "def run():\n    print('first')\n    print('second', end='!')\n{rest}"
+
+
+@pytest.mark.parametrize(
+    ("limits", "rest", "status"),
+    [
+        (SandboxLimits(cpu_seconds=1, wall_seconds=20), "    while True:\n        pass\n", RunStatus.TIMEOUT),
+        (SandboxLimits(cpu_seconds=5, wall_seconds=0.5), "    while True:\n        pass\n", RunStatus.TIMEOUT),
+        (FAST, "    hoard = []\n    while True:\n        hoard.append('x' * 2**20)\n", RunStatus.FAILED),
+    ],
+    ids=["cpu", "wall-clock", "memory"],
+)
+def test_everything_printed_before_a_kill_is_kept(
+    sandbox: Sandbox, limits: SandboxLimits, rest: str, status: RunStatus
+) -> None:
+    """Lines printed in quick succession just before the child is killed are all in the result, the last included."""
+    result = run(sandbox, PRINTS_THEN.format(rest=rest), limits)
+    assert result.status == status
+    assert result.output == "first\nsecond!"
+
+
+def test_a_job_larger_than_the_memory_limit_is_named_as_such(sandbox: Sandbox) -> None:
+    """Inputs that cannot fit in the child's memory fail the run saying so, not as an unavailable sandbox."""
+    limits = SandboxLimits(cpu_seconds=5, wall_seconds=20, memory_bytes=64 * 2**20)
+    job = {"source": "def run(blob):\n    return len(blob)\n", "kwargs": {"blob": "x" * 64 * 2**20}}
+    result = sandbox.run(job, limits)
+    assert result.status == RunStatus.FAILED
+    assert result.error is not None
+    assert result.error["type"] == "JobTooLarge"
+    size = len(job_encode(job)) - 4
+    assert result.error["message"] == (
+        f"the job's inputs ({size} bytes of JSON) are larger than the sandbox memory limit of 64 MiB"
+    )
+    assert run(sandbox, "def run():\n    return 'alive'\n", limits).result == "alive"

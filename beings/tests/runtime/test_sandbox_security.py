@@ -9,6 +9,7 @@ protocol against a fake child that writes whatever a compromised one could.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import signal
 import socket
@@ -26,9 +27,10 @@ import pytest
 
 from beings.runtime import facades, restricted
 from beings.runtime.jobs import RunResult, RunStatus, SandboxCheck, SandboxLimits, job_encode
-from beings.runtime.protocol import HEADER, frame_encode
+from beings.runtime.protocol import HEADER, OUTPUT_HEADER, frame_encode
 from beings.runtime.run import Child, Run, Stillborn
 from beings.runtime.sandbox import PROJECT_ROOT, Sandbox
+from beings.runtime.zygote import output_memory
 
 SECRET = f"canary-secret-{uuid.uuid4().hex}"
 FILE_SECRET = f"canary-file-{uuid.uuid4().hex}"
@@ -551,6 +553,7 @@ def test_facades_are_not_modules() -> None:
 class FakeChild:
     child: Child
     theirs: socket.socket
+    printed: mmap.mmap  # the child's view of the output memory, writable
     process: subprocess.Popen[bytes]
     status_write: int
 
@@ -564,12 +567,18 @@ def fake() -> Iterator[FakeChild]:
     process = subprocess.Popen(["sleep", "60"], start_new_session=True)
     ours, theirs = socket.socketpair()
     status_read, status_write = os.pipe()
-    child = Child(pid=process.pid, pidfd=os.pidfd_open(process.pid), sock=ours, status_fd=status_read)
-    fake = FakeChild(child=child, theirs=theirs, process=process, status_write=status_write)
+    memory = output_memory(4096)
+    printed, worker_view = mmap.mmap(memory, 0), mmap.mmap(memory, 0, prot=mmap.PROT_READ)
+    os.close(memory)
+    child = Child(
+        pid=process.pid, pidfd=os.pidfd_open(process.pid), sock=ours, status_fd=status_read, output=worker_view
+    )
+    fake = FakeChild(child=child, theirs=theirs, printed=printed, process=process, status_write=status_write)
     try:
         yield fake
     finally:
         child.close()
+        printed.close()
         theirs.close()
         os.close(status_write)
         process.wait(timeout=10)
@@ -600,7 +609,7 @@ def converse(fake: FakeChild, limits: SandboxLimits = PROTOCOL_LIMITS) -> RunRes
         ([READY, raw(b'{"op":"done","ok":true,"result":1e400}')], "1e400 is not a finite number"),
         ([READY, raw(b'{"op":"execution","target":"x","args":[-1e999],"kwargs":{}}')], "-1e999 is not a finite"),
         ([READY, frame_encode({"op": "shell", "command": "id"})], "unexpected frame 'shell'"),
-        ([READY, frame_encode({"op": "output", "data": 5})], "field 'data' is not a str"),
+        ([READY, frame_encode({"op": "output", "data": "x"})], "unexpected frame 'output'"),
         ([frame_encode({"op": "done", "ok": True, "result": 1})], "the first frame is not ready"),
         ([READY, frame_encode({"op": "done", "ok": True})], "a done frame without a result"),
         ([READY, frame_encode({"op": "done", "ok": False, "error": "x"})], "a done frame without a result"),
@@ -651,12 +660,15 @@ def test_oversized_result_from_a_child_fails(fake: FakeChild) -> None:
 
 
 def test_hostile_output_is_cleaned_and_capped(fake: FakeChild) -> None:
-    """Output with NUL, lone surrogates and more than output_bytes is cut and made storable."""
-    flood = frame_encode({"op": "output", "data": "a\x00b\ud800" + "z" * 5000})
-    fake.write(READY, flood, frame_encode({"op": "done", "ok": True, "result": 1}))
+    """Output with NUL, bytes that are not UTF-8 and more than output_bytes, under a header that claims more
+    than the memory holds, is read within the memory, cut and made storable."""
+    flood = b"a\x00b\xed\xa0\x80" + b"z" * 5000
+    OUTPUT_HEADER.pack_into(fake.printed, 0, 2**32 - 1, 0)
+    fake.printed[OUTPUT_HEADER.size : OUTPUT_HEADER.size + 4096] = flood[:4096]
+    fake.write(READY, frame_encode({"op": "done", "ok": True, "result": 1}))
     result = converse(fake, SandboxLimits(output_bytes=100))
     assert result.status == RunStatus.SUCCEEDED
-    assert result.output.startswith("a\ufffdb?z")
+    assert result.output.startswith("a\ufffdb\ufffd\ufffd\ufffdz")
     assert len(result.output.encode()) == 100
     assert result.output_truncated
 
