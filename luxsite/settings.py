@@ -234,6 +234,9 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ROUTES = {
     "beings.tasks.being_evolve": {"queue": "io"},
     "beings.tasks.souls_validate": {"queue": "io"},
+    # Finished runs written into their beings: database work, off the run path.
+    "beings.tasks.being_fold": {"queue": "io"},
+    "beings.tasks.beings_fold_sweep": {"queue": "io"},
     # Chronos' work is the database's: restore, switch, export, import and retention wait on I/O.
     "chronos.tasks.*": {"queue": "io"},
 }
@@ -261,6 +264,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "executions-reap-every-minute": {
         "task": "beings.tasks.executions_reap",
         "schedule": 60.0,
+        "options": {"queue": "io"},
+    },
+    # Finished runs whose fold never came (the fold is scheduled by each run; this is the safety net).
+    "beings-fold-sweep": {
+        "task": "beings.tasks.beings_fold_sweep",
+        "schedule": 10.0,
         "options": {"queue": "io"},
     },
     # Retention: checkpoints beyond CHRONOS_MAX_CHECKPOINTS_PER_TIMELINE / _RETENTION_DAYS and the log only they needed.

@@ -8,9 +8,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models.functions import Now
 
+from beings.executions.fold import being_fold_soon
 from beings.executions.queue import MAX_ATTEMPTS, execution_enqueuer, run_error
-from beings.executions.selectors import KILLED, QUEUED, RUNNING, execution_fetch
-from beings.executions.services import run_record
+from beings.executions.selectors import KILLED, QUEUED, RUNNING
 from beings.executions.signals import execution_signal
 from beings.models import (
     Execution,
@@ -73,5 +73,5 @@ def _reap(execution_id: uuid.UUID) -> bool:
         lost = run_error("WorkerLost", message)
         Execution.objects.filter(pk=row.pk).update(status=KILLED, finished_at=Now(), error=lost)
         execution_signal(row.pk, KILLED)
-    run_record(execution_fetch(execution_id))
+        being_fold_soon(row.being_id)
     return True

@@ -1,17 +1,15 @@
-"""Starting and cancelling runs, and what a finished run leaves in its being."""
+"""Starting and cancelling runs; what a finished run leaves in its being is folded in by ``fold``."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
 from beings import genotype, validation
 from beings.exceptions import (
@@ -19,14 +17,16 @@ from beings.exceptions import (
     ExecutionFinishedError,
     ExecutionInputInvalidError,
 )
+
+# run_record stays importable here, where benchmarks and tests have always found it.
+from beings.executions.fold import CANCELLED, being_fold_soon
+from beings.executions.fold import run_record as run_record
 from beings.executions.queue import backlog, execution_enqueuer, priority_of, run_error
 from beings.executions.selectors import (
     KILLED,
     QUEUED,
     RUNNABLE,
     RUNNING,
-    STATUS,
-    SUCCEEDED,
     Target,
     execution_allowed,
     execution_fetch,
@@ -34,20 +34,14 @@ from beings.executions.selectors import (
 )
 from beings.executions.signals import execution_signal
 from beings.models import (
-    BaseBeing,
     ClockTimestamp,
     Execution,
 )
 from beings.runtime.jobs import SandboxLimits
-from chronos.context import context_apply
 from luxsite.errors import PermissionDenied
 from luxsite.permissions import User
 
 logger = logging.getLogger(__name__)
-
-
-ENERGY_MIN, ENERGY_MAX = 0, 100
-CANCELLED = "Cancelled"
 
 
 # --- what to run -----------------------------------------------------------------------------------
@@ -172,8 +166,8 @@ def execution_cancel(*, execution: Execution, actor: User) -> Execution:
         for stopped_id in cancelled:
             # "cancelled", not the status: the sandbox's watch ends the run's child on this word, waiters wake on any.
             execution_signal(stopped_id, "cancelled")
-    for stopped in Execution.objects.filter(pk__in=cancelled):
-        run_record(stopped, actor=actor)
+        for being_id in set(Execution.objects.filter(pk__in=cancelled).values_list("being_id", flat=True)):
+            being_fold_soon(being_id)
     return execution_fetch(execution.pk)
 
 
@@ -191,123 +185,6 @@ def _ended(status: str) -> str:
 
 
 # --- execution() and summon() from being code ------------------------------------------------------
-
-
-# --- what a run leaves in its being ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Starter:
-    """Who started a run, as the change log names them, without loading the user."""
-
-    pk: int | None
-    username: str
-
-
-def run_record(execution: Execution, *, actor: Any = None) -> None:
-    """Write a finished run to its being: a memories event, run statistics, energy; one locked update.
-
-    Energy rises by one on success and falls by one on failure, never beyond 0..100 (a value set
-    outside by hand is left where it is); a run cancelled by a user or refused by the host
-    (rejected) leaves it alone: neither says anything about the being. The change is made in the
-    name of ``actor``, by default the user who started the run.
-    """
-    actor = actor or _Starter(pk=execution.actor_id, username=execution.actor_name)
-    with transaction.atomic(savepoint=False):
-        # Not the memories: appended in SQL below, they are never decoded here, however many events they hold.
-        being = (
-            BaseBeing.objects.select_for_update()
-            .only("soul", "self_awareness", "energy_level")
-            .filter(soul=execution.being_id)
-            .first()
-        )
-        if being is None:
-            return
-        error = execution.error or {}
-        succeeded = execution.status == SUCCEEDED
-        neutral = execution.status == STATUS.REJECTED or error.get("type") == CANCELLED
-        at = (execution.finished_at or timezone.now()).isoformat()
-        awareness = dict(being.self_awareness) if isinstance(being.self_awareness, dict) else {}
-        runs = _count(awareness, "runs") + 1
-        successes = _count(awareness, "successes") + succeeded
-        failures = _count(awareness, "failures") + (not succeeded)
-        mean = awareness.get("mean_duration_ms")
-        mean = float(mean) if isinstance(mean, int | float) else None
-        if execution.duration_ms is not None:
-            mean = execution.duration_ms if mean is None else mean + (execution.duration_ms - mean) / runs
-        awareness.update(
-            runs=runs,
-            successes=successes,
-            failures=failures,
-            success_rate=round(successes / runs, 4),
-            mean_duration_ms=None if mean is None else round(mean, 3),
-            last_run_at=at,
-        )
-        if not succeeded:
-            awareness["last_error"] = {
-                "type": error.get("type", execution.status),
-                "message": error.get("message", ""),
-                "execution": str(execution.pk),
-                "at": at,
-            }
-        # Small: every run rewrites the memories, and the change log keeps them before and after.
-        event: dict[str, Any] = {
-            "event": "run",
-            "at": at,
-            "execution": str(execution.pk),
-            "status": execution.status,
-            "version": execution.version,
-            "duration_ms": execution.duration_ms,
-        }
-        if execution.environment:
-            event["environment"] = execution.environment
-        if not succeeded:
-            event["error"] = error.get("type", execution.status)
-        energy = being.energy_level or 0
-        if succeeded and energy < ENERGY_MAX:
-            energy += 1
-        elif not succeeded and not neutral and energy > ENERGY_MIN:
-            energy -= 1
-        context_apply(actor=actor, operation="being_run")
-        params: dict[str, Any] = {
-            "soul": being.soul,
-            "event": Jsonb([event]),
-            "awareness": Jsonb(awareness),
-            "energy": energy,
-            "limit": Jsonb({"n": max(0, settings.LUXOS_MEMORY_LIMIT)}),
-        }
-        with connection.cursor() as cursor:
-            cursor.execute(RECORD_SQL, params)
-
-
-def _memories_tail(events: str) -> str:
-    """SQL for ``events`` (a jsonb array) with the run's event appended, the newest ``limit`` kept.
-
-    A JSON path slice reads the array once; a subquery over its elements would detoast it for each.
-    """
-    return f"jsonb_path_query_array({events} || %(event)s, 'lax $[last - $n + 1 to last]', %(limit)s)"
-
-
-# services.memories_append's rule, in SQL: memories kept as an object take the event under "events".
-RECORD_SQL = f"""
-UPDATE base_beings SET
-    memories = CASE
-        WHEN jsonb_typeof(memories) = 'object' THEN jsonb_set(memories, '{{events}}', {
-    _memories_tail(
-        "(CASE WHEN jsonb_typeof(memories -> 'events') = 'array' THEN memories -> 'events' ELSE '[]'::jsonb END)"
-    )
-})
-        ELSE {_memories_tail("(CASE WHEN jsonb_typeof(memories) = 'array' THEN memories ELSE '[]'::jsonb END)")}
-    END,
-    self_awareness = %(awareness)s,
-    energy_level = %(energy)s
-WHERE soul = %(soul)s
-"""
-
-
-def _count(awareness: dict[str, Any], key: str) -> int:
-    value = awareness.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 # --- the reaper ------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ def execution_signal(execution_id: uuid.UUID | str, status: str) -> None:
 
     def publish() -> None:
         try:
-            _client().publish(channel, message)
+            redis_client().publish(channel, message)
         except (redis.RedisError, OSError) as error:
             logger.warning("could not signal %s on %s: %s", message, channel, error)
 
@@ -66,7 +66,7 @@ def execution_signal_wait(
     """
     deadline = time.monotonic() + max(0.0, timeout)
     try:
-        pubsub = _client().pubsub()
+        pubsub = redis_client().pubsub()
     except (redis.RedisError, OSError):
         return _poll(ready, deadline)
     try:
@@ -111,7 +111,7 @@ def _poll(ready: Callable[[], bool] | None, deadline: float) -> bool:
         time.sleep(min(POLL_SECONDS, left))
 
 
-def _client() -> redis.Redis:
+def redis_client() -> redis.Redis:
     """The process's client of ``settings.REDIS_URL`` (its pool reconnects after a fork)."""
     url = str(settings.REDIS_URL)
     with _clients_lock:

@@ -9,6 +9,7 @@ from typing import Any
 from celery import Task, shared_task
 from celery.signals import worker_process_init
 
+from beings.executions import fold as execution_fold
 from beings.executions import reaper as execution_reaper
 from beings.executions import worker as execution_worker
 from beings.runtime.jobs import SandboxUnavailable
@@ -45,6 +46,20 @@ def executions_reap_task() -> dict[str, int]:
     """Beat, every minute: runs left running by a dead worker are retried once, then marked killed."""
     with change_context(door="task"):
         return {"reaped": execution_reaper.executions_reap()}
+
+
+@shared_task(name="beings.tasks.being_fold", ignore_result=True)
+def being_fold_task(soul: str) -> int:
+    """The being's finished runs written into its row (``being_fold``), a second after the first of them ended."""
+    with change_context(door="task"):
+        return execution_fold.being_fold(uuid.UUID(soul))
+
+
+@shared_task(name="beings.tasks.beings_fold_sweep", ignore_result=True)
+def beings_fold_sweep_task() -> int:
+    """Beat, every few seconds: the runs whose fold never came (a worker or Redis lost it) folded now."""
+    with change_context(door="task"):
+        return execution_fold.beings_fold_sweep()
 
 
 @worker_process_init.connect

@@ -19,6 +19,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from beings import kinds, services, validation
+from beings.executions.fold import CANCELLED, being_fold_soon
 from beings.executions.jobs import execution_job
 from beings.executions.queue import MAX_ATTEMPTS, run_error
 from beings.executions.selectors import (
@@ -28,7 +29,7 @@ from beings.executions.selectors import (
     execution_fetch,
     target_resolve,
 )
-from beings.executions.services import CANCELLED, execution_admit, execution_create, run_record
+from beings.executions.services import execution_admit, execution_create
 from beings.executions.signals import execution_signal
 from beings.models import (
     BaseBeing,
@@ -67,7 +68,7 @@ def execution_run(*, execution_id: uuid.UUID, worker: str, queue: str) -> Execut
         return _perform(execution)
     # Out of attempts: the claim marked it killed.
     execution_signal(execution.pk, execution.status)
-    run_record(execution)
+    being_fold_soon(execution.being_id)
     return execution
 
 
@@ -164,7 +165,7 @@ RETURNING finished_at
 
 
 def _finish(execution: Execution, outcome: RunResult) -> Execution:
-    """Store the outcome unless the run was cancelled or reaped meanwhile, and write it to the being: one commit."""
+    """Store the outcome unless the run was cancelled or reaped meanwhile: one statement, one commit."""
     status, result, error = str(outcome.status), outcome.result, outcome.error
     problem = validation.unstorable(result) if status == SUCCEEDED else None
     if problem:
@@ -188,7 +189,7 @@ def _finish(execution: Execution, outcome: RunResult) -> Execution:
 
 
 def _outcome_store(execution: Execution, fields: dict[str, Any]) -> Execution:
-    """One transaction: the outcome on the run (the row comes back with it) and the run in its being."""
+    """The outcome on the run, one UPDATE (its finish time comes back); its being takes it in a later fold."""
     params = {
         **fields,
         "id": execution.pk,
@@ -205,7 +206,7 @@ def _outcome_store(execution: Execution, fields: dict[str, Any]) -> Execution:
             setattr(execution, name, value)
         execution.finished_at = row[0]
         execution_signal(execution.pk, execution.status)
-        run_record(execution)
+        being_fold_soon(execution.being_id)
     return execution
 
 
@@ -332,6 +333,7 @@ class _Requests:
                 queued_at=ClockTimestamp(),
                 started_at=now,
                 finished_at=now,
+                folded_at=now,  # a summon is the new being's birth, not a run of its own
                 duration_ms=round((time.monotonic() - started) * 1000, 3),
                 worker=parent.worker,
                 queue=parent.queue,

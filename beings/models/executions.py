@@ -80,6 +80,11 @@ class Execution(models.Model):
         blank=True,
         help_text="When its broker message was last published: the reaper re-sends it past a grace.",
     )
+    folded_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the finished run was written into its being (memories, self_awareness, energy).",
+    )
     replay_of = models.ForeignKey(
         "self",
         null=True,
@@ -98,6 +103,12 @@ class Execution(models.Model):
             models.Index(fields=["being", "queued_at"], name="idx_executions_being_at"),
             models.Index(fields=["actor", "queued_at"], name="idx_executions_actor_at"),
             models.Index(fields=["parent"], name="idx_executions_parent"),
+            # The fold's work list: finished runs not yet written into their being.
+            models.Index(
+                fields=["being", "finished_at"],
+                name="idx_executions_unfolded",
+                condition=models.Q(folded_at__isnull=True, finished_at__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(hash__regex=r"^[0-9a-f]{64}$"), name="executions_full_hash"),

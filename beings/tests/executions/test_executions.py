@@ -27,6 +27,7 @@ from guardian.shortcuts import assign_perm
 
 from beings.evolution import being_evolve
 from beings.executions import queue as execution_queue
+from beings.executions.fold import being_fold
 from beings.executions.queue import execution_wait
 from beings.executions.reaper import executions_reap
 from beings.executions.selectors import execution_get, execution_list, target_resolve
@@ -276,6 +277,7 @@ def test_memories_stay_bounded(make_being, alice):
         runs = [
             execution_run(execution_id=start(being, alice, args=[n]).pk, worker="here", queue="cpu") for n in range(3)
         ]
+        assert being_fold(being.pk) == 3
     being.refresh_from_db()
     assert [event["execution"] for event in being.memories] == [str(run.pk) for run in runs[1:]]
     assert being.self_awareness["runs"] == 3
@@ -283,6 +285,7 @@ def test_memories_stay_bounded(make_being, alice):
     BaseBeing.objects.filter(pk=being.pk).update(memories={"facts": ["sky is blue"], "events": "not a list"})
     with override_settings(LUXOS_MEMORY_LIMIT=1):
         last = execution_run(execution_id=start(being, alice, args=[9]).pk, worker="here", queue="cpu")
+        being_fold(being.pk)
     being.refresh_from_db()
     assert being.memories["facts"] == ["sky is blue"]
     assert [event["execution"] for event in being.memories["events"]] == [str(last.pk)]
@@ -293,8 +296,10 @@ def test_a_finished_run_is_never_run_again(make_being, alice):
     """Claiming is one UPDATE: a second delivery of a finished run changes nothing."""
     being = function(make_being, "echo", ECHO)
     done = execution_run(execution_id=start(being, alice, args=[1]).pk, worker="here", queue="cpu")
+    being_fold(being.pk)
     being.refresh_from_db()
     again = execution_run(execution_id=done.pk, worker="elsewhere", queue="io")
+    assert being_fold(being.pk) == 0
     assert (again.status, again.attempts, again.worker, again.finished_at) == ("succeeded", 1, "here", done.finished_at)
     assert BaseBeing.objects.get(pk=being.pk).memories == being.memories
 
@@ -328,9 +333,13 @@ def test_cancel_a_queued_run(make_being, alice, bob):
     assert cancelled.finished_at is not None and cancelled.started_at is None
     later = execution_run(execution_id=execution.pk, worker="here", queue="cpu")
     assert (later.status, later.attempts, later.output) == ("killed", 0, "")
+    assert being_fold(being.pk) == 1
     being.refresh_from_db()
-    assert being.energy_level == 5  # a cancel says nothing about the being
+    # A cancel says nothing about the being: remembered, not counted.
+    assert being.energy_level == 5
     assert being.memories[-1]["status"] == "killed"
+    assert being.self_awareness.get("runs", 0) == being.self_awareness.get("failures", 0) == 0
+    assert "last_error" not in being.self_awareness
     refused("execution_finished", lambda: execution_cancel(execution=execution, actor=alice))
     refused("execution_not_found", lambda: execution_cancel(execution=execution, actor=bob))
 
@@ -723,7 +732,9 @@ def test_production_alias_runs_the_pinned_hash_after_an_evolution(celery_worker,
 
 @worker_test
 def test_runs_update_self_awareness_memories_and_energy(celery_worker, make_being, alice):
-    """Successes raise energy and failures lower it; self_awareness counts runs; memories hold each run."""
+    """Successes raise energy and failures lower it; self_awareness counts runs; memories hold each run.
+
+    The runs are written into the being off their path: a fold a second after they end, with no call of ours."""
     being = function(
         make_being,
         "moody",
@@ -731,6 +742,8 @@ def test_runs_update_self_awareness_memories_and_energy(celery_worker, make_bein
         energy_level=10,
     )
     outcomes = [finished(start(being, alice, kwargs=kwargs)) for kwargs in ({}, {}, {"fail": True})]
+    folded = Execution.objects.filter(pk__in=[o.pk for o in outcomes], folded_at__isnull=False)
+    wait_for(lambda: folded.count() == 3, timeout=10)
     being.refresh_from_db()
     assert being.energy_level == 11
     awareness = being.self_awareness
@@ -753,6 +766,7 @@ def test_the_same_task_sent_twice_runs_once(celery_worker, make_being, alice):
     """A redelivered task of a finished run does nothing: the run, its being and its memories stay as they were."""
     being = function(make_being, "echo", ECHO)
     done = finished(start(being, alice, args=[1]))
+    wait_for(lambda: Execution.objects.filter(pk=done.pk, folded_at__isnull=False).exists(), timeout=10)
     being.refresh_from_db()
     # The task's own code, in this process: executions keep no Celery result to read back.
     answer = execution_run_task.apply(args=(str(done.pk),)).get()
@@ -903,5 +917,6 @@ def test_a_worker_killed_mid_run_leaves_nothing_running(celery_worker, subproces
     assert (dead.status, dead.attempts, err(dead)["type"]) == ("killed", 2, "WorkerLost")
     assert "attempt 2 of 2" in err(dead)["message"]
     assert not Execution.objects.filter(status="running").exists()
+    being_fold(being.pk)
     being.refresh_from_db()
     assert being.memories[-1]["status"] == "killed"

@@ -5,11 +5,22 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from datetime import timedelta
+from typing import Any
 
 import pytest
-from django.db import transaction
+from django.contrib.auth.models import User
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from guardian.shortcuts import assign_perm, remove_perm
 
+from beings.executions.fold import being_fold, beings_fold_sweep
+from beings.executions.selectors import target_resolve
+from beings.executions.services import execution_start
 from beings.executions.signals import execution_signal, execution_signal_wait
+from beings.executions.worker import execution_run
+from beings.models import BaseBeing, Execution
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,3 +54,91 @@ def test_signal_wait_times_out_without_a_signal() -> None:
     started = time.monotonic()
     assert not execution_signal_wait(uuid.uuid4(), 0.3, ready=lambda: False)
     assert 0.3 <= time.monotonic() - started < 2
+
+
+# --- the fold ---------------------------------------------------------------------------------------
+
+MOODY = "def run(fail=False):\n    if fail:\n        raise ValueError('no')\n    return 'ok'\n"
+
+
+def run_here(being: BaseBeing, actor: User, **kwargs: Any) -> Execution:
+    """A run started and carried out in this process (no worker): its row finished, its being not yet told."""
+    execution = execution_start(target=target_resolve(ref=str(being.soul), user=actor), actor=actor, kwargs=kwargs)
+    return execution_run(execution_id=execution.pk, worker="here", queue="cpu")
+
+
+def test_a_run_writes_only_its_row_and_one_fold_writes_the_being(make_being, alice):
+    """Runs leave their being untouched; one fold writes them all, in finish order, in one UPDATE of the being."""
+    being = make_being("moody", genesis={"source": MOODY}, energy_level=10)
+    before = BaseBeing.objects.get(pk=being.pk)
+    runs = [run_here(being, alice, **kwargs) for kwargs in ({}, {"fail": True}, {})]
+    after_runs = BaseBeing.objects.get(pk=being.pk)
+    assert (after_runs.memories, after_runs.self_awareness, after_runs.energy_level) == (
+        before.memories,
+        before.self_awareness,
+        10,
+    )
+    with CaptureQueriesContext(connection) as queries:
+        assert being_fold(being.pk) == 3
+    being_writes = [query for query in queries.captured_queries if "UPDATE base_beings" in query["sql"]]
+    assert len(being_writes) == 1
+    being.refresh_from_db()
+    assert [event["execution"] for event in being.memories[-3:]] == [str(run.pk) for run in runs]
+    assert (being.self_awareness["runs"], being.self_awareness["failures"], being.energy_level) == (3, 1, 11)
+    assert not Execution.objects.filter(pk__in=[run.pk for run in runs], folded_at__isnull=True).exists()
+    assert being_fold(being.pk) == 0
+
+
+def test_concurrent_folds_take_each_run_once(make_being, alice):
+    """Folds of one being at once (the debounced task and the sweep) write every run exactly once."""
+    being = make_being("moody", genesis={"source": MOODY})
+    runs = [run_here(being, alice) for _ in range(6)]
+    counts: list[int] = []
+
+    def fold() -> None:
+        try:
+            counts.append(being_fold(being.pk))
+        finally:
+            connection.close()
+
+    folders = [threading.Thread(target=fold) for _ in range(4)]
+    for folder in folders:
+        folder.start()
+    for folder in folders:
+        folder.join(30)
+    assert sum(counts) == 6
+    being.refresh_from_db()
+    assert [event["execution"] for event in being.memories if event.get("event") == "run"] == [
+        str(run.pk) for run in runs
+    ]
+    assert being.self_awareness["runs"] == 6
+
+
+def test_the_sweep_folds_runs_whose_fold_never_came(make_being, alice):
+    """A worker that died between a run's finish and its fold loses nothing: the sweep folds the run."""
+    being = make_being("moody", genesis={"source": MOODY})
+    lost = run_here(being, alice)
+    # As if the fold scheduled at its finish never ran: the run is finished and unfolded, a while ago.
+    Execution.objects.filter(pk=lost.pk).update(finished_at=timezone.now() - timedelta(minutes=1))
+    recent = run_here(being, alice)
+    assert beings_fold_sweep() >= 2  # the being's recent run is folded with the old one
+    being.refresh_from_db()
+    assert [event["execution"] for event in being.memories[-2:]] == [str(lost.pk), str(recent.pk)]
+    assert beings_fold_sweep() == 0
+
+
+def test_runs_the_host_refused_are_remembered_not_counted(make_being, alice, bob):
+    """A run rejected by the host (its starter lost the permission) is in memories but not a failure of the being."""
+    being = make_being("moody", genesis={"source": MOODY}, energy_level=10)
+    assign_perm("view_basebeing", bob, being)
+    assign_perm("beings.execute_being", bob, being)
+    execution = execution_start(
+        target=target_resolve(ref=str(being.soul), user=bob), actor=User.objects.get(pk=bob.pk), kwargs={}
+    )
+    remove_perm("beings.execute_being", bob, being)
+    assert execution_run(execution_id=execution.pk, worker="here", queue="cpu").status == "rejected"
+    being_fold(being.pk)
+    being.refresh_from_db()
+    assert being.memories[-1]["status"] == "rejected"
+    assert (being.self_awareness.get("runs", 0), being.self_awareness.get("failures", 0)) == (0, 0)
+    assert being.energy_level == 10
