@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import re
 import signal
@@ -12,17 +14,28 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.core.management import call_command
 
+from beings.executions.schemas import MAX_WAIT_SECONDS
+from beings.models import BaseBeing
 from luxsite.celery import app
+from luxsite.management.commands.serve import web_timeout
 
 SERVE_START_TIMEOUT = 60.0
 SERVE_STOP_TIMEOUT = 20.0
+WAITS = 8
+WAIT = 25.0
+# A run that loops until its wall-clock limit, set just past the wait: no run ends before its wait does.
+LOOP = "def run():\n    while True:\n        pass\n"
+LOOP_LIMITS = {"LUXOS_SANDBOX_WALL_SECONDS": str(WAIT + 2), "LUXOS_SANDBOX_CPU_SECONDS": str(int(WAIT) + 5)}
 
 
 def _createadmin() -> str:
@@ -100,6 +113,76 @@ def test_serve_stops_everything_when_a_child_dies(subprocess_env, tmp_path):
         serve.kill()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_serve_holds_eight_full_waits_while_the_home_page_answers_within_a_second(
+    subprocess_env: dict[str, str],
+    tmp_path: Path,
+    make_being: Callable[..., BaseBeing],
+    bearer: dict[str, str],
+) -> None:
+    """One web worker holds eight concurrent 25-second waits on runs still going (each answered 202 after its
+    full wait, none cut short or queued behind another) while GET / answers within a second throughout; the
+    worker's timeout is above the longest wait a request may ask for."""
+    assert web_timeout() > MAX_WAIT_SECONDS
+    being = make_being("looper", genesis={"source": LOOP})
+    serve, log = _start_serve(subprocess_env, tmp_path, **LOOP_LIMITS)
+    base = f"http://127.0.0.1:{serve.port}"
+    try:
+        _wait_for_page(f"{base}/", serve.process, log)
+
+        def execute(_: int) -> tuple[int, float, dict[str, Any]]:
+            started = time.monotonic()
+            status, body = _post(f"{base}/api/beings/{being.soul}/execute", {"wait": WAIT}, bearer)
+            return status, time.monotonic() - started, body
+
+        with ThreadPoolExecutor(WAITS) as pool:
+            waits = [pool.submit(execute, index) for index in range(WAITS)]
+            home: list[float] = []
+            while not all(wait.done() for wait in waits):
+                home.append(_home_seconds(f"{base}/"))
+                time.sleep(0.5)
+            answers = [wait.result() for wait in waits]
+
+        assert [status for status, _, _ in answers] == [202] * WAITS, log.read_text()
+        assert all(WAIT <= elapsed < WAIT + 3 for _, elapsed, _ in answers), [elapsed for _, elapsed, _ in answers]
+        assert "running" in {body["status"] for _, _, body in answers}  # a worker was running one all along
+        assert len(home) > 10 and max(home) < 1.0, home  # asked every half second throughout the waits
+        for _, _, body in answers:  # the runs still queued or looping end now, freeing the worker for the stop
+            _cancel(f"{base}/api/executions/{body['id']}/cancel", bearer)
+        serve.process.send_signal(signal.SIGINT)
+        assert serve.process.wait(timeout=SERVE_STOP_TIMEOUT) == 0, log.read_text()
+    finally:
+        serve.kill()
+
+
+def _home_seconds(url: str) -> float:
+    """How long the home page took to answer 200; infinite when it did not answer within five seconds."""
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            assert response.status == 200
+    except TimeoutError:
+        return math.inf
+    return time.monotonic() - started
+
+
+def _post(url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json", **headers}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=MAX_WAIT_SECONDS + 10) as response:
+        return response.status, json.loads(response.read())
+
+
+def _cancel(url: str, headers: dict[str, str]) -> None:
+    """Cancel a run; one that ended meanwhile (409) needs nothing more."""
+    try:
+        _post(url, {}, headers)
+    except urllib.error.HTTPError as error:
+        if error.code != 409:
+            raise
+
+
 class _Serve:
     def __init__(self, process: subprocess.Popen[bytes], port: int) -> None:
         self.process = process
@@ -115,7 +198,7 @@ class _Serve:
             self.process.wait()
 
 
-def _start_serve(env: dict[str, str], tmp_path: Path) -> tuple[_Serve, Path]:
+def _start_serve(env: dict[str, str], tmp_path: Path, **settings_env: str) -> tuple[_Serve, Path]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -125,6 +208,7 @@ def _start_serve(env: dict[str, str], tmp_path: Path) -> tuple[_Serve, Path]:
         "LUXOS_WEB_WORKERS": "1",
         "LUXOS_CPU_WORKERS": "1",
         "LUXOS_IO_WORKERS": "2",
+        **settings_env,
     }
     log = tmp_path / "serve.log"
     with log.open("wb") as output:
@@ -150,8 +234,8 @@ def _wait_for_page(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
                 return
         except urllib.error.HTTPError as error:
             pytest.fail(f"{url} answered {error.code}:\n{log.read_text()}")
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)  # not listening yet
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.1)  # not listening yet, or its first answer slow on a loaded machine
     pytest.fail(f"{url} did not answer within {SERVE_START_TIMEOUT:.0f} s:\n{log.read_text()}")
 
 

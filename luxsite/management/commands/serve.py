@@ -9,6 +9,7 @@ is still running after ``STOP_TIMEOUT`` seconds.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import subprocess
@@ -22,11 +23,17 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from beings.executions.schemas import MAX_WAIT_SECONDS
 from luxsite import embedded
 from luxsite.workers import process_group_start, process_stop
 
 STOP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.5
+# A request may hold its thread for a whole `wait` (a run's outcome, at most MAX_WAIT_SECONDS): each web
+# worker serves this many requests at once, so a few waits never block the site.
+WEB_THREADS = 16
+# gunicorn restarts a worker silent for this long; a wait must never come near it.
+WEB_TIMEOUT_MARGIN = 30
 
 
 @dataclass
@@ -108,8 +115,12 @@ class Command(BaseCommand):
 def _commands(host: str, port: int, *, with_workers: bool) -> list[tuple[str, list[str]]]:
     python = sys.executable
     log_level = settings.LUXOS_LOG_LEVEL
+    # Threaded workers (gthread): a request waiting on a run holds one thread, not a whole worker.
     # No gunicorn control socket: it would live in $HOME, shared by every gunicorn of this user.
-    web = f"--bind {host}:{port} --workers {settings.LUXOS_WEB_WORKERS} --access-logfile - --no-control-socket"
+    web = (
+        f"--bind {host}:{port} --workers {settings.LUXOS_WEB_WORKERS} --worker-class gthread --threads {WEB_THREADS} "
+        f"--timeout {web_timeout()} --access-logfile - --no-control-socket"
+    )
     commands = [("web", [python, "-m", "gunicorn", "luxsite.wsgi", *web.split()])]
     if with_workers:
         cpu = f"-Q cpu --pool prefork --concurrency {settings.LUXOS_CPU_WORKERS} --prefetch-multiplier 1 -n cpu@%h"
@@ -123,6 +134,11 @@ def _commands(host: str, port: int, *, with_workers: bool) -> list[tuple[str, li
             ("beat", [*celery, "beat", "--schedule", str(schedule), "--loglevel", log_level]),
         ]
     return commands
+
+
+def web_timeout() -> int:
+    """Seconds gunicorn lets a worker go silent before it kills it: well above the longest `wait` a request holds."""
+    return math.ceil(MAX_WAIT_SECONDS) + WEB_TIMEOUT_MARGIN
 
 
 def _claim_pid_file() -> Path:
