@@ -93,6 +93,7 @@ class Sandbox:
         self.python = python or sys.executable
         self._lock = threading.Lock()
         self._zygote: _Zygote | None = None
+        self._run_requests: dict[SandboxLimits, bytes] = {}
         _instances.add(self)
 
     def run(
@@ -118,7 +119,7 @@ class Sandbox:
             if missing:
                 in_force = {name: bool(layer["in_force"]) for name, layer in host.items()}
                 return result_rejected(missing, started, in_force)
-        request = {"op": "fork", "mode": "run", "limits": limits.for_child(), "strict": limits.strict}
+        request = self._run_request(limits)
         watching = cancel_watch_default().watch(execution_id) if execution_id is not None else None
         with watching or contextlib.nullcontext() as cancel:
             for _attempt in range(2):  # a second child when the first died before it held the job
@@ -143,7 +144,7 @@ class Sandbox:
         """Fork a confined child that tries, in plain Python, what the layers must refuse."""
         limits = limits or SandboxLimits()
         request = {"op": "fork", "mode": "check", "limits": limits.for_child(), "read_paths": list(read_paths)}
-        child = self._spawn(request)
+        child = self._spawn(json.dumps(request).encode())
         try:
             reader = FrameReader(child.sock, max_bytes=MESSAGE_BYTES * 4)
             message, _size = reader.read(time.monotonic() + CHECK_SECONDS)
@@ -185,7 +186,15 @@ class Sandbox:
         with self._lock:
             return self._zygote_ready().layers
 
-    def _spawn(self, request: dict[str, Any]) -> Child:
+    def _run_request(self, limits: SandboxLimits) -> bytes:
+        """The fork request of a run with these limits, encoded once: the zygote knows its spare fits by these bytes."""
+        request = self._run_requests.get(limits)
+        if request is None:
+            fork = {"op": "fork", "mode": "run", "limits": limits.for_child(), "strict": limits.strict}
+            request = self._run_requests[limits] = json.dumps(fork, sort_keys=True).encode()
+        return request
+
+    def _spawn(self, request: bytes) -> Child:
         status_read, status_write = os.pipe()
         try:
             reply, fds = self._ask(request, [status_write])
@@ -207,13 +216,13 @@ class Sandbox:
         sock = socket.socket(fileno=channel)
         return Child(pid=int(reply["pid"]), pidfd=pidfd, sock=sock, status_fd=status_read, output=printed)
 
-    def _ask(self, request: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
+    def _ask(self, request: bytes, fds: list[int]) -> tuple[dict[str, Any], list[int]]:
         """One request to the zygote and its reply; a dead or mute zygote is replaced once."""
         with self._lock:
             for _attempt in range(2):
                 zygote = self._zygote_ready()
                 try:
-                    socket.send_fds(zygote.sock, [json.dumps(request).encode()], fds)
+                    socket.send_fds(zygote.sock, [request], fds)
                     data, received, _flags, _address = socket.recv_fds(zygote.sock, MESSAGE_BYTES, 3)
                 except OSError:
                     data, received = b"", []

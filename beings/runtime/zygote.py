@@ -13,10 +13,12 @@ At start the zygote leaves the network (its children inherit the empty namespace
 seccomp filter and creates the Landlock ruleset, warms up by running a trivial being, and freezes
 the heap so that forks stay cheap. It exits when the worker closes the socket, killing its children.
 
-After each run it hands out, it forks a spare for the next: a child for the same request that
-confines itself and waits for its job while the worker is busy with the last one, so that a run
-does not wait for a fork and the layers. A spare has seen nothing but the zygote (jobs go from the
-worker to a child directly); one forked for other limits, or found dead, is discarded.
+When a run's child has ended, it forks a spare for the next run: a child for the same request that
+confines itself and waits for its job while the worker records the last one, so that a run does
+not wait for a fork and the layers, and the spare's fork does not take a CPU from a running child.
+The request's bytes, as the worker encoded them (once per limits), tell whether a spare fits. A
+spare has seen nothing but the zygote (jobs go from the worker to a child directly); one forked for
+other limits, or found dead, is discarded.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class Forked:
     pidfd: int
     channel: int
     output: int  # the memfd the child prints into, which the worker maps
-    request: str  # the fork request it was made for, as sorted JSON
+    request: bytes  # the fork request it was made for, as the worker encoded it
 
 
 class Zygote:
@@ -85,6 +87,8 @@ class Zygote:
         # pidfd -> (pid, status write end); a spare has no status pipe until it is handed out.
         self.children: dict[int, tuple[int, int | None]] = {}
         self.spare: Forked | None = None
+        # The last run's fork request (decoded, and as the worker encoded it): a spare is forked for it when a run ends.
+        self.spare_for: tuple[dict[str, Any], bytes] | None = None
         self.selector = selectors.DefaultSelector()
 
     def report(self) -> dict[str, dict[str, bool | str]]:
@@ -136,7 +140,7 @@ class Zygote:
             return False
         request = json.loads(data)
         if request.get("op") == "fork" and len(fds) == 1:
-            self.fork(request, status=fds[0])
+            self.fork(request, data, status=fds[0])
         elif request.get("op") == "layers":
             self.reply({"layers": self.report()})
         else:
@@ -148,11 +152,11 @@ class Zygote:
     def reply(self, message: Mapping[str, Any], fds: list[int] | None = None) -> None:
         socket.send_fds(self.control, [json_dumps(message).encode()], fds or [])
 
-    def fork(self, request: dict[str, Any], *, status: int) -> None:
-        """Hand the worker a child for ``request`` (the spare, if made for the same), then make the next spare."""
+    def fork(self, request: dict[str, Any], key: bytes, *, status: int) -> None:
+        """Hand the worker a child for ``request`` (the spare, if made for the same ``key``, the request's bytes)."""
         run = request.get("mode") == "run"
         try:
-            child = (self.spare_take(request) if run else None) or self.child_fork(request)
+            child = (self.spare_take(key) if run else None) or self.child_fork(request, key)
         except OSError as error:
             os.close(status)
             self.reply({"error": f"fork failed: {error.strerror}"})
@@ -164,10 +168,9 @@ class Zygote:
             os.close(child.channel)
             os.close(child.output)
         if run:
-            with contextlib.suppress(OSError):  # no spare: the next run forks its own child
-                self.spare = self.child_fork(request)
+            self.spare_for = (request, key)
 
-    def child_fork(self, request: dict[str, Any]) -> Forked:
+    def child_fork(self, request: dict[str, Any], key: bytes) -> Forked:
         output = output_memory(int(request["limits"]["output_bytes"]))
         worker_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -185,14 +188,14 @@ class Zygote:
         pidfd = os.pidfd_open(pid)
         self.children[pidfd] = (pid, None)
         self.selector.register(pidfd, selectors.EVENT_READ)
-        return Forked(pid=pid, pidfd=pidfd, channel=worker_end.detach(), output=output, request=_request_key(request))
+        return Forked(pid=pid, pidfd=pidfd, channel=worker_end.detach(), output=output, request=key)
 
-    def spare_take(self, request: dict[str, Any]) -> Forked | None:
+    def spare_take(self, key: bytes) -> Forked | None:
         """The spare, if it was made for this very request and still lives; otherwise it is discarded."""
         spare, self.spare = self.spare, None
         if spare is None:
             return None
-        if spare.request == _request_key(request) and _alive(spare.pidfd):
+        if spare.request == key and _alive(spare.pidfd):
             return spare
         with contextlib.suppress(OSError):  # reaped, as any child, when its pidfd turns readable
             signal.pidfd_send_signal(spare.pidfd, signal.SIGKILL)
@@ -214,6 +217,9 @@ class Zygote:
         with contextlib.suppress(OSError):  # the worker may have stopped listening
             os.write(status_fd, STATUS.pack(status))
         os.close(status_fd)
+        if self.spare is None and self.spare_for is not None:
+            with contextlib.suppress(OSError):  # no spare: the next run forks its own child
+                self.spare = self.child_fork(*self.spare_for)
 
 
 def output_memory(size: int) -> int:
@@ -227,10 +233,6 @@ def output_memory(size: int) -> int:
         os.close(fd)
         raise
     return fd
-
-
-def _request_key(request: dict[str, Any]) -> str:
-    return json.dumps(request, sort_keys=True)
 
 
 def _alive(pidfd: int) -> bool:

@@ -660,3 +660,44 @@ def test_a_job_larger_than_the_memory_limit_is_named_as_such(sandbox: Sandbox) -
         f"the job's inputs ({size} bytes of JSON) are larger than the sandbox memory limit of 64 MiB"
     )
     assert run(sandbox, "def run():\n    return 'alive'\n", limits).result == "alive"
+
+
+def _zygote_children(zygote: int) -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == zygote and fields[0] != "Z":
+                found.add(int(entry))
+    return found
+
+
+def test_the_spare_is_forked_once_a_run_is_over_and_serves_the_next() -> None:
+    """While a run goes on, its child is the zygote's only one (no spare takes a CPU from it); once it is
+    over a spare waits, and the next run with the same limits is that spare."""
+    sandbox = Sandbox()
+    try:
+        sandbox.start()
+        zygote = sandbox.zygote_pid
+        assert zygote is not None
+        during: list[set[int]] = []
+
+        def look(request: dict[str, Any]) -> Any:
+            time.sleep(0.2)  # time for a spare to be forked, were it forked during the run
+            during.append(_zygote_children(zygote))
+            return None
+
+        assert run(sandbox, "def run():\n    return execution('x')\n", FAST, look).status == RunStatus.SUCCEEDED
+        assert len(during[0]) == 1
+        deadline = time.monotonic() + 5
+        while not (_zygote_children(zygote) - during[0]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        (spare,) = _zygote_children(zygote) - during[0]
+        assert run(sandbox, "def run():\n    return execution('x')\n", FAST, look).status == RunStatus.SUCCEEDED
+        assert during[1] == {spare}
+    finally:
+        sandbox.close()
