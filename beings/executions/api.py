@@ -14,10 +14,12 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from beings import selectors
+from beings.exceptions import ExecutionNotFoundError
 from beings.executions import queue as execution_queue
+from beings.executions import replay as execution_replays
 from beings.executions import selectors as execution_selectors
 from beings.executions import services as execution_services
-from beings.executions.schemas import ExecuteIn, ExecutionOut, ExecutionPageOut, RunIn
+from beings.executions.schemas import ExecuteIn, ExecutionOut, ExecutionPageOut, ReplayIn, ReplayOut, RunIn
 from beings.executions.visibility import execution_shown
 from beings.models import Execution
 from luxsite.api_schemas import ERRORS, described
@@ -135,3 +137,58 @@ def execution_cancel(request: HttpRequest, id: uuid.UUID) -> Execution:
     execution = execution_selectors.execution_get(id=id, user=request.user)
     cancelled = execution_services.execution_cancel(execution=execution, actor=request.user)
     return execution_shown(cancelled, user=request.user)
+
+
+REPLAY_RESPONSES = described(
+    {
+        200: "The replay finished within `wait` seconds: it and the run it repeats, and whether they match.",
+        202: "The replay is queued (or still running): follow it at `GET /api/executions/{id}/comparison`.",
+        403: "You did not start the run (its inputs are its starter's; superusers excepted), "
+        "or you may not run the being (`beings.execute_being`).",
+        404: "No run with this id that you may see, or its being is gone.",
+        409: "The run has not finished, never started, its version can no longer be rebuilt, "
+        "or the being as it was when the run started cannot be (`execution_not_replayable`).",
+    }
+)
+
+
+def _replay_out(replay: Execution, original: Execution, user: Any) -> dict[str, Any]:
+    comparison = execution_replays.replay_compare(replay=replay, original=original)
+    return {
+        "replay": execution_shown(replay, user=user),
+        "original": execution_shown(original, user=user),
+        "deterministic": None if comparison is None else comparison.deterministic,
+        "same_status": None if comparison is None else comparison.same_status,
+        "same_result": None if comparison is None else comparison.same_result,
+        "same_output": None if comparison is None else comparison.same_output,
+    }
+
+
+@router.post(
+    "/executions/{id}/replay",
+    response={200: ReplayOut, 202: ReplayOut, **ERRORS},
+    openapi_extra=REPLAY_RESPONSES,
+)
+def execution_replay(request: HttpRequest, id: uuid.UUID, payload: ReplayIn) -> Status[dict[str, Any]]:
+    """Run a finished run again: the same hash, inputs and `self` (the being as it was when the run started).
+
+    The replay is a new run with `replay_of` set; once both have finished, `deterministic` says whether
+    they ended the same way with the same result and output (a being that reads `random` or the clock
+    does not). Only the run's starter (or a superuser) may replay it, and only while they may run the being.
+    """
+    original = execution_selectors.execution_get(id=id, user=request.user)
+    replay = execution_replays.execution_replay(execution=original, actor=request.user)
+    if payload.wait > 0:
+        replay = execution_queue.execution_wait(execution=replay, timeout=payload.wait)
+    return Status(200 if replay.finished else 202, _replay_out(replay, original, request.user))
+
+
+@router.get("/executions/{id}/comparison", response={200: ReplayOut, **ERRORS})
+def execution_comparison(request: HttpRequest, id: uuid.UUID) -> dict[str, Any]:
+    """A replay beside the run it repeats, and whether they match (null while either runs); 404 for a run that
+    replays none or that you may not see."""
+    replay = execution_selectors.execution_get(id=id, user=request.user)
+    if replay.replay_of_id is None:
+        raise ExecutionNotFoundError(f"execution {id} is not a replay: it repeats no run")
+    original = execution_selectors.execution_get(id=replay.replay_of_id, user=request.user)
+    return _replay_out(replay, original, request.user)

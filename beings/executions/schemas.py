@@ -115,3 +115,27 @@ class ExecutionOut(Schema):
 class ExecutionPageOut(Schema):
     items: list[ExecutionOut]
     next: str | None = Field(None, description="Cursor of the next page (`after`); none on the last page.")
+
+
+class ReplayIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    wait: float = Field(
+        0,
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="Seconds to wait for the replay to finish: 200 with the comparison if it does, else 202.",
+    )
+
+
+class ReplayOut(Schema):
+    """A replay beside the run it repeats, and whether the two came out the same."""
+
+    replay: ExecutionOut
+    original: ExecutionOut
+    deterministic: bool | None = Field(
+        description="Both runs ended the same way, with the same result and output; null until both have finished."
+    )
+    same_status: bool | None = Field(description="The same status (and error type).")
+    same_result: bool | None
+    same_output: bool | None

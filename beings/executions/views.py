@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from beings.executions.forms import run_form_context, run_inputs
+from beings.executions.replay import replay_compare, replay_pair
 from beings.executions.selectors import execution_get, execution_list, executions_visible, target_resolve
 from beings.executions.services import execution_cancel, execution_start
 from beings.executions.visibility import HIDDEN, contents_hidden, execution_shown
@@ -141,7 +142,10 @@ def _panel_context(request: HttpRequest, id: uuid.UUID) -> dict[str, Any]:
         except (NotFound, PermissionDenied):
             parent = None  # a run the user may not see: the depth still says the run was nested
     children = executions_visible(user=request.user, queryset=execution.children.order_by("queued_at", "id"))
+    pair = _replay_pair(execution, user=request.user)
     return {
+        "live": not execution.finished or (pair is not None and pair["deterministic"] is None),
+        "pair": pair,
         "execution": execution,
         "parent": parent,
         "children": list(children[:CHILDREN_LIMIT]),
@@ -152,6 +156,35 @@ def _panel_context(request: HttpRequest, id: uuid.UUID) -> dict[str, Any]:
         "error_frames": error_frames(execution.error),
         "contents_hidden": contents_hidden(execution),
         "hidden_note": HIDDEN,
+    }
+
+
+def _replay_pair(execution: Execution, *, user: Any) -> dict[str, Any] | None:
+    """The run's replay pair for its page, side by side: the run it replays, or else its newest replay.
+
+    None when it is neither a replay nor replayed (or the other run is not the user's to see).
+    """
+    original, newest = replay_pair(execution=execution, user=user)
+    if original is not None:
+        original, replay = execution_shown(original, user=user), execution
+    elif newest is not None:
+        original, replay = execution, execution_shown(newest, user=user)
+    else:
+        return None
+    comparison = replay_compare(replay=replay, original=original)
+    return {
+        "runs": [
+            {
+                "label": label,
+                "run": run,
+                "current": run.pk == execution.pk,
+                "result_json": json.dumps(run.result, ensure_ascii=False, indent=2),
+            }
+            for label, run in (("Original", original), ("Replay", replay))
+        ],
+        "replays": execution.replay_of_id is not None,
+        "deterministic": None if comparison is None else comparison.deterministic,
+        "comparison": comparison,
     }
 
 

@@ -1,4 +1,4 @@
-"""``manage.py beings import FILE | list | show SOUL | execute REF``: beings from the command line."""
+"""``manage.py beings import FILE | list | show SOUL | execute REF | replay ID``: beings from the command line."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from beings import selectors, services
 from beings.executions.queue import execution_wait
-from beings.executions.selectors import target_resolve
+from beings.executions.replay import execution_replay, replay_compare
+from beings.executions.selectors import execution_get, target_resolve
 from beings.executions.services import execution_start
 from beings.models import Execution
 from beings.schemas import BeingOut
@@ -46,6 +47,26 @@ def json_argument(text: str, *, name: str, kind: type) -> Any:
     if not isinstance(value, kind):
         raise CommandError(f"--{name} must be a JSON {JSON_TYPES[kind]}, not {JSON_TYPES[type(value)]}: {text}")
     return value
+
+
+def execution_document(execution: Execution) -> dict[str, Any]:
+    """A run as the command prints it in JSON."""
+    return {
+        "id": str(execution.id),
+        "status": execution.status,
+        "soul": str(execution.being_id),
+        "alias": execution.alias,
+        "hash": execution.hash,
+        "version": execution.version,
+        "environment": execution.environment,
+        "result": execution.result,
+        "error": execution.error,
+        "output": execution.output,
+        "duration_ms": execution.duration_ms,
+        "worker": execution.worker,
+        "queue": execution.queue,
+        "replay_of": None if execution.replay_of_id is None else str(execution.replay_of_id),
+    }
 
 
 class Command(BaseCommand):
@@ -89,6 +110,21 @@ class Command(BaseCommand):
         executor.add_argument("--json", action="store_true", help="Print the execution as one JSON document.")
         # Also accepted after the subcommand; SUPPRESS keeps the value given before it otherwise.
         executor.add_argument("--user", default=SUPPRESS, help="Act as this user (as --user before the subcommand).")
+        replayer = sub.add_parser(
+            "replay",
+            help="Run a finished run again (same hash, inputs and self) and say whether it came out the same. "
+            "Exit 0 when the replay finished (deterministic or not: the output says), 1 when it cannot be "
+            "replayed, 3 when the replay has not finished within --wait.",
+        )
+        replayer.add_argument("id", metavar="EXECUTION_ID", help="The run to replay (you must have started it).")
+        replayer.add_argument(
+            "--wait",
+            type=float,
+            default=EXECUTE_WAIT,
+            help=f"Seconds to wait for the replay to finish (default {EXECUTE_WAIT:g}; 0 only queues it).",
+        )
+        replayer.add_argument("--json", action="store_true", help="Print both runs and the comparison as JSON.")
+        replayer.add_argument("--user", default=SUPPRESS, help="Act as this user (as --user before the subcommand).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         user = get_user_model().objects.filter(username=options["user"]).first()
@@ -147,22 +183,53 @@ class Command(BaseCommand):
                 f"execution {execution.id} {execution.status}: {error.get('type', '')}: {error.get('message', '')}"
             )
 
+    def handle_replay(self, user: Any, options: dict[str, Any]) -> None:
+        wait = options["wait"]
+        if not 0 <= wait <= 3600:
+            raise CommandError("--wait must be between 0 and 3600 seconds")
+        original = execution_get(id=options["id"], user=user)
+        replay = execution_replay(execution=original, actor=user)
+        if wait:
+            replay = execution_wait(execution=replay, timeout=wait)
+        comparison = replay_compare(replay=replay, original=original)
+        if options["json"]:
+            document = {
+                "original": execution_document(original),
+                "replay": execution_document(replay),
+                "deterministic": None if comparison is None else comparison.deterministic,
+                "same_status": None if comparison is None else comparison.same_status,
+                "same_result": None if comparison is None else comparison.same_result,
+                "same_output": None if comparison is None else comparison.same_output,
+            }
+            self.stdout.write(json.dumps(document, indent=2, ensure_ascii=False))
+        else:
+            self.stdout.write(f"replay {replay.id} of {original.id}: {replay.status}")
+            for label, run in (("original", original), ("replay", replay)):
+                self.stdout.write(f"{label + ':':<10}{run.status}")
+                self.stdout.write(f"  result: {json.dumps(run.result, ensure_ascii=False)}")
+                self.stdout.write(f"  output: {json.dumps(run.output, ensure_ascii=False)}")
+            if comparison is None:
+                self.stdout.write("deterministic: not known yet (the replay has not finished)")
+            else:
+                differs = [
+                    name
+                    for name, same in (
+                        ("status", comparison.same_status),
+                        ("result", comparison.same_result),
+                        ("output", comparison.same_output),
+                    )
+                    if not same
+                ]
+                verdict = "yes" if comparison.deterministic else f"no ({', '.join(differs)} differ)"
+                self.stdout.write(f"deterministic: {verdict}")
+        if not replay.finished and wait:
+            raise CommandError(
+                f"replay {replay.id} is still {replay.status} after {wait:g} s; follow it at /executions/{replay.id}/",
+                returncode=EXIT_UNFINISHED,
+            )
+
     def execution_print(self, execution: Execution, *, as_json: bool) -> None:
-        document = {
-            "id": str(execution.id),
-            "status": execution.status,
-            "soul": str(execution.being_id),
-            "alias": execution.alias,
-            "hash": execution.hash,
-            "version": execution.version,
-            "environment": execution.environment,
-            "result": execution.result,
-            "error": execution.error,
-            "output": execution.output,
-            "duration_ms": execution.duration_ms,
-            "worker": execution.worker,
-            "queue": execution.queue,
-        }
+        document = execution_document(execution)
         if as_json:
             self.stdout.write(json.dumps(document, indent=2, ensure_ascii=False))
             return
