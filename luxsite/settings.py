@@ -117,11 +117,13 @@ TEMPLATES = [
     },
 ]
 
-# Connections outlive a request or a task (checked before reuse, closed after LUXOS_DB_CONN_MAX_AGE seconds):
-# opening one costs more than most of what a request or a run does with it.
+# Connections outlive a request or a task (closed after LUXOS_DB_CONN_MAX_AGE seconds): opening one costs more
+# than most of what a request or a run does with it. No SELECT 1 before each reuse: a connection that broke
+# fails its next query, is closed by close_old_connections after that request or task, and the run's claim
+# (the first statement of a run's task) retries once on a new connection.
 DATABASES = {
     "default": dj_database_url.parse(
-        embedded.database_url(), conn_max_age=env_int("LUXOS_DB_CONN_MAX_AGE", 60), conn_health_checks=True
+        embedded.database_url(), conn_max_age=env_int("LUXOS_DB_CONN_MAX_AGE", 60), conn_health_checks=False
     )
 }
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser, User
 from django.db import transaction
@@ -13,6 +14,8 @@ from luxsite.errors import Invalid
 from luxsite.models import ApiToken
 
 TOKEN_PREFIX = "lux_"
+# A token's last use is written at most this often: not a write on every request.
+LAST_USED_EVERY = timedelta(minutes=1)
 
 
 def token_digest(secret: str) -> str:
@@ -31,7 +34,7 @@ def token_create(*, user: User, name: str = "") -> tuple[ApiToken, str]:
 
 
 def token_authenticate(secret: str) -> AbstractBaseUser | None:
-    """The active user a token belongs to, or None; records when it was last used."""
+    """The active user a token belongs to, or None; records when it was last used, to the minute."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
     token = (
@@ -41,7 +44,9 @@ def token_authenticate(secret: str) -> AbstractBaseUser | None:
     )
     if token is None:
         return None
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_EVERY:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,12 +16,16 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
+from beings.executions import worker as worker_module
 from beings.executions.fold import being_fold, beings_fold_sweep
+from beings.executions.jobs import execution_job
 from beings.executions.selectors import target_resolve
 from beings.executions.services import execution_start
 from beings.executions.signals import execution_signal, execution_signal_wait
 from beings.executions.worker import execution_run
 from beings.models import BaseBeing, Execution
+from luxsite.models import ApiToken
+from luxsite.tokens import token_authenticate, token_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -142,3 +147,79 @@ def test_runs_the_host_refused_are_remembered_not_counted(make_being, alice, bob
     assert being.memories[-1]["status"] == "rejected"
     assert (being.self_awareness.get("runs", 0), being.self_awareness.get("failures", 0)) == (0, 0)
     assert being.energy_level == 10
+
+
+# --- the claim, connections, tokens ------------------------------------------------------------------
+
+
+def elsewhere(call: Callable[[], Any]) -> Any:
+    """``call`` on another thread, so on a database connection of its own (as another worker would)."""
+    answer: list[Any] = []
+
+    def target() -> None:
+        try:
+            answer.append(call())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(30)
+    return answer[0]
+
+
+def test_the_claim_brings_what_the_job_needs(make_being, alice):
+    """A run of the being's current hash is claimed in one statement that carries its job: no other query.
+
+    While its worker lives no other claim takes it; once the worker's connection is gone, the next claim does."""
+    being = make_being("moody", genesis={"source": MOODY}, attributes={"colour": "blue"})
+    execution = execution_start(target=target_resolve(ref=str(being.soul), user=alice), actor=alice, args=[])
+    with CaptureQueriesContext(connection) as queries:
+        claimed = worker_module._claim(execution_id=execution.pk, worker="here", queue="cpu")
+        assert claimed is not None
+        job = execution_job(claimed)
+    assert len(queries.captured_queries) == 1
+    assert (job["source"], job["self"]["name"], job["attributes"]) == (MOODY, "moody", {"colour": "blue"})
+    # Taken: another worker's claim of the running run (its worker alive: this connection) gets nothing.
+    assert elsewhere(lambda: worker_module._claim(execution_id=execution.pk, worker="there", queue="cpu")) is None
+    connection.close()  # the worker dies: its connection, and the run's lock, go with it
+    retried = elsewhere(lambda: worker_module._claim(execution_id=execution.pk, worker="there", queue="cpu"))
+    assert retried is not None and (retried.status, retried.attempts, retried.worker) == ("running", 2, "there")
+
+
+def test_a_broken_connection_costs_a_run_nothing(make_being, alice):
+    """No check before each use: a connection cut since the last task fails the claim, which retries on a new one."""
+    being = make_being("moody", genesis={"source": MOODY})
+    execution = execution_start(target=target_resolve(ref=str(being.soul), user=alice), actor=alice)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+
+    def cut() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        finally:
+            connection.close()
+
+    cutter = threading.Thread(target=cut)
+    cutter.start()
+    cutter.join(10)
+    done = execution_run(execution_id=execution.pk, worker="here", queue="cpu")
+    assert (done.status, done.result) == ("succeeded", "ok")
+
+
+def test_a_token_records_its_last_use_once_a_minute(alice):
+    """Authenticating with a token writes its last use the first time, then not again within the minute."""
+    token, secret = token_create(user=alice)
+    assert token_authenticate(secret) == alice
+    first = ApiToken.objects.get(pk=token.pk).last_used_at
+    assert first is not None
+    with CaptureQueriesContext(connection) as queries:
+        assert token_authenticate(secret) == alice
+    assert [query for query in queries.captured_queries if query["sql"].startswith("UPDATE")] == []
+    assert ApiToken.objects.get(pk=token.pk).last_used_at == first
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=first - timedelta(minutes=2))
+    token_authenticate(secret)
+    later = ApiToken.objects.get(pk=token.pk).last_used_at
+    assert later is not None and later > first
