@@ -195,6 +195,8 @@ LUXOS_SANDBOX_SUMMONS = env_int("LUXOS_SANDBOX_SUMMONS", 10)
 LUXOS_SANDBOX_STRICT = env_bool("LUXOS_SANDBOX_STRICT", False)
 # A run still "running" this long after its wall-clock limit lost its worker: the reaper retries it once, then kills it.
 LUXOS_EXECUTION_REAP_GRACE_SECONDS = env_float("LUXOS_EXECUTION_REAP_GRACE_SECONDS", 30.0)
+# A top-level run still queued this long after its message was sent is sent again by the reaper.
+LUXOS_EXECUTION_RESEND_SECONDS = env_float("LUXOS_EXECUTION_RESEND_SECONDS", 10.0)
 
 # Chronos (seed 002): time travel on the change log.
 # Off: no capture (each writing transaction is recorded as a gap no restore or switch crosses), no chronos doors.
@@ -262,10 +264,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(hour=3, minute=0),
         "options": {"queue": "io"},
     },
-    # Runs left "running" by a worker that died: retried once, then marked killed.
-    "executions-reap-every-minute": {
+    # Lost messages sent again (LUXOS_EXECUTION_RESEND_SECONDS); runs left "running" by a worker that died:
+    # retried once, then marked killed.
+    "executions-reap": {
         "task": "beings.tasks.executions_reap",
-        "schedule": 60.0,
+        "schedule": 10.0,
         "options": {"queue": "io"},
     },
     # Finished runs whose fold never came (the fold is scheduled by each run; this is the safety net).

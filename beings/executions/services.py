@@ -126,6 +126,8 @@ def execution_create(
         limits=limits,
         # The clock, not the transaction's start: runs queued in one transaction keep their order.
         queued_at=ClockTimestamp(),
+        # Its message leaves when this transaction commits (the reaper sends it again if it is lost).
+        sent_at=None if parent is not None else ClockTimestamp(),
         actor_id=actor.pk if actor.is_authenticated else None,
         actor_name=str(getattr(actor, "username", "")),
     )
@@ -140,11 +142,15 @@ def execution_create(
 def execution_cancel(*, execution: Execution, actor: User) -> Execution:
     """Stop a queued or running execution and the nested runs under it; 409 when it has finished.
 
-    A queued run will not start. A running one is marked killed at once: its result will be
-    discarded and it may make no further call or summon, but its sandbox child keeps running
-    until it ends or reaches its wall-clock limit (see the module's docstring).
+    Only the user who started the run and superusers may (the being's owner sees that it runs, not
+    what it was given). A queued run will not start. A running one is marked killed at once: its
+    result will be discarded and it may make no further call or summon; ``cancelled`` published on
+    its channel wakes every waiter and ends its sandbox child.
     """
     execution = execution_get(id=execution.pk, user=actor)
+    superuser = bool(getattr(actor, "is_superuser", False))
+    if not (actor.is_authenticated and (superuser or execution.actor_id == actor.pk)):
+        raise PermissionDenied("only the user who started the run, or a superuser, may cancel it")
     error = run_error(CANCELLED, f"cancelled by {getattr(actor, 'username', '') or 'an anonymous user'}")
     with transaction.atomic():
         row = Execution.objects.select_for_update().get(pk=execution.pk)

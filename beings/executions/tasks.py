@@ -43,7 +43,7 @@ def execution_run_task(self: Task[[str], dict[str, Any]], execution_id: str) -> 
 
 @shared_task(name="beings.tasks.executions_reap")
 def executions_reap_task() -> dict[str, int]:
-    """Beat, every minute: runs left running by a dead worker are retried once, then marked killed."""
+    """Beat, every 10 s: lost messages sent again; runs left running by a dead worker retried once, then killed."""
     with change_context(door="task"):
         return {"reaped": execution_reaper.executions_reap()}
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection, transaction
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
@@ -19,12 +24,17 @@ from guardian.shortcuts import assign_perm, remove_perm
 from beings.executions import worker as worker_module
 from beings.executions.fold import being_fold, beings_fold_sweep
 from beings.executions.jobs import execution_job
+from beings.executions.queue import execution_wait
+from beings.executions.reaper import executions_reap
 from beings.executions.selectors import target_resolve
-from beings.executions.services import execution_start
+from beings.executions.services import execution_cancel, execution_start
 from beings.executions.signals import execution_signal, execution_signal_wait
 from beings.executions.worker import execution_run
 from beings.models import BaseBeing, Execution
+from beings.tests.executions.test_executions import lone_worker
+from luxsite.celery import app
 from luxsite.models import ApiToken
+from luxsite.tests.helpers import refused, wait_for
 from luxsite.tokens import token_authenticate, token_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -223,3 +233,85 @@ def test_a_token_records_its_last_use_once_a_minute(alice):
     token_authenticate(secret)
     later = ApiToken.objects.get(pk=token.pk).last_used_at
     assert later is not None and later > first
+
+
+# --- runs whose worker died, runs whose message was lost --------------------------------------------------
+
+BUSY = (
+    "from datetime import datetime, timedelta\n\n"
+    "def run(seconds=1):\n"
+    "    end = datetime.now() + timedelta(seconds=seconds)\n"
+    "    while datetime.now() < end:\n"
+    "        pass\n"
+    "    return seconds\n"
+)
+
+
+@contextlib.contextmanager
+def session_worker_paused(celery_worker: Any) -> Iterator[None]:
+    """The session's worker takes nothing from the queues while the block runs."""
+    for queue in ("cpu", "io"):
+        app.control.cancel_consumer(queue, destination=[celery_worker.name], reply=True)
+    try:
+        yield
+    finally:
+        for queue in ("cpu", "io"):
+            app.control.add_consumer(queue, destination=[celery_worker.name], reply=True)
+
+
+def test_a_run_whose_pool_process_died_is_retried_at_once(celery_worker, subprocess_env, make_being, alice, tmp_path):
+    """kill -9 the pool process running a run: the redelivered task runs it again at once (attempt 2), long before
+    the reaper would, and a waiter blocked on the run follows it to its end."""
+    being = make_being("spinner", genesis={"source": BUSY})
+    with session_worker_paused(celery_worker), lone_worker(subprocess_env, tmp_path / "worker.log") as worker:
+        with override_settings(LUXOS_SANDBOX_WALL_SECONDS=20.0, LUXOS_SANDBOX_CPU_SECONDS=20):
+            execution = execution_start(
+                target=target_resolve(ref=str(being.soul), user=alice), actor=alice, kwargs={"seconds": 2}
+            )
+        ended: list[Execution] = []
+        waiter = threading.Thread(target=lambda: ended.append(execution_wait(execution=execution, timeout=40)))
+        waiter.start()
+        wait_for(Execution.objects.filter(pk=execution.pk, status="running", attempts=1).exists)
+        [pool] = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+        killed_at = time.monotonic()
+        os.kill(int(pool), signal.SIGKILL)
+        waiter.join(40)
+    assert ended, "the waiter did not return"
+    done = ended[0]
+    assert (done.status, done.result, done.attempts) == ("succeeded", 2, 2)
+    # The reaper would have waited for the wall-clock limit and its grace (50 s) before retrying.
+    assert time.monotonic() - killed_at < 15
+
+
+def test_a_run_whose_message_was_lost_is_sent_again_and_runs(celery_worker, make_being, alice):
+    """The web dies between commit and publish: the run stays queued until the reaper sends it again; then it runs
+    once, however many copies arrive."""
+    being = make_being("moody", genesis={"source": MOODY})
+    with transaction.atomic():
+        execution = execution_start(target=target_resolve(ref=str(being.soul), user=alice), actor=alice)
+        connection.run_on_commit.clear()  # the publish that never happened
+    time.sleep(1)
+    assert Execution.objects.get(pk=execution.pk).status == "queued"
+    with override_settings(LUXOS_EXECUTION_RESEND_SECONDS=0.5):
+        assert executions_reap() == 1
+        assert executions_reap() == 0  # sent again just now: not again before it has waited twice as long
+    done = execution_wait(execution=execution, timeout=20)
+    assert (done.status, done.result, done.attempts) == ("succeeded", "ok", 1)
+
+
+# --- cancel ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=False)  # its runs stay queued: no worker sees them
+def test_only_the_starter_and_superusers_cancel_a_run(make_being, alice, bob, root):
+    """The owner of a being sees bob's run of it but may not cancel it; bob may, and so may a superuser."""
+    being = make_being("moody", genesis={"source": MOODY})
+    assign_perm("view_basebeing", bob, being)
+    assign_perm("beings.execute_being", bob, being)
+    bob = User.objects.get(pk=bob.pk)
+    target = target_resolve(ref=str(being.soul), user=bob)
+    first, second = (execution_start(target=target, actor=bob) for _ in range(2))
+    refused("permission_denied", lambda: execution_cancel(execution=first, actor=alice))
+    assert Execution.objects.get(pk=first.pk).status == "queued"
+    assert execution_cancel(execution=first, actor=bob).status == "killed"
+    assert execution_cancel(execution=second, actor=root).status == "killed"
