@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
@@ -103,6 +104,9 @@ class CancelWatch:
 
             self._pubsub = redis.Redis.from_url(self._url or _redis_url()).pubsub(ignore_subscribe_messages=True)
             self._owner = os.getpid()
+            # Never left: redis-py stops reading a subscription whose channels all went (it waits for a new
+            # one), and a run that subscribes while the last run's unsubscribe is confirmed could meet that.
+            _quietly(self._pubsub.subscribe, f"{CHANNEL_PREFIX}watch:{uuid.uuid4()}")
             thread = threading.Thread(target=self._listen, args=(self._pubsub,), name="luxos-cancel", daemon=True)
             thread.start()
         return self._pubsub

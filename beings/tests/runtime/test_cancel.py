@@ -50,6 +50,9 @@ def test_cancel_kills_the_child_at_once_and_the_next_run_goes_on() -> None:
     keeps what it printed, and the same sandbox runs the next job straight after."""
     sandbox = sandbox_default()
     sandbox.start()
+    for _ in range(10):  # runs watched one after another: each unsubscribes as the next subscribes
+        quick = sandbox.run({"source": "def run():\n    return 1\n"}, PATIENT, execution_id=uuid.uuid4())
+        assert quick.status == RunStatus.SUCCEEDED
     execution_id = uuid.uuid4()
     printed = threading.Event()
     outcome: list[RunResult] = []
