@@ -33,12 +33,18 @@ def priority_of(energy: int | None, *, backlog: int = 0) -> int:
     return min(PRIORITY_LEVELS - 1, max(0, (energy or 0) // 10 - backlog))
 
 
-def backlog(actor: User) -> int:
-    """How many top-level runs ``actor`` has queued, counted up to the number of priority levels."""
-    if not actor.is_authenticated:
+def backlog(actor: User, *, most: int = PRIORITY_LEVELS) -> int:
+    """How many top-level runs ``actor`` has queued, counted up to ``most`` (no query when that is 0)."""
+    if not actor.is_authenticated or most <= 0:
         return 0
     waiting = Execution.objects.filter(actor_id=actor.pk, status=QUEUED, parent__isnull=True)
-    return waiting[:PRIORITY_LEVELS].count()
+    return waiting[:most].count()
+
+
+def priority_for(energy: int | None, actor: User) -> int:
+    """``priority_of`` a top-level run of ``actor``: the backlog is counted only as far as it can lower it."""
+    steps = min(PRIORITY_LEVELS, max(0, (energy or 0) // 10))
+    return priority_of(energy, backlog=backlog(actor, most=steps))
 
 
 def broker_priority(priority: int) -> int:

@@ -21,7 +21,7 @@ from beings.exceptions import (
 # run_record stays importable here, where benchmarks and tests have always found it.
 from beings.executions.fold import CANCELLED, being_fold_soon
 from beings.executions.fold import run_record as run_record
-from beings.executions.queue import backlog, execution_enqueuer, priority_of, run_error
+from beings.executions.queue import execution_enqueuer, priority_for, priority_of, run_error
 from beings.executions.selectors import (
     KILLED,
     QUEUED,
@@ -119,7 +119,11 @@ def execution_create(
         status=QUEUED,
         queue=workload if workload in genotype.WORKLOADS else genotype.CPU,
         task_id="" if parent is not None else str(uuid.uuid4()),
-        priority=priority_of(target.being.energy_level, backlog=backlog(actor) if parent is None else 0),
+        priority=(
+            priority_of(target.being.energy_level)
+            if parent is not None
+            else priority_for(target.being.energy_level, actor)
+        ),
         parent=parent,
         root_id=(parent.root_id or parent.pk) if parent is not None else None,
         depth=parent.depth + 1 if parent is not None else 0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -226,16 +227,20 @@ def _outcome_store(execution: Execution, fields: dict[str, Any]) -> Execution:
         "result": None if fields["result"] is None else Jsonb(fields["result"]),
         "error": None if fields["error"] is None else Jsonb(fields["error"]),
     }
-    with transaction.atomic(), connection.cursor() as cursor:
+    # One statement, its own transaction: no BEGIN and COMMIT round trips around it (a savepoint inside a
+    # caller's transaction, so that a refused outcome can still be stored).
+    within = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    with within, connection.cursor() as cursor:
         cursor.execute(FINISH_SQL, params)
         row = cursor.fetchone()
-        if row is None or row[0] is None:  # cancelled or reaped meanwhile: what they wrote stands
-            return execution_fetch(execution.pk)
-        for name, value in fields.items():
-            setattr(execution, name, value)
-        execution.finished_at = row[0]
-        execution_signal(execution.pk, execution.status)
-        being_fold_soon(execution.being_id)
+    if row is None or row[0] is None:  # cancelled or reaped meanwhile: what they wrote stands
+        return execution_fetch(execution.pk)
+    for name, value in fields.items():
+        setattr(execution, name, value)
+    execution.finished_at = row[0]
+    # After the commit (at once, in autocommit; at the end of an enclosing transaction, if any).
+    execution_signal(execution.pk, execution.status)
+    being_fold_soon(execution.being_id)
     return execution
 
 
