@@ -100,7 +100,7 @@ def test_a_being_that_reads_random_or_the_clock_is_not_deterministic(celery_work
 
 
 def test_the_replay_carries_self_as_it_was_when_the_first_run_started(celery_worker, make_being, alice, api):
-    """The being changed since (its attributes edited): the replay keeps the `self` the first run saw.
+    """The being changed since (its attributes edited): the replay runs with the `self` the first run saw.
 
     The snapshot is rebuilt from chronos at the first run's start and kept in the replay's
     ``limits["self"]`` for the worker; a replay of the replay keeps the same snapshot.
@@ -113,8 +113,10 @@ def test_the_replay_carries_self_as_it_was_when_the_first_run_started(celery_wor
     being_update(being=BaseBeing.objects.get(pk=being.pk), data={"attributes": {"colour": "red"}}, actor=alice)
     now = BaseBeing.objects.get(pk=being.pk)
     assert now.attributes == {"colour": "red"}
-    replay = Execution.objects.get(pk=replayed(api, first)["replay"]["id"])
+    body = replayed(api, first)
+    replay = Execution.objects.get(pk=body["replay"]["id"])
     assert replay.limits["self"] == seen
+    assert (replay.result, body["deterministic"]) == (seen, True)  # the worker ran it with that snapshot
     again = Execution.objects.get(pk=replayed(api, replay)["replay"]["id"])
     assert (again.replay_of_id, again.limits["self"]) == (replay.pk, seen)
 
