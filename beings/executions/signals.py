@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 import uuid
@@ -62,43 +63,70 @@ def execution_signal_wait(
 
     ``ready``, called once subscribed, reads whether the run has already finished: a finish that
     committed before the subscription took is seen there, one after it arrives as a message.
-    Without Redis, ``ready`` is asked every 0.2 s until the deadline.
+    Without Redis, ``ready`` is asked every 0.2 s until the deadline. Each thread keeps its
+    subscription connection from one wait to the next, subscribed to one channel at a time.
     """
     deadline = time.monotonic() + max(0.0, timeout)
+    channel = execution_channel(execution_id)
+    key = channel.encode()
     try:
-        pubsub = redis_client().pubsub()
-    except (redis.RedisError, OSError):
+        pubsub = _subscription()
+        _subscribe(pubsub, channel, deadline)
+    except (redis.RedisError, OSError) as error:
+        logger.warning("could not subscribe to the signal of %s: %s", execution_id, error)
+        _subscription_drop()
         return _poll(ready, deadline)
     try:
-        try:
-            _subscribe(pubsub, execution_channel(execution_id), deadline)
-        except (redis.RedisError, OSError) as error:
-            logger.warning("could not subscribe to the signal of %s: %s", execution_id, error)
-            return _poll(ready, deadline)
         if ready is not None and ready():
             return True
         while (left := deadline - time.monotonic()) > 0:
-            try:
-                message = pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
-            except (redis.RedisError, OSError):
-                return _poll(ready, deadline)
-            if message is not None and message.get("type") == "message":
+            message = pubsub.get_message(timeout=left)
+            # What is left of an earlier wait (its channel's last messages, its unsubscription) is skipped.
+            if message is not None and message.get("type") == "message" and message.get("channel") == key:
                 return True
         return False
+    except (redis.RedisError, OSError):
+        _subscription_drop()
+        return _poll(ready, deadline)
     finally:
-        with contextlib.suppress(redis.RedisError, OSError):
-            pubsub.close()
+        try:
+            pubsub.unsubscribe(channel)
+        except (redis.RedisError, OSError):
+            _subscription_drop()
 
 
 def _subscribe(pubsub: redis.client.PubSub, channel: str, deadline: float) -> None:
     """Subscribe and wait for Redis to confirm, so that every later publish reaches us."""
     pubsub.subscribe(channel)
+    key = channel.encode()
     limit = min(deadline, time.monotonic() + SUBSCRIBE_SECONDS)
     while (left := limit - time.monotonic()) > 0:
         message = pubsub.get_message(timeout=left)
-        if message is not None and message.get("type") == "subscribe":
+        if message is not None and message.get("type") == "subscribe" and message.get("channel") == key:
             return
     raise redis.TimeoutError(f"no confirmation of the subscription to {channel}")
+
+
+_local = threading.local()
+
+
+def _subscription() -> redis.client.PubSub:
+    """This thread's subscription connection (a new one after a fork or a change of ``REDIS_URL``)."""
+    owner = (os.getpid(), str(settings.REDIS_URL))
+    pubsub: redis.client.PubSub | None = getattr(_local, "pubsub", None)
+    if pubsub is None or getattr(_local, "owner", None) != owner:
+        pubsub = redis_client().pubsub()
+        _local.pubsub, _local.owner = pubsub, owner
+    return pubsub
+
+
+def _subscription_drop() -> None:
+    """Forget a subscription connection that failed: the next wait opens a new one."""
+    pubsub = getattr(_local, "pubsub", None)
+    _local.pubsub = None
+    if pubsub is not None:
+        with contextlib.suppress(redis.RedisError, OSError):
+            pubsub.close()
 
 
 def _poll(ready: Callable[[], bool] | None, deadline: float) -> bool:

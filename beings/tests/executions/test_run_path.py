@@ -71,6 +71,18 @@ def test_signal_wait_times_out_without_a_signal() -> None:
     assert 0.3 <= time.monotonic() - started < 2
 
 
+def test_a_wait_is_not_woken_by_an_earlier_runs_signal() -> None:
+    """A thread's waits share a connection: a signal of the run it waited on before does not end the next wait."""
+    earlier, later = uuid.uuid4(), uuid.uuid4()
+    assert not execution_signal_wait(earlier, 0.1, ready=lambda: False)
+    execution_signal(earlier, "succeeded")  # too late for its wait, and not the next wait's run
+    started = time.monotonic()
+    assert not execution_signal_wait(later, 0.5, ready=lambda: False)
+    assert time.monotonic() - started >= 0.5
+    threading.Timer(0.2, lambda: execution_signal(later, "failed")).start()
+    assert execution_signal_wait(later, 5, ready=lambda: False)
+
+
 # --- the fold ---------------------------------------------------------------------------------------
 
 MOODY = "def run(fail=False):\n    if fail:\n        raise ValueError('no')\n    return 'ok'\n"
