@@ -24,20 +24,16 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
+from beings.runtime.cancel import execution_channel  # the channel the sandbox's cancel watch listens on
+
 logger = logging.getLogger(__name__)
 
-CHANNEL_PREFIX = "luxos:execution:"
 # Without Redis, a waiter reads the row this often.
 POLL_SECONDS = 0.2
 SUBSCRIBE_SECONDS = 2.0
 
 _clients: dict[str, redis.Redis] = {}
 _clients_lock = threading.Lock()
-
-
-def execution_channel(execution_id: uuid.UUID | str) -> str:
-    """The Redis channel on which an execution's finished status is published."""
-    return f"{CHANNEL_PREFIX}{execution_id}"
 
 
 def execution_signal(execution_id: uuid.UUID | str, status: str) -> None:

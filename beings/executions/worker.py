@@ -160,7 +160,13 @@ def _perform(execution: Execution, *, actor: Any = None, spent: _Spent | None = 
         requests = _Requests(
             execution=execution, actor=actor, limits=limits, deadline=deadline, spent=spent or _Spent()
         )
-        outcome = sandbox_default().run(job, limits, requests, on_output=functools.partial(_output_flush, execution.pk))
+        outcome = sandbox_default().run(
+            job,
+            limits,
+            requests,
+            on_output=functools.partial(_output_flush, execution.pk),
+            execution_id=execution.pk,  # a cancel published for it kills the child at once
+        )
     except DomainError as refusal:
         outcome = _outcome(RunStatus.REJECTED, type(refusal).__name__, refusal.detail)
     except InvalidJob as invalid:

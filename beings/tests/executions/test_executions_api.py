@@ -304,14 +304,18 @@ def test_cancel_a_queued_execution(api, bob_api, echo):
     assert_refused(post(api, f"/api/executions/{uuid.uuid4()}/cancel"), 404, "execution_not_found")
 
 
-def test_the_owner_of_a_being_sees_and_cancels_runs_others_started(api, bob, make_being):
-    """Runs of a being you may change are yours to see and stop, whoever started them."""
+def test_the_owner_of_a_being_sees_runs_others_started_but_only_their_starter_cancels(api, bob, make_being):
+    """Runs of a being you own are yours to see, not to stop: the starter (or a superuser) cancels them."""
     shared = make_being("shared")
     assign_perm("view_basebeing", bob, shared)
     assign_perm("beings.execute_being", bob, shared)
     execution_id = post(logged_in(bob), execute_url(shared)).json()["id"]
-    assert api.get(f"/api/executions/{execution_id}").json()["actor"] == "bob"
-    assert post(api, f"/api/executions/{execution_id}/cancel").json()["error"]["message"] == "cancelled by alice"
+    seen = api.get(f"/api/executions/{execution_id}").json()
+    assert (seen["actor"], seen["contents_hidden"]) == ("bob", True)
+    refused = post(api, f"/api/executions/{execution_id}/cancel")
+    assert refused.status_code == 403 and refused.json()["code"] == "permission_denied"
+    cancelled = post(logged_in(bob), f"/api/executions/{execution_id}/cancel").json()
+    assert (cancelled["status"], cancelled["error"]["message"]) == ("killed", "cancelled by bob")
 
 
 # --- documentation and health ------------------------------------------------------------------------

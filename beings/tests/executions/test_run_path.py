@@ -327,3 +327,29 @@ def test_only_the_starter_and_superusers_cancel_a_run(make_being, alice, bob, ro
     assert Execution.objects.get(pk=first.pk).status == "queued"
     assert execution_cancel(execution=first, actor=bob).status == "killed"
     assert execution_cancel(execution=second, actor=root).status == "killed"
+
+
+def test_a_cancel_ends_a_running_child_at_once_and_frees_the_worker(
+    celery_worker, subprocess_env, make_being, alice, tmp_path
+):
+    """Cancel a `while True` run on a one-process worker: its waiter wakes, and within a second the worker has
+    taken and finished the next run, long before the looping run's 20 s wall-clock limit."""
+    looping = make_being("looping", genesis={"source": "def run():\n    while True:\n        pass\n"})
+    quick = make_being("moody", genesis={"source": MOODY})
+    with session_worker_paused(celery_worker), lone_worker(subprocess_env, tmp_path / "worker.log"):
+        with override_settings(LUXOS_SANDBOX_WALL_SECONDS=20.0, LUXOS_SANDBOX_CPU_SECONDS=20):
+            execution = execution_start(target=target_resolve(ref=str(looping.soul), user=alice), actor=alice)
+        wait_for(Execution.objects.filter(pk=execution.pk, status="running").exists)
+        ended: list[Execution] = []
+        waiter = threading.Thread(target=lambda: ended.append(execution_wait(execution=execution, timeout=20)))
+        waiter.start()
+        time.sleep(0.5)  # the waiter is subscribed, the child is looping
+        cancelled_at = time.monotonic()
+        execution_cancel(execution=execution, actor=alice)
+        waiter.join(5)
+        following = execution_start(target=target_resolve(ref=str(quick.soul), user=alice), actor=alice)
+        done = execution_wait(execution=following, timeout=10)
+        took = time.monotonic() - cancelled_at
+    assert ended and ended[0].status == "killed"
+    assert (done.status, done.result) == ("succeeded", "ok")
+    assert took < 1.5, f"the next run finished {took:.2f} s after the cancel"
