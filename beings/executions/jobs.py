@@ -49,7 +49,7 @@ def execution_job(execution: Execution) -> dict[str, Any]:
     # Checked again here: a permission taken away while the run waited in the queue counts.
     if not allowed:
         raise PermissionDenied("the user who started the run may no longer execute this being")
-    genome = _genotype_pinned(execution, being)
+    genome = genotype_pinned(execution, being)
     if genome.get("type") not in RUNNABLE:
         raise BeingNotRunnableError(f"a {genome.get('type')} being has no code to run")
     seen = {
@@ -103,7 +103,7 @@ def _being_of(execution: Execution) -> tuple[BaseBeing | None, bool]:
     return being, bool(columns["job_allowed"])
 
 
-def _genotype_pinned(execution: Execution, being: BaseBeing) -> dict[str, str]:
+def genotype_pinned(execution: Execution, being: BaseBeing) -> dict[str, str]:
     """The genotype of the hash the run was queued with: the promotion's copy, or rebuilt from the lineage.
 
     The being's current hash is its genesis' genotype as it stands (the table's constraint holds the

@@ -17,13 +17,13 @@ from typing import Any
 
 from django.db import transaction
 
-from beings import genotype, selectors
-from beings.exceptions import LineageBrokenError
+from beings import selectors
+from beings.executions.jobs import genotype_pinned
 from beings.executions.queue import execution_enqueuer
 from beings.executions.selectors import Target, executions_visible
 from beings.executions.services import execution_admit, execution_create, limits_snapshot
 from beings.executions.visibility import execution_contents_visible
-from beings.models import BaseBeing, Execution, Promotion
+from beings.models import Execution
 from chronos.points import point_resolve
 from chronos.selectors import row_at
 from luxsite.errors import Conflict, DomainError, PermissionDenied
@@ -74,7 +74,7 @@ def execution_replay(*, execution: Execution, actor: User) -> Execution:
         being=being,
         hash=execution.hash,
         version=execution.version,
-        genotype=_genotype_of(execution, being=being),
+        genotype=genotype_pinned(execution, being),
         environment=execution.environment,
     )
     snapshot = self_snapshot(execution)
@@ -88,26 +88,6 @@ def execution_replay(*, execution: Execution, actor: User) -> Execution:
         replay.replay_of = execution
         transaction.on_commit(execution_enqueuer(replay))
     return replay
-
-
-def _genotype_of(execution: Execution, *, being: BaseBeing) -> dict[str, str]:
-    """The genotype the run ran: the promotion's stored copy in an environment, else rebuilt from the lineage."""
-    if execution.environment:
-        promotion = (
-            Promotion.objects.filter(
-                environment=execution.environment, hash=execution.hash, action=Promotion.Action.PROMOTE
-            )
-            .order_by("-created_at")
-            .first()
-        )
-        if promotion is None:
-            raise LineageBrokenError(f"no promotion of {execution.hash[:12]} to {execution.environment} is recorded")
-        genome = dict(promotion.genotype)
-    else:
-        genome = selectors.version_get(being=being, hash=execution.hash).genotype()
-    if genotype.soul_hash(genome) != execution.hash:
-        raise LineageBrokenError(f"the genotype rebuilt for {execution.hash[:12]} has another hash")
-    return genome
 
 
 def self_snapshot(execution: Execution) -> dict[str, Any]:

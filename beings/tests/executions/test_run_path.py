@@ -31,7 +31,7 @@ from beings.executions.services import execution_cancel, execution_start
 from beings.executions.signals import execution_signal, execution_signal_wait
 from beings.executions.worker import execution_run
 from beings.models import BaseBeing, Execution
-from beings.tests.executions.test_executions import lone_worker
+from beings.tests.executions.test_executions import BUSY, LOOP, lone_worker
 from luxsite.celery import app
 from luxsite.models import ApiToken
 from luxsite.tests.helpers import refused, wait_for
@@ -249,15 +249,6 @@ def test_a_token_records_its_last_use_once_a_minute(alice):
 
 # --- runs whose worker died, runs whose message was lost --------------------------------------------------
 
-BUSY = (
-    "from datetime import datetime, timedelta\n\n"
-    "def run(seconds=1):\n"
-    "    end = datetime.now() + timedelta(seconds=seconds)\n"
-    "    while datetime.now() < end:\n"
-    "        pass\n"
-    "    return seconds\n"
-)
-
 
 @contextlib.contextmanager
 def session_worker_paused(celery_worker: Any) -> Iterator[None]:
@@ -334,7 +325,7 @@ def test_a_cancel_ends_a_running_child_at_once_and_frees_the_worker(
 ):
     """Cancel a `while True` run on a one-process worker: its waiter wakes, and within a second the worker has
     taken and finished the next run, long before the looping run's 20 s wall-clock limit."""
-    looping = make_being("looping", genesis={"source": "def run():\n    while True:\n        pass\n"})
+    looping = make_being("looping", genesis={"source": LOOP})
     quick = make_being("moody", genesis={"source": MOODY})
     with session_worker_paused(celery_worker), lone_worker(subprocess_env, tmp_path / "worker.log"):
         with override_settings(LUXOS_SANDBOX_WALL_SECONDS=20.0, LUXOS_SANDBOX_CPU_SECONDS=20):
