@@ -88,9 +88,17 @@ def test_a_wait_is_not_woken_by_an_earlier_runs_signal() -> None:
 MOODY = "def run(fail=False):\n    if fail:\n        raise ValueError('no')\n    return 'ok'\n"
 
 
+def start_unsent(being: BaseBeing, actor: User, **start: Any) -> Execution:
+    """A run recorded but never sent: only this process claims it, though a session's worker may be about."""
+    with transaction.atomic():
+        execution = execution_start(target=target_resolve(ref=str(being.soul), user=actor), actor=actor, **start)
+        connection.run_on_commit.clear()
+    return execution
+
+
 def run_here(being: BaseBeing, actor: User, **kwargs: Any) -> Execution:
     """A run started and carried out in this process (no worker): its row finished, its being not yet told."""
-    execution = execution_start(target=target_resolve(ref=str(being.soul), user=actor), actor=actor, kwargs=kwargs)
+    execution = start_unsent(being, actor, kwargs=kwargs)
     return execution_run(execution_id=execution.pk, worker="here", queue="cpu")
 
 
@@ -159,9 +167,7 @@ def test_runs_the_host_refused_are_remembered_not_counted(make_being, alice, bob
     being = make_being("moody", genesis={"source": MOODY}, energy_level=10)
     assign_perm("view_basebeing", bob, being)
     assign_perm("beings.execute_being", bob, being)
-    execution = execution_start(
-        target=target_resolve(ref=str(being.soul), user=bob), actor=User.objects.get(pk=bob.pk), kwargs={}
-    )
+    execution = start_unsent(being, User.objects.get(pk=bob.pk), kwargs={})
     remove_perm("beings.execute_being", bob, being)
     assert execution_run(execution_id=execution.pk, worker="here", queue="cpu").status == "rejected"
     being_fold(being.pk)
@@ -195,7 +201,7 @@ def test_the_claim_brings_what_the_job_needs(make_being, alice):
 
     While its worker lives no other claim takes it; once the worker's connection is gone, the next claim does."""
     being = make_being("moody", genesis={"source": MOODY}, attributes={"colour": "blue"})
-    execution = execution_start(target=target_resolve(ref=str(being.soul), user=alice), actor=alice, args=[])
+    execution = start_unsent(being, alice, args=[])
     with CaptureQueriesContext(connection) as queries:
         claimed = worker_module._claim(execution_id=execution.pk, worker="here", queue="cpu")
         assert claimed is not None
@@ -212,7 +218,7 @@ def test_the_claim_brings_what_the_job_needs(make_being, alice):
 def test_a_broken_connection_costs_a_run_nothing(make_being, alice):
     """No check before each use: a connection cut since the last task fails the claim, which retries on a new one."""
     being = make_being("moody", genesis={"source": MOODY})
-    execution = execution_start(target=target_resolve(ref=str(being.soul), user=alice), actor=alice)
+    execution = start_unsent(being, alice)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         (pid,) = cursor.fetchone()
