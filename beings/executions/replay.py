@@ -82,10 +82,14 @@ def execution_replay(*, execution: Execution, actor: User) -> Execution:
     with transaction.atomic():
         args, kwargs = execution_admit(target=target, args=execution.args, kwargs=execution.kwargs, actor=actor)
         replay = execution_create(
-            target=target, args=args, kwargs=kwargs, actor=actor, parent=None, limits={**limits, SELF_KEY: snapshot}
+            target=target,
+            args=args,
+            kwargs=kwargs,
+            actor=actor,
+            parent=None,
+            limits={**limits, SELF_KEY: snapshot},
+            replay_of=execution,
         )
-        Execution.objects.filter(pk=replay.pk).update(replay_of=execution)
-        replay.replay_of = execution
         transaction.on_commit(execution_enqueuer(replay))
     return replay
 

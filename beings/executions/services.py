@@ -106,6 +106,7 @@ def execution_create(
     actor: User,
     parent: Execution | None,
     limits: dict[str, Any],
+    replay_of: Execution | None = None,
 ) -> Execution:
     workload = target.genotype.get("workload", genotype.CPU)
     return Execution.objects.create(
@@ -125,6 +126,7 @@ def execution_create(
             else priority_for(target.being.energy_level, actor)
         ),
         parent=parent,
+        replay_of=replay_of,
         root_id=(parent.root_id or parent.pk) if parent is not None else None,
         depth=parent.depth + 1 if parent is not None else 0,
         limits=limits,
@@ -135,9 +137,6 @@ def execution_create(
         actor_id=actor.pk if actor.is_authenticated else None,
         actor_name=str(getattr(actor, "username", "")),
     )
-
-
-# --- reading ---------------------------------------------------------------------------------------
 
 
 # --- cancelling ------------------------------------------------------------------------------------

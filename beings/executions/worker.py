@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import json
 import logging
 import time
 import uuid
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import User as AuthUser
-from django.db import DatabaseError, DataError, InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, DataError, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
 from beings import kinds, services, validation
+from beings.executions.claim import execution_claim, outcome_store
 from beings.executions.fold import CANCELLED, being_fold_soon
-from beings.executions.jobs import execution_job, job_columns
-from beings.executions.queue import MAX_ATTEMPTS, run_error
+from beings.executions.jobs import execution_job
+from beings.executions.queue import run_error
 from beings.executions.selectors import (
     RUNNING,
     STATUS,
@@ -62,7 +59,7 @@ def execution_run(*, execution_id: uuid.UUID, worker: str, queue: str) -> Execut
     worker is running, is returned untouched. A run whose worker died is claimed again only once
     it is stale (past its wall-clock limit and the grace), and the third attempt marks it killed.
     """
-    execution = _claim(execution_id=execution_id, worker=worker, queue=queue)
+    execution = execution_claim(execution_id=execution_id, worker=worker, queue=queue)
     if execution is None:
         return execution_fetch(execution_id)
     if execution.status == RUNNING:
@@ -71,80 +68,6 @@ def execution_run(*, execution_id: uuid.UUID, worker: str, queue: str) -> Execut
     execution_signal(execution.pk, execution.status)
     being_fold_soon(execution.being_id)
     return execution
-
-
-# The run's liveness: a session advisory lock its worker's connection holds while it runs. A pool process
-# that dies takes its connection, and the lock, with it: the redelivered task finds the run running and
-# unlocked, and runs it again at once instead of waiting for the reaper.
-RUN_LOCK = "hashtextextended('execution:' || {id}::text, 0)"
-
-CLAIM_SQL = f"""
-WITH claimed AS (
-    UPDATE executions SET
-        status = CASE WHEN attempts >= %(max)s THEN 'killed' ELSE 'running' END,
-        error = CASE WHEN attempts >= %(max)s THEN %(error)s::jsonb ELSE error END,
-        finished_at = CASE WHEN attempts >= %(max)s THEN now() ELSE finished_at END,
-        started_at = CASE WHEN attempts >= %(max)s THEN started_at ELSE now() END,
-        attempts = CASE WHEN attempts >= %(max)s THEN attempts ELSE attempts + 1 END,
-        worker = %(worker)s,
-        queue = %(queue)s
-    WHERE id = %(id)s AND CASE
-        WHEN status = 'queued' THEN pg_try_advisory_lock({RUN_LOCK.format(id="id")}) IS NOT NULL
-        WHEN status = 'running' THEN pg_try_advisory_lock({RUN_LOCK.format(id="id")})
-            OR started_at < now() - make_interval(
-                secs => coalesce((limits ->> 'wall_seconds')::float8, %(wall)s) + %(grace)s)
-        ELSE false
-    END
-    RETURNING *
-)
-SELECT claimed.*, {job_columns("claimed")}
-FROM claimed LEFT JOIN base_beings being ON being.soul = claimed.soul
-"""
-
-FINISH_SQL = f"""
-WITH finished AS (
-    UPDATE executions SET status = %(status)s, result = %(result)s, error = %(error)s, output = %(output)s,
-        output_truncated = %(output_truncated)s, layers = %(layers)s, calls = %(calls)s, summons = %(summons)s,
-        finished_at = clock_timestamp(), duration_ms = %(duration_ms)s
-    WHERE id = %(id)s AND status = 'running'
-    RETURNING finished_at
-)
-SELECT (SELECT finished_at FROM finished), pg_advisory_unlock({RUN_LOCK.format(id="%(id)s")})
-"""
-
-
-def _claim(*, execution_id: uuid.UUID, worker: str, queue: str) -> Execution | None:
-    """Take the run for this worker: the row, now running (or killed, out of attempts), with what its job needs.
-
-    None when it is not ours: finished, or running on a live worker. One statement, retried once on
-    a new connection when the one kept from an earlier task has broken (no check before each use).
-    """
-    error = run_error("WorkerLost", f"its worker stopped during each of {MAX_ATTEMPTS} attempts")
-    params = {
-        "max": MAX_ATTEMPTS,
-        "error": json.dumps(error),
-        "worker": worker[:200],
-        "queue": queue[:8],
-        "id": execution_id,
-        "wall": settings.LUXOS_SANDBOX_WALL_SECONDS,
-        "grace": settings.LUXOS_EXECUTION_REAP_GRACE_SECONDS,
-    }
-    try:
-        claimed = next(iter(Execution.objects.raw(CLAIM_SQL, params)), None)
-    except (OperationalError, InterfaceError):
-        if connection.in_atomic_block:
-            raise
-        logger.warning("execution %s: the database connection had broken; claiming on a new one", execution_id)
-        connection.close()
-        claimed = next(iter(Execution.objects.raw(CLAIM_SQL, params)), None)
-    if claimed is not None and claimed.status != RUNNING:
-        _unlock(claimed.pk)
-    return claimed
-
-
-def _unlock(execution_id: uuid.UUID) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT pg_advisory_unlock({RUN_LOCK.format(id='%s')})", [execution_id])
 
 
 def _perform(execution: Execution, *, actor: Any = None, spent: _Spent | None = None) -> Execution:
@@ -218,36 +141,10 @@ def _finish(execution: Execution, outcome: RunResult) -> Execution:
         "duration_ms": round(outcome.duration * 1000, 3),
     }
     try:
-        return _outcome_store(execution, fields)
+        return outcome_store(execution, fields)
     except DataError as refused:  # whatever else PostgreSQL will not store: the run still ends
         failure = run_error("ResultError", f"the outcome could not be stored: {str(refused).splitlines()[0][:300]}")
-        return _outcome_store(execution, {**fields, "status": STATUS.FAILED, "result": None, "error": failure})
-
-
-def _outcome_store(execution: Execution, fields: dict[str, Any]) -> Execution:
-    """The outcome on the run, one UPDATE (its finish time comes back); its being takes it in a later fold."""
-    params = {
-        **fields,
-        "id": execution.pk,
-        "layers": Jsonb(fields["layers"]),
-        "result": None if fields["result"] is None else Jsonb(fields["result"]),
-        "error": None if fields["error"] is None else Jsonb(fields["error"]),
-    }
-    # One statement, its own transaction: no BEGIN and COMMIT round trips around it (a savepoint inside a
-    # caller's transaction, so that a refused outcome can still be stored).
-    within = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
-    with within, connection.cursor() as cursor:
-        cursor.execute(FINISH_SQL, params)
-        row = cursor.fetchone()
-    if row is None or row[0] is None:  # cancelled or reaped meanwhile: what they wrote stands
-        return execution_fetch(execution.pk)
-    for name, value in fields.items():
-        setattr(execution, name, value)
-    execution.finished_at = row[0]
-    # After the commit (at once, in autocommit; at the end of an enclosing transaction, if any).
-    execution_signal(execution.pk, execution.status)
-    being_fold_soon(execution.being_id)
-    return execution
+        return outcome_store(execution, {**fields, "status": STATUS.FAILED, "result": None, "error": failure})
 
 
 @dataclasses.dataclass
@@ -320,7 +217,7 @@ class _Requests:
             limits={**self.execution.limits, "wall_seconds": round(left, 3)},
         )
         _invokes_record(caller=self.execution.being_id, callee=target.being, actor=self.actor, child=child)
-        claimed = _claim(execution_id=child.pk, worker=self.execution.worker, queue=self.execution.queue)
+        claimed = execution_claim(execution_id=child.pk, worker=self.execution.worker, queue=self.execution.queue)
         if claimed is None or claimed.status != RUNNING:
             raise RequestRefused(CANCELLED, "the nested execution was cancelled before it started")
         child = _perform(claimed, actor=self.actor, spent=self.spent)

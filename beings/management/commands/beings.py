@@ -101,15 +101,7 @@ class Command(BaseCommand):
         executor.add_argument("--kwargs", default="{}", help="Keyword arguments: a JSON object.")
         executor.add_argument("--env", default=None, help="Run the hash promoted to this environment for the alias.")
         executor.add_argument("--hash", default=None, help="Run this version of the being (hash or prefix ≥ 12).")
-        executor.add_argument(
-            "--wait",
-            type=float,
-            default=EXECUTE_WAIT,
-            help=f"Seconds to wait for the end (default {EXECUTE_WAIT:g}; 0 only queues the run).",
-        )
-        executor.add_argument("--json", action="store_true", help="Print the execution as one JSON document.")
-        # Also accepted after the subcommand; SUPPRESS keeps the value given before it otherwise.
-        executor.add_argument("--user", default=SUPPRESS, help="Act as this user (as --user before the subcommand).")
+        _run_options(executor, ends="the end", queued="the run", json_help="Print the execution as one JSON document.")
         replayer = sub.add_parser(
             "replay",
             help="Run a finished run again (same hash, inputs and self) and say whether it came out the same. "
@@ -117,14 +109,9 @@ class Command(BaseCommand):
             "replayed, 3 when the replay has not finished within --wait.",
         )
         replayer.add_argument("id", metavar="EXECUTION_ID", help="The run to replay (you must have started it).")
-        replayer.add_argument(
-            "--wait",
-            type=float,
-            default=EXECUTE_WAIT,
-            help=f"Seconds to wait for the replay to finish (default {EXECUTE_WAIT:g}; 0 only queues it).",
+        _run_options(
+            replayer, ends="the replay to finish", queued="it", json_help="Print both runs and the comparison as JSON."
         )
-        replayer.add_argument("--json", action="store_true", help="Print both runs and the comparison as JSON.")
-        replayer.add_argument("--user", default=SUPPRESS, help="Act as this user (as --user before the subcommand).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         user = get_user_model().objects.filter(username=options["user"]).first()
@@ -251,3 +238,16 @@ class Command(BaseCommand):
             self.stdout.write(f"error:     {error.get('type', '')}: {error.get('message', '')}")
             if error.get("traceback"):
                 self.stdout.write(str(error["traceback"]).rstrip("\n"))
+
+
+def _run_options(parser: Any, *, ends: str, queued: str, json_help: str) -> None:
+    """--wait, --json and --user of a subcommand that starts a run."""
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=EXECUTE_WAIT,
+        help=f"Seconds to wait for {ends} (default {EXECUTE_WAIT:g}; 0 only queues {queued}).",
+    )
+    parser.add_argument("--json", action="store_true", help=json_help)
+    # Also accepted after the subcommand; SUPPRESS keeps the value given before it otherwise.
+    parser.add_argument("--user", default=SUPPRESS, help="Act as this user (as --user before the subcommand).")

@@ -21,7 +21,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from beings.executions import worker as worker_module
+from beings.executions.claim import execution_claim
 from beings.executions.fold import being_fold, beings_fold_sweep
 from beings.executions.jobs import execution_job
 from beings.executions.queue import execution_wait
@@ -203,15 +203,15 @@ def test_the_claim_brings_what_the_job_needs(make_being, alice):
     being = make_being("moody", genesis={"source": MOODY}, attributes={"colour": "blue"})
     execution = start_unsent(being, alice, args=[])
     with CaptureQueriesContext(connection) as queries:
-        claimed = worker_module._claim(execution_id=execution.pk, worker="here", queue="cpu")
+        claimed = execution_claim(execution_id=execution.pk, worker="here", queue="cpu")
         assert claimed is not None
         job = execution_job(claimed)
     assert len(queries.captured_queries) == 1
     assert (job["source"], job["self"]["name"], job["attributes"]) == (MOODY, "moody", {"colour": "blue"})
     # Taken: another worker's claim of the running run (its worker alive: this connection) gets nothing.
-    assert elsewhere(lambda: worker_module._claim(execution_id=execution.pk, worker="there", queue="cpu")) is None
+    assert elsewhere(lambda: execution_claim(execution_id=execution.pk, worker="there", queue="cpu")) is None
     connection.close()  # the worker dies: its connection, and the run's lock, go with it
-    retried = elsewhere(lambda: worker_module._claim(execution_id=execution.pk, worker="there", queue="cpu"))
+    retried = elsewhere(lambda: execution_claim(execution_id=execution.pk, worker="there", queue="cpu"))
     assert retried is not None and (retried.status, retried.attempts, retried.worker) == ("running", 2, "there")
 
 
