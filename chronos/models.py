@@ -10,8 +10,11 @@ from __future__ import annotations
 import uuid
 
 import pgtrigger
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from luxsite.triggers import append_only
 
@@ -183,3 +186,182 @@ class Change(models.Model):
     @property
     def context(self) -> dict:
         return self.transaction.context
+
+
+class Lesson(models.Model):
+    """What LuxOS learned from an operation: the seed's lesson, linked to what it concerns.
+
+    Operational records, outside the captured tables: no restore or switch removes them. A lesson
+    recorded automatically is deduplicated by (operation, being, hash, error class): a repeat raises
+    ``count`` and ``last_seen_at`` instead of adding a row. ``resolved_at`` closes it.
+    """
+
+    class Operation(models.TextChoices):
+        MANUAL = "manual"
+        EXECUTION = "execution"
+        EVOLUTION = "evolution"
+        VALIDATION = "validation"
+        RESTORE = "restore"
+        SWITCH = "switch"
+        MERGE = "merge"
+        DREAM = "dream"
+        IMPORT = "import"
+
+    id = models.BigAutoField(primary_key=True)
+    operation = models.CharField(max_length=16, choices=Operation.choices, default=Operation.MANUAL)
+    situation = models.TextField()
+    action = models.TextField(blank=True, default="")
+    result = models.TextField(blank=True, default="")
+    feedback = models.TextField(blank=True, default="")
+    tags = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    error_class = models.CharField(max_length=200, blank=True, default="")
+    # No database constraints: a lesson outlives the being, run, checkpoint or timeline it concerns.
+    being = models.ForeignKey(
+        "beings.BaseBeing", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    hash = models.CharField(max_length=64, blank=True, default="")
+    checkpoint = models.ForeignKey(
+        Checkpoint, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    execution = models.ForeignKey(
+        "beings.Execution", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    timeline = models.ForeignKey(
+        Timeline, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    count = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "chronos_lesson"
+        ordering = ["-last_seen_at", "-id"]
+        indexes = [
+            models.Index(fields=["being", "last_seen_at"], name="chronos_lesson_being"),
+            models.Index(fields=["hash"], name="chronos_lesson_hash"),
+            models.Index(fields=["last_seen_at"], name="chronos_lesson_seen"),
+        ]
+
+    def __str__(self) -> str:
+        return self.situation[:80]
+
+
+class Merge(models.Model):
+    """A three-way merge of one timeline into another against their fork point, previewed then applied.
+
+    Its conflicts are ``MergeConflict`` rows, resolved one by one; it applies when none is left open.
+    """
+
+    class Strategy(models.TextChoices):
+        FIELD = "field"
+        ROW = "row"
+        OURS = "ours"
+        THEIRS = "theirs"
+
+    class Status(models.TextChoices):
+        OPEN = "open"  # previewed; conflicts may be waiting for a resolution
+        APPLIED = "applied"
+        FAILED = "failed"
+        ABANDONED = "abandoned"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    source = models.ForeignKey(Timeline, on_delete=models.PROTECT, related_name="merges_out")
+    into = models.ForeignKey(Timeline, on_delete=models.PROTECT, related_name="merges_in")
+    strategy = models.CharField(max_length=8, choices=Strategy.choices, default=Strategy.FIELD)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    # The fork point both sides are compared against, and the safety checkpoint taken before applying.
+    base = models.ForeignKey(Checkpoint, null=True, on_delete=models.SET_NULL, related_name="+")
+    safety = models.ForeignKey(Checkpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    stats = models.JSONField(default=dict, blank=True)
+    actor_name = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "chronos_merge"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.source} into {self.into}"
+
+
+class MergeConflict(models.Model):
+    """One value changed two ways (or, with ``row``, one row changed on both sides), and its resolution."""
+
+    class Resolution(models.TextChoices):
+        OURS = "ours"
+        THEIRS = "theirs"
+        VALUE = "value"
+
+    id = models.BigAutoField(primary_key=True)
+    merge = models.ForeignKey(Merge, on_delete=models.CASCADE, related_name="conflicts")
+    table = models.TextField()
+    row_id = models.UUIDField()
+    # The JSON path inside the row: [] for the whole row, ["attributes", "x"] for one key.
+    path = models.JSONField(default=list)
+    base = models.JSONField(null=True)
+    ours = models.JSONField(null=True)
+    theirs = models.JSONField(null=True)
+    resolution = models.CharField(max_length=8, choices=Resolution.choices, blank=True, default="")
+    value = models.JSONField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        db_table = "chronos_merge_conflict"
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.table} {self.row_id} {'.'.join(map(str, self.path))}"
+
+
+class Dream(models.Model):
+    """A plan run in isolation on a timeline of its own (``dream_<id>``), forked from the live state."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        KEPT = "kept"  # success rate above the threshold: offered for merge
+        MERGED = "merged"
+        DISCARDED = "discarded"  # below the threshold: history with a lesson
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
+    plan = models.JSONField(default=list)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    timeline = models.ForeignKey(Timeline, null=True, blank=True, on_delete=models.PROTECT, related_name="dreams")
+    fork = models.ForeignKey(Checkpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # One entry per step of the plan: {kind, ok, expected, result, error, duration_ms}.
+    results = models.JSONField(default=list, blank=True)
+    success_rate = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    actor_name = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "chronos_dream"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
