@@ -16,6 +16,8 @@ import dataclasses
 import sys
 import uuid
 from argparse import ArgumentParser, ArgumentTypeError
+from collections.abc import Callable
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,14 @@ from luxsite.files import file_replaced
 
 # A being's own past answers who may view the being, as GET /api/beings/{soul}/history does.
 BEING_READS = {"at", "history"}
+
+# Subcommands of the historian's concepts, each in its own module: ``add_parsers(sub, common)``
+# adds its parsers and returns {action: handler(command, user, options)}.
+EXTENSIONS: list[str] = [
+    # "chronos.<concept>.commands",
+]
+
+Handler = Callable[["Command", Any, dict[str, Any]], None]
 
 
 def soul_argument(text: str) -> uuid.UUID:
@@ -154,6 +164,10 @@ class Command(BaseCommand):
 
         sub.add_parser("stats", parents=[common], help="The log's size, changes per timeline, checkpoints, archives.")
 
+        self.extensions: dict[str, Handler] = {}
+        for module in EXTENSIONS:
+            self.extensions.update(import_module(module).add_parsers(sub, common))
+
     def handle(self, *args: Any, **options: Any) -> None:
         username = options["as_user"] or settings.LUXOS_ADMIN_USER
         user = get_user_model().objects.filter(username=username).first()
@@ -161,12 +175,16 @@ class Command(BaseCommand):
             raise CommandError(
                 f"no user named {username!r}; pass --as USER or create it (manage.py createadmin)", returncode=1
             )
-        handler = getattr(self, f"handle_{options['action']}")
+        action = options["action"]
+        extension = self.extensions.get(action)
         try:
-            if options["action"] not in BEING_READS:
+            if action not in BEING_READS:
                 viewer_require(user)
             with change_context(door="command"):
-                handler(user, options)
+                if extension is not None:
+                    extension(self, user, options)
+                else:
+                    getattr(self, f"handle_{action}")(user, options)
         except DomainError as error:
             raise CommandError(f"{error.code}: {error.detail}", returncode=1) from None
 
