@@ -217,6 +217,9 @@ LUXOS_ADMIN_PASSWORD = os.environ.get("LUXOS_ADMIN_PASSWORD", "")
 LUXOS_HOST = os.environ.get("LUXOS_HOST") or "127.0.0.1"
 LUXOS_PORT = env_int("LUXOS_PORT", 8000)
 LUXOS_WEB_WORKERS = env_int("LUXOS_WEB_WORKERS", 2)
+# Threads per web worker: a request may hold its thread for a whole `wait` (a run's outcome, up to 30 s),
+# so each worker serves this many at once and a few waits never block the site.
+LUXOS_WEB_THREADS = env_int("LUXOS_WEB_THREADS", 16)
 LUXOS_CPU_WORKERS = env_int("LUXOS_CPU_WORKERS", os.cpu_count() or 1)
 LUXOS_IO_WORKERS = env_int("LUXOS_IO_WORKERS", 8)
 LUXOS_LOG_LEVEL = os.environ.get("LUXOS_LOG_LEVEL") or "INFO"

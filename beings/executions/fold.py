@@ -205,9 +205,9 @@ def _fold_one(awareness: dict[str, Any], energy: int, run: Execution) -> tuple[d
         mean_duration_ms=None if mean is None else round(mean, 3),
     )
     if not succeeded:
+        # The type only: the message may quote the inputs, which are the starter's (see visibility.py).
         awareness["last_error"] = {
             "type": error.get("type", run.status),
-            "message": error.get("message", ""),
             "execution": str(run.pk),
             "at": at,
         }

@@ -30,7 +30,9 @@ def job_columns(run: str) -> str:
     The starter's permission is the rule of ``execution_allowed``, read in the same statement.
     """
     allowed = (
-        execution_selectors._allowed_sql().replace("%(user)s", f"{run}.actor_id").replace("%(soul)s", "being.soul")
+        execution_selectors.execution_allowed_sql()
+        .replace("%(user)s", f"{run}.actor_id")
+        .replace("%(soul)s", "being.soul")
     )
     return f"""being.soul IS NOT NULL AS job_being_found, being.genesis::text AS job_genesis, being.tags AS job_tags,
     being.energy_level AS job_energy_level, being.attributes::text AS job_attributes,

@@ -182,13 +182,14 @@ def execution_allowed(*, user_id: int | None, soul: uuid.UUID) -> bool:
     if user_id is None:
         return False
     with connection.cursor() as cursor:
-        cursor.execute(_allowed_sql(), {"user": user_id, "soul": soul})
+        cursor.execute(execution_allowed_sql(), {"user": user_id, "soul": soul})
         row = cursor.fetchone()
     return bool(row and row[0])
 
 
 @functools.cache
-def _allowed_sql() -> str:
+def execution_allowed_sql() -> str:
+    """The query of ``execution_allowed`` with ``%(user)s`` and ``%(soul)s`` placeholders, for a statement to embed."""
     tables = {
         "user": AuthUser._meta.db_table,
         "member": AuthUser.groups.through._meta.db_table,

@@ -48,8 +48,6 @@ logger = logging.getLogger(__name__)
 # caller hears why; below the minimum there is no point in forking a child.
 NESTED_MARGIN_SECONDS = 0.05
 NESTED_MIN_SECONDS = 0.1
-# What an `invokes` relationship keeps of the last call's inputs.
-LAST_CALL_BYTES = 4096
 
 
 def execution_run(*, execution_id: uuid.UUID, worker: str, queue: str) -> Execution:
@@ -290,10 +288,9 @@ def _invokes_record(*, caller: uuid.UUID, callee: BaseBeing, actor: Any, child: 
     """The caller's ``invokes`` relationship to the callee: created on the first call, then counted."""
     if caller == callee.pk:
         return  # recursion: a being may not link to itself
-    inputs = {"args": child.args, "kwargs": child.kwargs}
-    if validation.document_size(inputs) > LAST_CALL_BYTES:
-        inputs = {"omitted": f"the inputs exceed {LAST_CALL_BYTES} bytes"}
-    last_call = {**inputs, "at": timezone.now().isoformat(), "execution": str(child.pk)}
+    # When and which run, not its inputs: they are the starter's, and the link is seen by whoever may
+    # view it (the run's own page shows them to whom they belong).
+    last_call = {"at": timezone.now().isoformat(), "execution": str(child.pk)}
     with transaction.atomic():
         advisory_lock(f"invokes:{caller}:{callee.pk}")  # one creation however many workers call at once
         link = Relationship.objects.filter(source_id=caller, target=callee, tags__contains=["invokes"]).first()

@@ -522,8 +522,8 @@ def test_nested_calls_are_child_executions_and_counted_invokes(celery_worker, ma
     assert children[0].limits["wall_seconds"] < done.limits["wall_seconds"]
     link = Relationship.objects.get(source=caller, target=adder)
     assert (link.tags, link.energy_level) == (["invokes"], 2)
-    assert link.attributes["last_call"]["args"] == [10]
     assert link.attributes["last_call"]["execution"] == str(children[1].pk)
+    assert "args" not in link.attributes["last_call"], "the inputs are the starter's, not the link's viewers'"
     assert may(user=alice, action="change", obj=link)
 
 
@@ -755,6 +755,7 @@ def test_runs_update_self_awareness_memories_and_energy(celery_worker, make_bein
     )
     assert awareness["last_error"]["type"] == "ValueError"
     assert awareness["last_error"]["execution"] == str(outcomes[2].pk)
+    assert "message" not in awareness["last_error"], "the message may quote the starter's inputs"
     assert awareness["mean_duration_ms"] == pytest.approx(sum(o.duration_ms or 0 for o in outcomes) / 3, rel=1e-3)
     assert [(event["execution"], event["status"]) for event in being.memories[-3:]] == [
         (str(o.pk), o.status) for o in outcomes

@@ -29,9 +29,6 @@ from luxsite.workers import process_group_start, process_stop
 
 STOP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.5
-# A request may hold its thread for a whole `wait` (a run's outcome, at most MAX_WAIT_SECONDS): each web
-# worker serves this many requests at once, so a few waits never block the site.
-WEB_THREADS = 16
 # gunicorn restarts a worker silent for this long; a wait must never come near it.
 WEB_TIMEOUT_MARGIN = 30
 
@@ -118,7 +115,8 @@ def _commands(host: str, port: int, *, with_workers: bool) -> list[tuple[str, li
     # Threaded workers (gthread): a request waiting on a run holds one thread, not a whole worker.
     # No gunicorn control socket: it would live in $HOME, shared by every gunicorn of this user.
     web = (
-        f"--bind {host}:{port} --workers {settings.LUXOS_WEB_WORKERS} --worker-class gthread --threads {WEB_THREADS} "
+        f"--bind {host}:{port} --workers {settings.LUXOS_WEB_WORKERS} "
+        f"--worker-class gthread --threads {settings.LUXOS_WEB_THREADS} "
         f"--timeout {web_timeout()} --access-logfile - --no-control-socket"
     )
     commands = [("web", [python, "-m", "gunicorn", "luxsite.wsgi", *web.split()])]
