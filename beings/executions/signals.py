@@ -24,7 +24,8 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
-from beings.runtime.cancel import execution_channel  # the channel the sandbox's cancel watch listens on
+# The channel the sandbox's cancel watch listens on, and the mark it reads once subscribed.
+from beings.runtime.cancel import CANCEL_MARK_SECONDS, CANCELLED, cancel_mark, execution_channel
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,15 @@ def execution_signal(execution_id: uuid.UUID | str, status: str) -> None:
 
     def publish() -> None:
         try:
-            redis_client().publish(channel, message)
+            client = redis_client()
+            if message == CANCELLED.decode():
+                # Kept for a sandbox that subscribes just after the publish (claimed, not yet watching).
+                pipe = client.pipeline(transaction=False)
+                pipe.set(cancel_mark(execution_id), 1, ex=CANCEL_MARK_SECONDS)
+                pipe.publish(channel, message)
+                pipe.execute()
+            else:
+                client.publish(channel, message)
         except (redis.RedisError, OSError) as error:
             logger.warning("could not signal %s on %s: %s", message, channel, error)
 

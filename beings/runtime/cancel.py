@@ -5,8 +5,11 @@ so. A ``CancelWatch`` holds one subscription connection per process and a thread
 ``Sandbox.run`` subscribes to the channel of the run it carries out (the command is sent, not
 awaited: Redis delivers every publish it handles after it) and unsubscribes when the run ends.
 On ``cancelled`` the watch kills the child's process group at once and the run reports itself
-cancelled. A watch that cannot reach Redis costs the run nothing but the cancel: the run goes on
-to its own end, and the cancelled row still stands.
+cancelled. A cancel published before the subscription took (the run claimed, its child not yet
+watched) is not missed: the cancel also sets ``luxos:execution:<id>:cancelled`` for a few minutes,
+and a thread of the watch reads that mark once the run is subscribed, off the run's path. A watch
+that cannot reach Redis costs the run nothing but the cancel: the run goes on to its own end, and
+the cancelled row still stands.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import threading
 import time
 import uuid
@@ -27,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "luxos:execution:"
 CANCELLED = b"cancelled"
+CANCEL_MARK_SECONDS = 300
 READ_SECONDS = 1.0
 RETRY_SECONDS = 1.0
 
@@ -34,6 +39,11 @@ RETRY_SECONDS = 1.0
 def execution_channel(execution_id: object) -> str:
     """The Redis channel on which an execution's new statuses are published."""
     return f"{CHANNEL_PREFIX}{execution_id}"
+
+
+def cancel_mark(execution_id: object) -> str:
+    """The Redis key a cancel leaves beside its publish, for a watch that subscribed too late to hear it."""
+    return f"{CHANNEL_PREFIX}{execution_id}:cancelled"
 
 
 class Killable(Protocol):
@@ -76,6 +86,7 @@ class CancelWatch:
         self._cancels: dict[bytes, Cancel] = {}
         self._pubsub: redis.client.PubSub | None = None
         self._owner = 0
+        self._checks: queue.SimpleQueue[bytes] = queue.SimpleQueue()
 
     @contextlib.contextmanager
     def watch(self, execution_id: object) -> Iterator[Cancel]:
@@ -87,6 +98,8 @@ class CancelWatch:
             self._cancels[key] = cancel
             pubsub = self._started()
         subscribed = _quietly(pubsub.subscribe, channel)
+        if subscribed:
+            self._checks.put(key)
         try:
             yield cancel
         finally:
@@ -109,7 +122,25 @@ class CancelWatch:
             _quietly(self._pubsub.subscribe, f"{CHANNEL_PREFIX}watch:{uuid.uuid4()}")
             thread = threading.Thread(target=self._listen, args=(self._pubsub,), name="luxos-cancel", daemon=True)
             thread.start()
+            self._checks = queue.SimpleQueue()
+            checker = threading.Thread(target=self._check, args=(self._pubsub, self._checks), daemon=True)
+            checker.start()
         return self._pubsub
+
+    def _check(self, pubsub: redis.client.PubSub, checks: queue.SimpleQueue[bytes]) -> None:
+        """Fire the cancels of runs whose mark was set before they subscribed (a publish they missed)."""
+        import redis
+
+        client = redis.Redis.from_url(self._url or _redis_url())
+        while self._pubsub is pubsub:
+            key = checks.get()
+            try:
+                missed = client.exists(key + b":cancelled")
+            except (redis.RedisError, OSError):
+                logger.warning("could not read the cancel mark of %s", key, exc_info=True)
+                continue
+            if missed:
+                self._fire(key)
 
     def _listen(self, pubsub: redis.client.PubSub) -> None:
         import redis
@@ -121,12 +152,14 @@ class CancelWatch:
                 logger.warning("the cancel watch lost Redis; it reconnects", exc_info=True)
                 time.sleep(RETRY_SECONDS)
                 continue
-            if message is None or message.get("type") != "message" or message.get("data") != CANCELLED:
-                continue
-            with self._lock:
-                cancel = self._cancels.get(message["channel"])
-                if cancel is not None:
-                    cancel.fire()
+            if message is not None and message.get("type") == "message" and message.get("data") == CANCELLED:
+                self._fire(message["channel"])
+
+    def _fire(self, key: bytes) -> None:
+        with self._lock:
+            cancel = self._cancels.get(key)
+        if cancel is not None:
+            cancel.fire()
 
 
 def _quietly(command: object, channel: str) -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 import redis
 from django.conf import settings
 
-from beings.runtime.cancel import execution_channel
+from beings.runtime.cancel import cancel_mark, execution_channel
 from beings.runtime.jobs import RunResult, RunStatus, SandboxLimits
 from beings.runtime.sandbox import sandbox_default
 
@@ -85,6 +85,21 @@ def test_cancel_kills_the_child_at_once_and_the_next_run_goes_on() -> None:
     following = sandbox.run({"source": "def run():\n    return 'next'\n"}, PATIENT)
     assert (following.status, following.result) == (RunStatus.SUCCEEDED, "next")
     assert time.monotonic() - published < 2
+
+
+def test_a_cancel_published_before_the_run_subscribed_still_ends_it() -> None:
+    """A cancel that came between the claim and the sandbox's subscription (nobody heard its publish) is
+    found by its mark: the looping run ends at once instead of running to its wall-clock limit."""
+    sandbox = sandbox_default()
+    execution_id = uuid.uuid4()
+    with redis.Redis.from_url(settings.REDIS_URL) as client:
+        client.set(cancel_mark(execution_id), 1, ex=60)
+        assert client.publish(execution_channel(execution_id), "cancelled") == 0  # nobody listens yet
+        started = time.monotonic()
+        result = sandbox.run({"source": LOOP}, PATIENT, execution_id=execution_id)
+        client.delete(cancel_mark(execution_id))
+    assert result.status == RunStatus.CANCELLED
+    assert time.monotonic() - started < 2
 
 
 def test_other_statuses_on_the_channel_do_not_stop_the_run() -> None:
