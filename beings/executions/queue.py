@@ -13,7 +13,6 @@ from beings.executions.selectors import QUEUED, STATUS, execution_fetch
 from beings.executions.signals import execution_signal, execution_signal_wait
 from beings.models import Execution
 from luxsite.celery import app
-from luxsite.permissions import User
 
 logger = logging.getLogger(__name__)
 
@@ -33,18 +32,9 @@ def priority_of(energy: int | None, *, backlog: int = 0) -> int:
     return min(PRIORITY_LEVELS - 1, max(0, (energy or 0) // 10 - backlog))
 
 
-def backlog(actor: User, *, most: int = PRIORITY_LEVELS) -> int:
-    """How many top-level runs ``actor`` has queued, counted up to ``most`` (no query when that is 0)."""
-    if not actor.is_authenticated or most <= 0:
-        return 0
-    waiting = Execution.objects.filter(actor_id=actor.pk, status=QUEUED, parent__isnull=True)
-    return waiting[:most].count()
-
-
-def priority_for(energy: int | None, actor: User) -> int:
-    """``priority_of`` a top-level run of ``actor``: the backlog is counted only as far as it can lower it."""
-    steps = min(PRIORITY_LEVELS, max(0, (energy or 0) // 10))
-    return priority_of(energy, backlog=backlog(actor, most=steps))
+def backlog_steps(energy: int | None) -> int:
+    """How many runs already waiting can lower a top-level run's priority: the steps its energy gives."""
+    return min(PRIORITY_LEVELS, max(0, (energy or 0) // 10))
 
 
 def broker_priority(priority: int) -> int:

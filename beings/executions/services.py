@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import uuid
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from beings import genotype, validation
@@ -21,7 +22,7 @@ from beings.exceptions import (
 # run_record stays importable here, where benchmarks and tests have always found it.
 from beings.executions.fold import CANCELLED, being_fold_soon
 from beings.executions.fold import run_record as run_record
-from beings.executions.queue import execution_enqueuer, priority_for, priority_of, run_error
+from beings.executions.queue import backlog_steps, execution_enqueuer, priority_of, run_error
 from beings.executions.selectors import (
     KILLED,
     QUEUED,
@@ -29,12 +30,12 @@ from beings.executions.selectors import (
     RUNNING,
     Target,
     execution_allowed,
+    execution_allowed_sql,
     execution_fetch,
     execution_get,
 )
 from beings.executions.signals import execution_signal
 from beings.models import (
-    ClockTimestamp,
     Execution,
 )
 from beings.runtime.jobs import SandboxLimits
@@ -43,8 +44,7 @@ from luxsite.permissions import User
 
 logger = logging.getLogger(__name__)
 
-
-# --- what to run -----------------------------------------------------------------------------------
+NOT_ALLOWED = "you may not execute this being"
 
 
 # --- queueing --------------------------------------------------------------------------------------
@@ -55,22 +55,24 @@ def execution_start(
 ) -> Execution:
     """Record a run of ``target`` by ``actor`` (who needs ``beings.execute_being``) and queue it on commit.
 
+    One statement checks the permission, counts the starter's backlog and inserts the row.
     Runs nested in it (``execution()`` in being code) are recorded and run by its worker, inline.
     """
-    args, kwargs = execution_admit(target=target, args=args, kwargs=kwargs, actor=actor)
+    args, kwargs = execution_admit(target=target, args=args, kwargs=kwargs, actor=actor, permission=False)
     execution = execution_create(
-        target=target, args=args, kwargs=kwargs, actor=actor, parent=None, limits=limits_snapshot()
+        target=target, args=args, kwargs=kwargs, actor=actor, parent=None, limits=limits_snapshot(), permission=True
     )
     transaction.on_commit(execution_enqueuer(execution))
     return execution
 
 
 def execution_admit(
-    *, target: Target, args: list[Any] | None, kwargs: dict[str, Any] | None, actor: User
+    *, target: Target, args: list[Any] | None, kwargs: dict[str, Any] | None, actor: User, permission: bool = True
 ) -> tuple[list[Any], dict[str, Any]]:
-    """The checks every run passes before it is recorded: permission, a runnable kind, clean inputs."""
-    if not execution_allowed(user_id=actor.pk if actor.is_authenticated else None, soul=target.being.pk):
-        raise PermissionDenied("you may not execute this being")
+    """The checks every run passes before it is recorded: permission (unless the insert checks it), a runnable
+    kind, clean inputs."""
+    if permission and not execution_allowed(user_id=actor.pk if actor.is_authenticated else None, soul=target.being.pk):
+        raise PermissionDenied(NOT_ALLOWED)
     kind = target.genotype.get("type", "")
     if kind not in RUNNABLE:
         raise BeingNotRunnableError(f"a {kind or 'typeless'} being has no code to run: only {' and '.join(RUNNABLE)}")
@@ -107,9 +109,13 @@ def execution_create(
     parent: Execution | None,
     limits: dict[str, Any],
     replay_of: Execution | None = None,
+    permission: bool = False,
 ) -> Execution:
+    """Insert the run's row in one statement, which also counts a top-level starter's backlog for its
+    priority (``priority_of``) and, with ``permission``, refuses a starter who may not run the being."""
     workload = target.genotype.get("workload", genotype.CPU)
-    return Execution.objects.create(
+    user_id = actor.pk if actor.is_authenticated else None
+    execution = Execution(
         being=target.being,
         hash=target.hash,
         alias=target.being.name,
@@ -120,23 +126,63 @@ def execution_create(
         status=QUEUED,
         queue=workload if workload in genotype.WORKLOADS else genotype.CPU,
         task_id="" if parent is not None else str(uuid.uuid4()),
-        priority=(
-            priority_of(target.being.energy_level)
-            if parent is not None
-            else priority_for(target.being.energy_level, actor)
-        ),
         parent=parent,
         replay_of=replay_of,
         root_id=(parent.root_id or parent.pk) if parent is not None else None,
         depth=parent.depth + 1 if parent is not None else 0,
         limits=limits,
-        # The clock, not the transaction's start: runs queued in one transaction keep their order.
-        queued_at=ClockTimestamp(),
-        # Its message leaves when this transaction commits (the reaper sends it again if it is lost).
-        sent_at=None if parent is not None else ClockTimestamp(),
-        actor_id=actor.pk if actor.is_authenticated else None,
+        actor_id=user_id,
         actor_name=str(getattr(actor, "username", "")),
     )
+    energy = target.being.energy_level
+    # A nested run takes its being's energy as it is; a top-level one a step less per run already waiting.
+    most = backlog_steps(energy) if parent is None and user_id is not None else 0
+    params = {field.attname: field.get_db_prep_save(getattr(execution, field.attname), connection) for field in _set()}
+    params |= {
+        "priorities": [priority_of(energy, backlog=waiting) for waiting in range(most + 1)],
+        "most": most,
+        "top": parent is None,
+        "checked": permission,
+        "user": user_id,
+        "soul": target.being.pk,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(), params)
+        row = cursor.fetchone()
+    if row is None:
+        raise PermissionDenied(NOT_ALLOWED)
+    execution.queued_at, execution.sent_at, execution.priority = row
+    execution._state.adding = False
+    execution._state.db = connection.alias
+    return execution
+
+
+# Written by the statement: the clock (runs queued in one transaction keep their order), the time its message
+# leaves (at this transaction's commit; the reaper sends it again if it is lost), and the priority.
+_COMPUTED = ("queued_at", "sent_at", "priority")
+
+
+def _set() -> list[Any]:
+    return [field for field in Execution._meta.concrete_fields if field.attname not in _COMPUTED]
+
+
+@functools.cache
+def _insert_sql() -> str:
+    columns = [connection.ops.quote_name(field.column) for field in _set()]
+    values = [f"%({field.attname})s" for field in _set()]
+    return f"""
+WITH backlog AS (
+    SELECT count(*)::int AS waiting FROM (
+        SELECT 1 FROM executions WHERE actor_id = %(user)s AND status = 'queued' AND parent_id IS NULL LIMIT %(most)s
+    ) queued
+)
+INSERT INTO executions ({", ".join(columns)}, queued_at, sent_at, priority)
+SELECT {", ".join(values)}, clock_timestamp(), CASE WHEN %(top)s THEN clock_timestamp() END,
+    (%(priorities)s::smallint[])[backlog.waiting + 1]
+FROM backlog
+WHERE NOT %(checked)s OR ({execution_allowed_sql()})
+RETURNING queued_at, sent_at, priority
+"""
 
 
 # --- cancelling ------------------------------------------------------------------------------------
