@@ -80,7 +80,9 @@ def execution_replay(*, execution: Execution, actor: User) -> Execution:
     snapshot = self_snapshot(execution)
     limits = {key: value for key, value in (execution.limits or limits_snapshot()).items() if key != SELF_KEY}
     with transaction.atomic():
-        args, kwargs = execution_admit(target=target, args=execution.args, kwargs=execution.kwargs, actor=actor)
+        args, kwargs = execution_admit(
+            target=target, args=execution.args, kwargs=execution.kwargs, actor=actor, permission=False
+        )
         replay = execution_create(
             target=target,
             args=args,
@@ -89,6 +91,7 @@ def execution_replay(*, execution: Execution, actor: User) -> Execution:
             parent=None,
             limits={**limits, SELF_KEY: snapshot},
             replay_of=execution,
+            permission=True,
         )
         transaction.on_commit(execution_enqueuer(replay))
     return replay

@@ -205,7 +205,9 @@ class _Requests:
         if left < NESTED_MIN_SECONDS:
             raise RequestRefused("TimeoutError", "no wall-clock time is left for a nested execution")
         target = target_resolve(ref=request["target"], user=self.actor, environment=self.execution.environment or None)
-        args, kwargs = execution_admit(target=target, args=request["args"], kwargs=request["kwargs"], actor=self.actor)
+        args, kwargs = execution_admit(
+            target=target, args=request["args"], kwargs=request["kwargs"], actor=self.actor, permission=False
+        )
         child = execution_create(
             target=target,
             args=args,
@@ -213,6 +215,7 @@ class _Requests:
             actor=self.actor,
             parent=self.execution,
             limits={**self.execution.limits, "wall_seconds": round(left, 3)},
+            permission=True,
         )
         _invokes_record(caller=self.execution.being_id, callee=target.being, actor=self.actor, child=child)
         claimed = execution_claim(execution_id=child.pk, worker=self.execution.worker, queue=self.execution.queue)
