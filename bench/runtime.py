@@ -143,7 +143,14 @@ def workers_running(*, concurrency: int, directory: Path) -> Iterator[Path]:
     ]
     port = _free_port()
     web = [sys.executable, "-m", "gunicorn", "luxsite.wsgi", "--bind", f"127.0.0.1:{port}", "--workers"]
-    web += [str(settings.LUXOS_WEB_WORKERS), "--worker-class", "gthread", "--threads", "8", "--no-control-socket"]
+    web += [
+        str(settings.LUXOS_WEB_WORKERS),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(settings.LUXOS_WEB_THREADS),
+        "--no-control-socket",
+    ]
     processes = []
     try:
         for name, command in (
