@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -26,6 +27,7 @@ from beings.forms import BeingForm
 from beings.models import BaseBeing, BeingQuerySet
 from beings.souls import admin as soul_admin  # noqa: F401
 from chronos.admin import being_history_block
+from chronos.risk.services import risk_assess, safety_guard
 from luxsite.admin import (
     GuardedServiceAdmin,
     TagFilter,
@@ -284,6 +286,23 @@ class BaseBeingAdmin(GuardedServiceAdmin):
 
     def service_delete(self, request: HttpRequest, obj: BaseBeing) -> None:
         services.being_delete(being=obj, actor=request.user)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The confirmation shows the deletion's risk; confirmed, the safety checkpoint comes first.
+
+        Django's view writes its log entry before the service deletes, in one transaction: the
+        checkpoint is taken here, before that transaction begins.
+        """
+        being = self.get_object(request, unquote(object_id))
+        if being is not None and self.has_delete_permission(request, being):
+            if request.method == "POST":
+                risk, _checkpoint = safety_guard(operation="delete", target=being, actor=request.user)
+            else:
+                risk = risk_assess(operation="delete", target=being, actor=request.user)
+            extra_context = {**(extra_context or {}), "risk": risk}
+        return super().delete_view(request, object_id, extra_context)
 
     @admin.display(description="name", ordering=KeyTextTransform("name", "genesis"))
     def being_name(self, being: BaseBeing) -> SafeString:

@@ -24,6 +24,8 @@ from beings.selectors import being_missing
 from beings.services import LINEAGE_KEYS, OWNER_EXTRA, actor_name, memories_append
 from beings.souls.files import report_on_commit
 from chronos.context import context_apply
+from chronos.lessons.recording import evolution_refusals_recorded
+from chronos.risk.services import Target, safety_guard
 from luxsite.celery import app
 from luxsite.permissions import User, owner_grant, require
 from relations.services import relationship_link
@@ -61,6 +63,7 @@ def being_evolve_check(*, being: BaseBeing, source: str, actor: User | None) -> 
         raise NothingChangedError("nothing changed: the new source has the genotype of the current version")
 
 
+@evolution_refusals_recorded
 def being_evolve(
     *, being: BaseBeing, source: str, reason: str = "", actor: User | None, request: str = ""
 ) -> Evolution:
@@ -73,6 +76,8 @@ def being_evolve(
     """
     being_evolve_check(being=being, source=source, actor=actor)
     with transaction.atomic():
+        # First, before the row lock writes: a safety checkpoint when the evolution is risky.
+        safety_guard(operation="evolve", target=Target(being=being, source=source), actor=actor)
         # The row lock makes concurrent evolutions of one being take turns instead of losing a version.
         current = BaseBeing.objects.select_for_update().filter(soul=being.soul).first()
         if current is None:  # deleted since the caller read it
@@ -201,6 +206,7 @@ def _evolution_of_request(*, soul: uuid.UUID, request: str) -> BaseBeing | None:
     )
 
 
+@evolution_refusals_recorded
 @transaction.atomic
 def being_evolve_once(
     *, soul: uuid.UUID | str, source: str, reason: str, actor: User | None, request: str
@@ -211,6 +217,10 @@ def being_evolve_once(
     in its origin, so a second delivery finds it and writes nothing. Never keyed by content, which
     another user could create first.
     """
+    unlocked = BaseBeing.objects.filter(soul=soul).first()
+    if unlocked is not None and not (request and _evolution_of_request(soul=unlocked.soul, request=request)):
+        # Before the row lock writes (being_evolve's own guard comes too late here); a redelivery takes none.
+        safety_guard(operation="evolve", target=Target(being=unlocked, source=source), actor=actor)
     # Two deliveries running at once take turns on the row lock, so the second sees what the first made.
     being = BaseBeing.objects.select_for_update().filter(soul=soul).first()
     if being is None:
@@ -222,6 +232,7 @@ def being_evolve_once(
     return evolution.kind, evolution.being
 
 
+@evolution_refusals_recorded
 def being_evolve_enqueue(*, being: BaseBeing, source: str, reason: str, actor: User) -> str:
     """Check at once what can be checked (permission, core, source, a change at all), then queue the evolution.
 

@@ -115,6 +115,14 @@ class PromotionLineageError(Conflict):
     code = "promotion_lineage_mismatch"
 
 
+class PromotionEvidenceMissingError(Conflict):
+    code = "promotion_evidence_missing"
+
+
+class OverrideReasonInvalidError(Invalid):
+    code = "override_reason_invalid"
+
+
 class ExecutionNotFoundError(NotFound):
     code = "execution_not_found"
 

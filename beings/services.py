@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ from beings.models import BaseBeing
 from beings.selectors import being_missing
 from beings.souls.files import report_on_commit
 from chronos.context import context_apply, context_current
+from chronos.risk.services import Target, safety_guard
 from luxsite.errors import DomainError
 from luxsite.locks import advisory_lock
 from luxsite.permissions import User, may, owner_grant, require, visible
@@ -124,6 +125,7 @@ def being_update(*, being: BaseBeing, data: dict[str, Any], actor: User) -> Base
         fields["genesis"] = _genesis_keep_lineage(being, data["genesis"], fields["genesis"])
     if not fields:
         return being
+    safety_guard(operation="update", target=being, actor=actor)
     context_apply(actor=actor, operation="being_update")
     for name, value in fields.items():
         setattr(being, name, value)
@@ -217,6 +219,7 @@ def being_delete(*, being: BaseBeing, actor: User) -> None:
     links = being.outgoing.count() + being.incoming.count()
     if links:
         raise BeingHasRelationshipsError(f"the being has {links} relationship(s); delete them first")
+    safety_guard(operation="delete", target=being, actor=actor)
     context_apply(actor=actor, operation="being_delete")
     # In SQL, not through the ORM: its cascade would drop the being's permissions, and a restore that
     # brings the being back must bring it back to those who could see and run it.
@@ -246,6 +249,8 @@ def beings_import(*, lines: Iterable[bytes | str], actor: User | None) -> Import
     copy_sql = f"COPY base_beings ({', '.join(IMPORT_COLUMNS)}) FROM STDIN"
     try:
         with transaction.atomic():
+            rows = len(lines) if isinstance(lines, Sized) else 0
+            safety_guard(operation="bulk_import", target=Target(rows=rows), actor=actor)
             context_apply(actor=actor, operation="beings_import")
             with connection.cursor() as cursor, cursor.cursor.copy(copy_sql) as copy:
                 copy.set_types(["uuid", "text[]", "int4", "jsonb", "jsonb", "jsonb", "jsonb"])

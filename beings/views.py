@@ -33,6 +33,7 @@ from beings.selectors import (
     version_diff,
 )
 from beings.souls import selectors as soul_selectors
+from chronos.lessons.selectors import lessons_about_being
 from luxsite.errors import BadRequest, DomainError
 from luxsite.permissions import User, visible
 from relations.selectors import NEIGHBOURS_LIMIT, being_neighbours
@@ -40,6 +41,8 @@ from relations.selectors import NEIGHBOURS_LIMIT, being_neighbours
 # Lines of unchanged context around each change in a side-by-side diff, and where its long lines wrap.
 DIFF_CONTEXT = 3
 DIFF_WRAP = 56
+# Lessons about the being shown on its page (open ones first); the lessons page has the rest.
+LESSONS_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,7 @@ def being_page(request: HttpRequest, *, being: BaseBeing, run_form: dict[str, An
         **run_form,
         "neighbours": being_neighbours(being=being, user=request.user),
         "neighbours_limit": NEIGHBOURS_LIMIT,
+        "lessons": lessons_about_being(being=being, limit=LESSONS_SHOWN),
         # Data and the core kinds hold no code: the page says so instead of offering a form that must fail.
         "run_refusal": None
         if being.kind in RUNNABLE

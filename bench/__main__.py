@@ -66,7 +66,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help=f"keep the {database} database afterwards")
     parser.add_argument(
-        "--only", choices=["runtime", "beings", "chronos"], help="run one group of benchmarks, not all three"
+        "--only", choices=["runtime", "beings", "chronos", "risk", "merge"], help="run one group of benchmarks, not all"
     )
     arguments = parser.parse_args(argv)
     scale_name = os.environ.get("BENCH_SCALE") or "default"
@@ -93,7 +93,7 @@ def main(argv: list[str]) -> int:
     from django.core.management import call_command
     from django.db import connection, connections
 
-    from bench import bench_beings, bench_chronos, runtime
+    from bench import bench_beings, bench_chronos, bench_merge, bench_risk, runtime
     from bench.runner import table_markdown, table_text
 
     if settings.DATABASES["default"]["NAME"] != database:
@@ -116,6 +116,10 @@ def main(argv: list[str]) -> int:
             chronos_started = time.perf_counter()
             results += bench_chronos.run(SCALES[scale_name])
             print(f"== chronos took {time.perf_counter() - chronos_started:.0f} s", flush=True)
+        if arguments.only in (None, "chronos", "risk"):
+            results += bench_risk.run(SCALES[scale_name])
+        if arguments.only in (None, "chronos", "merge"):
+            results += bench_merge.run(SCALES[scale_name])
         with connection.cursor() as cursor:
             cursor.execute("SHOW server_version")
             server_version = cursor.fetchone()[0]

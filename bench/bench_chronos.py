@@ -33,7 +33,7 @@ from bench.bench_beings import being_document, copy_row
 from bench.runner import Result, latencies, median, timed
 from chronos.apps import main_timeline_ensure
 from chronos.capture import truncate_uris
-from chronos.models import Change, Checkpoint, Timeline, Transaction
+from chronos.models import Change, Checkpoint, Dream, Merge, MergeConflict, Timeline, Transaction
 from chronos.points import Cut, Point, live_timeline
 from chronos.services import (
     checkpoint_create,
@@ -59,7 +59,19 @@ COPY_OUT = "COPY (SELECT to_jsonb(t) FROM base_beings t) TO STDOUT"
 
 def chronos_reset() -> None:
     """Empty the beings (but the core ones), relationships, rights and every chronos table; ``main`` alone, live."""
-    models = (BaseBeing, Relationship, BeingUserObjectPermission, Change, Transaction, Checkpoint, Timeline)
+    # The merges and dreams reference checkpoints and timelines: emptied with them.
+    models = (
+        BaseBeing,
+        Relationship,
+        BeingUserObjectPermission,
+        Change,
+        Transaction,
+        MergeConflict,
+        Merge,
+        Dream,
+        Checkpoint,
+        Timeline,
+    )
     tables = ", ".join(model._meta.db_table for model in models)
     # The log is append-only and the watched tables refuse TRUNCATE: the bench's own database is the one
     # place where they are emptied this way.

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from django.db import connection
 
-Door = Literal["api", "admin", "command", "task", "view", "migration", "shell"]
+Door = Literal["api", "admin", "command", "task", "view", "migration", "shell", "agent"]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Final
 from django.urls import reverse
 
 from beings.lineage_graph import GraphUnavailableError, dot_quote, svg_render
-from chronos.models import Checkpoint, Timeline
+from chronos.models import Checkpoint, Dream, Timeline
 from chronos.selectors import timeline_list
 
 __all__ = ["GraphUnavailableError", "TimelineGraph", "timelines_collect", "timelines_dot", "timelines_svg"]
@@ -30,6 +30,8 @@ LINE: Final = "#c7cad1"
 INK: Final = "#1f2430"
 MUTED: Final = "#6b7280"
 KIND_FILL: Final = {"manual": "#ffffff", "safety": "#fffbeb", "fork": "#eef2ff", "import": "#f0f9ff"}
+# A dream's timeline starts at a node coloured by how the dream ended, linking to its page.
+DREAM_FILL: Final = {"kept": "#ecfdf5", "merged": "#e0e7ff", "discarded": "#f3f4f6", "failed": "#fef2f2"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class TimelineRow:
     timeline: Timeline
     checkpoints: list[Checkpoint]
     elided: int  # older checkpoints left out of the drawing
+    dream: Dream | None = None  # the dream whose changes the timeline holds
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,9 @@ class TimelineGraph:
 
 
 def timelines_collect() -> TimelineGraph:
-    """Every timeline with its newest checkpoints (and those others fork from), oldest first: two queries."""
+    """Every timeline with its newest checkpoints (and those others fork from) and its dream, oldest first."""
     timelines = list(timeline_list())
+    dreams = {dream.timeline_id: dream for dream in Dream.objects.filter(timeline__in=timelines)}
     forks = {timeline.fork_id for timeline in timelines if timeline.fork_id}
     checkpoints: dict[int, list[Checkpoint]] = {}
     for checkpoint in Checkpoint.objects.filter(timeline__in=timelines).order_by("created_at", "id"):
@@ -56,7 +60,7 @@ def timelines_collect() -> TimelineGraph:
         held = checkpoints.get(timeline.id, [])
         newest = {checkpoint.id for checkpoint in held[-CHECKPOINTS_PER_TIMELINE:]}
         kept = [checkpoint for checkpoint in held if checkpoint.id in newest or checkpoint.id in forks]
-        rows.append(TimelineRow(timeline, kept, elided=len(held) - len(kept)))
+        rows.append(TimelineRow(timeline, kept, elided=len(held) - len(kept), dream=dreams.get(timeline.id)))
     return TimelineGraph(rows)
 
 
@@ -78,11 +82,20 @@ def timelines_dot(graph: TimelineGraph) -> str:
         timeline = row.timeline
         start, head = f"t{timeline.id}", f"t{timeline.id}_head"
         dashboard = reverse("chronos_dashboard")
-        lines.append(
-            f"  {start} [label={dot_quote(_short(timeline.name))}, shape=cds, id={dot_quote(f'tl-{timeline.id}')},"
-            f' fillcolor="#f9fafb", URL={dot_quote(f"{dashboard}#timeline-{timeline.name}")},'
-            f" tooltip={dot_quote(f'timeline {timeline.name}')}];"
-        )
+        if row.dream is not None:
+            dream = row.dream
+            lines.append(
+                f"  {start} [label={dot_quote(_short(f'dream {dream.name}'), dream.status)}, shape=cds,"
+                f' id={dot_quote(f"tl-{timeline.id}")}, fillcolor="{DREAM_FILL.get(dream.status, "#f9fafb")}",'
+                f" URL={dot_quote(reverse('chronos_dream', args=[dream.id]))},"
+                f" tooltip={dot_quote(f'dream {dream.name}: {dream.status} ({timeline.name})')}];"
+            )
+        else:
+            lines.append(
+                f"  {start} [label={dot_quote(_short(timeline.name))}, shape=cds, id={dot_quote(f'tl-{timeline.id}')},"
+                f' fillcolor="#f9fafb", URL={dot_quote(f"{dashboard}#timeline-{timeline.name}")},'
+                f" tooltip={dot_quote(f'timeline {timeline.name}')}];"
+            )
         chain = [start]
         if row.elided:
             lines.append(

@@ -12,10 +12,13 @@ import uuid
 import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from chronos.lessons.expressions import lesson_trigrams, lesson_vector
 from luxsite.triggers import append_only
 
 NAME_MAX_LENGTH = 100
@@ -242,14 +245,31 @@ class Lesson(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # Computed by PostgreSQL on every write, so a search reads them instead of computing them per row.
+    search_vector = models.GeneratedField(expression=lesson_vector(), output_field=SearchVectorField(), db_persist=True)
+    search_trigrams = models.GeneratedField(
+        expression=lesson_trigrams(), output_field=ArrayField(models.TextField()), db_persist=True
+    )
 
     class Meta:
         db_table = "chronos_lesson"
         ordering = ["-last_seen_at", "-id"]
+        constraints = [
+            # The arbiter of failure_record's INSERT … ON CONFLICT: one open lesson per kind of failure.
+            models.UniqueConstraint(
+                fields=["operation", "being", "hash", "error_class"],
+                condition=Q(resolved_at__isnull=True) & ~Q(error_class=""),
+                nulls_distinct=False,
+                name="chronos_lesson_failure_once",
+            ),
+        ]
         indexes = [
             models.Index(fields=["being", "last_seen_at"], name="chronos_lesson_being"),
             models.Index(fields=["hash"], name="chronos_lesson_hash"),
             models.Index(fields=["last_seen_at"], name="chronos_lesson_seen"),
+            GinIndex(fields=["tags"], name="chronos_lesson_tags"),
+            GinIndex(fields=["search_vector"], name="chronos_lesson_search"),
+            GinIndex(fields=["search_trigrams"], name="chronos_lesson_trigrams"),
         ]
 
     def __str__(self) -> str:
@@ -290,6 +310,7 @@ class Merge(models.Model):
     class Meta:
         db_table = "chronos_merge"
         ordering = ["-created_at"]
+        permissions = [("merge_timeline", "Can merge one timeline into another")]
 
     def __str__(self) -> str:
         return f"{self.source} into {self.into}"
@@ -341,11 +362,17 @@ class Dream(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     timeline = models.ForeignKey(Timeline, null=True, blank=True, on_delete=models.PROTECT, related_name="dreams")
     fork = models.ForeignKey(Checkpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    # One entry per step of the plan: {kind, ok, expected, result, error, duration_ms}.
+    # One entry per step: {step, kind, target, ok, expected, status, result, error, soul, hash, duration_ms}.
     results = models.JSONField(default=list, blank=True)
     success_rate = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     task_id = models.CharField(max_length=64, blank=True, default="")
+    # The dream's own bound, at most CHRONOS_DREAM_SECONDS; it fails past it and leaves nothing live.
+    seconds = models.PositiveIntegerField(default=60)
+    # Scheduled for later (idle hours): beat starts it once this time has come.
+    not_before = models.DateTimeField(null=True, blank=True)
+    # The merge it was offered for (a preview) or merged by.
+    merge = models.ForeignKey(Merge, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -362,6 +389,7 @@ class Dream(models.Model):
     class Meta:
         db_table = "chronos_dream"
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "not_before"], name="chronos_dream_due")]
 
     def __str__(self) -> str:
         return self.name

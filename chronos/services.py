@@ -34,9 +34,11 @@ from chronos.exceptions import (
     TimelineProtectedError,
 )
 from chronos.guards import chronos_enabled, hold_writers_off, permission_require, writes_tagged
+from chronos.lessons.recording import restore_failures_recorded, switch_failures_recorded
 from chronos.models import Checkpoint, Timeline
 from chronos.points import Cut, Point, live_timeline, path, timeline_resolve
 from chronos.retention import chronos_gc
+from chronos.risk.services import safety_record
 from chronos.transfer import checkpoint_export, checkpoint_import
 from luxsite.permissions import User
 
@@ -165,6 +167,7 @@ def _on_live(checkpoint: Checkpoint, live: Timeline) -> None:
         )
 
 
+@restore_failures_recorded
 def checkpoint_restore(*, checkpoint: Checkpoint, actor: User, force: bool = False) -> TravelReport:
     """Make the two tables exactly what they were at ``checkpoint`` by undoing the changes made since.
 
@@ -184,9 +187,11 @@ def checkpoint_restore(*, checkpoint: Checkpoint, actor: User, force: bool = Fal
         _promotions_guard(steps, force=force, doing="restore")
         writes_tagged("restore", actor=actor, operation="checkpoint_restore", reason=f"restore to {checkpoint.name}")
         replay.apply(steps)
+    safety_record(safety)
     return _report(safety, steps)
 
 
+@switch_failures_recorded
 def timeline_switch(*, name: str | Timeline, actor: User, force: bool = False) -> TravelReport:
     """Make ``name`` the live timeline: undo the live one back to where they part, redo the other from there."""
     chronos_enabled()
@@ -206,6 +211,7 @@ def timeline_switch(*, name: str | Timeline, actor: User, force: bool = False) -
         replay.apply(steps)
         Timeline.objects.filter(live=True).update(live=False)
         Timeline.objects.filter(id=target.id).update(live=True)
+    safety_record(safety)
     return _report(safety, steps)
 
 

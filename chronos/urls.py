@@ -3,6 +3,9 @@
 from django.urls import path
 
 from chronos import views
+from chronos.dreams import views as dream_views
+from chronos.lessons import views as lesson_views
+from chronos.merges import views as merge_views
 
 urlpatterns = [
     path("", views.dashboard, name="chronos_dashboard"),
@@ -17,4 +20,13 @@ urlpatterns = [
     path("diff/", views.diff, name="chronos_diff"),
     path("tasks/<uuid:task_id>/", views.task_detail, name="chronos_task"),
     path("tasks/<uuid:task_id>/panel/", views.task_panel, name="chronos_task_panel"),
+    path("dreams/", dream_views.dream_list, name="chronos_dreams"),
+    path("dreams/compare/", dream_views.dream_compare, name="chronos_dream_compare"),
+    path("dreams/<uuid:id>/", dream_views.dream_detail, name="chronos_dream"),
+    path("merges/", merge_views.merge_start, name="chronos_merge_start"),
+    path("merges/<uuid:id>/", merge_views.merge_detail, name="chronos_merge"),
+    path("merges/<uuid:id>/conflicts/<int:conflict_id>/", merge_views.conflict_resolve, name="chronos_merge_conflict"),
+    path("merges/<uuid:id>/apply/", merge_views.merge_apply, name="chronos_merge_apply"),
+    path("lessons/", lesson_views.lesson_list, name="chronos_lessons"),
+    path("lessons/<int:id>/resolve/", lesson_views.lesson_resolve, name="chronos_lesson_resolve"),
 ]

@@ -38,6 +38,7 @@ from chronos.forms import CheckpointForm, ImportForm, TimelineForm, TravelForm
 from chronos.guards import viewer_require
 from chronos.models import Checkpoint
 from chronos.points import Cut, Point, checkpoint_resolve, live_timeline, point_resolve
+from chronos.risk.services import risk_assess
 from chronos.selectors import checkpoint_list, checkpoint_stats, chronos_stats, timeline_list
 from luxsite.celery import app
 from luxsite.errors import DomainError, NotFound, PermissionDenied
@@ -215,6 +216,7 @@ def checkpoint_restore(request: HttpRequest, id: uuid.UUID) -> HttpResponse:
         "action": "restore",
         "checkpoint": checkpoint,
         "preview": preview,
+        "risk": risk_assess(operation="restore", target=checkpoint, actor=request.user),
         "form": form,
         **diff_shown(preview.diff),
     }
@@ -242,6 +244,7 @@ def timeline_switch(request: HttpRequest, name: str) -> HttpResponse:
         "timeline": target,
         "live": live,
         "preview": preview,
+        "risk": risk_assess(operation="switch", target=target, actor=request.user),
         "form": form,
         **diff_shown(preview.diff),
     }

@@ -123,6 +123,10 @@ api.add_router("/souls/", "beings.souls.api.souls_router")
 api.add_router("/aliases/", "beings.souls.api.aliases_router")
 api.add_router("/environments/", "beings.souls.api.environments_router")
 api.add_router("/chronos/", "chronos.api.router")
+api.add_router("/chronos/dreams/", "chronos.dreams.api.router")
+api.add_router("/chronos/risk", "chronos.risk.api.router")
+api.add_router("/chronos/merges/", "chronos.merges.api.router")
+api.add_router("/chronos/lessons/", "chronos.lessons.api.router")
 # Run routes under /beings/, /souls/ and /aliases/, and /executions: one router at the root.
 api.add_router("/", "beings.executions.api.router")
 

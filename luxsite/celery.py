@@ -23,6 +23,8 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Concepts of the beings app keep their tasks in their own package.
 app.autodiscover_tasks(["beings.souls", "beings.executions"])
+# Chronos' concepts too.
+app.autodiscover_tasks(["chronos.dreams"])
 
 
 @task_prerun.connect

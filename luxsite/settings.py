@@ -7,6 +7,7 @@ this; importing it starts nothing. See ``luxsite.embedded``. Every variable is
 listed in docs/configuration.md.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -63,6 +64,16 @@ if not SECRET_KEY:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_json(name: str, default: object) -> object:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return json.loads(value)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} must be JSON ({error})") from None
 
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
@@ -181,6 +192,22 @@ LUXOS_SNAPSHOT_EVERY = env_int("LUXOS_SNAPSHOT_EVERY", 10)
 LUXOS_MEMORY_LIMIT = env_int("LUXOS_MEMORY_LIMIT", 1000)
 # Environments a hash may be promoted to.
 LUXOS_ENVIRONMENTS = tuple(env_list("LUXOS_ENVIRONMENTS", "production,staging"))
+# What a hash must show before it is promoted, per environment (JSON; an environment not named is not gated):
+# min_successes (successful runs of the hash, ever), last_runs and max_failures_in_last (at most that many of
+# its last runs failed, timed out or were killed), no_open_lessons (no unresolved lesson on the hash or an
+# ancestor), max_risk (the promotion's assessed risk at most low|medium|high|critical). Checked when read.
+LUXOS_PROMOTION_EVIDENCE = env_json(
+    "LUXOS_PROMOTION_EVIDENCE",
+    {
+        "production": {
+            "min_successes": 3,
+            "last_runs": 10,
+            "max_failures_in_last": 0,
+            "no_open_lessons": True,
+            "max_risk": "high",
+        }
+    },
+)
 LUXOS_SOUL_LOG_DIR = Path(os.environ.get("LUXOS_SOUL_LOG_DIR") or embedded.var_dir() / "souls")
 
 # The sandbox being code runs in (issue 4): limits per run, and whether a missing layer refuses to run.
@@ -208,6 +235,15 @@ CHRONOS_MAX_CHECKPOINTS_PER_TIMELINE = env_int("CHRONOS_MAX_CHECKPOINTS_PER_TIME
 CHRONOS_CHECKPOINT_RETENTION_DAYS = env_int("CHRONOS_CHECKPOINT_RETENTION_DAYS", 30)
 # Exports are .tar.gz when true, .tar otherwise.
 CHRONOS_COMPRESS_SNAPSHOTS = env_bool("CHRONOS_COMPRESS_SNAPSHOTS", True)
+# Before every high or critical operation (chronos.risk), a safety checkpoint named after it.
+CHRONOS_AUTO_CHECKPOINT = env_bool("CHRONOS_AUTO_CHECKPOINT", True)
+# Dreams: a plan run in one transaction that is rolled back, its changes kept as the timeline dream_<id>.
+# The longest a dream may run (seconds); over it, it fails and leaves nothing.
+CHRONOS_DREAM_SECONDS = env_int("CHRONOS_DREAM_SECONDS", 60)
+# A dream whose steps succeed more often than this is kept and offered for merge; otherwise discarded.
+CHRONOS_DREAM_KEEP_THRESHOLD = env_float("CHRONOS_DREAM_KEEP_THRESHOLD", 0.5)
+# A kept dream is merged into the timeline it forked from at once, instead of only previewed.
+CHRONOS_DREAM_AUTO_MERGE = env_bool("CHRONOS_DREAM_AUTO_MERGE", False)
 
 # The superuser `make run` ensures, and the default actor of commands.
 LUXOS_ADMIN_USER = os.environ.get("LUXOS_ADMIN_USER") or "admin"
@@ -286,6 +322,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(hour=3, minute=30),
         "options": {"queue": "io"},
     },
+    # Dreams scheduled for later (not_before, e.g. the night's idle hours) started once their time has come.
+    "chronos-dreams-due": {
+        "task": "chronos.tasks.dreams_due",
+        "schedule": 60.0,
+        "options": {"queue": "io"},
+    },
 }
 
 LOGGING = {
@@ -293,6 +335,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": LUXOS_LOG_LEVEL},
-    # pgserver narrates every attach and exit at INFO.
-    "loggers": {"pgserver": {"level": "WARNING"}},
+    # pgserver narrates every attach and exit at INFO; the MCP SDK every request of the agent door (/mcp).
+    "loggers": {"pgserver": {"level": "WARNING"}, "mcp": {"level": "WARNING"}},
 }

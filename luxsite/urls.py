@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from chronos.agent import views as agent_views
 from luxsite.api import api
 from luxsite.views import favicon, home
 
@@ -17,5 +18,7 @@ urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
     path("api/", api.urls),
     path("chronos/", include("chronos.urls")),
+    # The agent door (MCP over streamable HTTP), for the bearer of an API token.
+    path("mcp", agent_views.mcp_endpoint, name="mcp"),
     path("", include("beings.urls")),
 ]

@@ -11,6 +11,7 @@ from beings import validation
 from beings.models import BaseBeing
 from beings.selectors import being_get
 from chronos.context import context_apply
+from chronos.risk.services import safety_guard
 from luxsite.errors import PermissionDenied
 from luxsite.permissions import User, may, owner_grant, require
 from relations.exceptions import RelationshipInvalidError, SelfLinkError
@@ -97,6 +98,7 @@ def relationship_update(*, relationship: Relationship, data: dict[str, Any], act
 @transaction.atomic
 def relationship_delete(*, relationship: Relationship, actor: User) -> None:
     require(user=actor, action="delete", obj=relationship, missing=relationship_missing(relationship.pk))
+    safety_guard(operation="unlink", target=relationship, actor=actor)
     context_apply(actor=actor, operation="relationship_delete")
     # Without the ORM's cascade: the permissions stay for a restore that brings the link back.
     with connection.cursor() as cursor:

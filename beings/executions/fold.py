@@ -35,6 +35,7 @@ from beings.executions.selectors import STATUS, SUCCEEDED
 from beings.executions.signals import redis_client
 from beings.models import BaseBeing, Execution
 from chronos.context import context_apply
+from chronos.lessons.recording import execution_failures_record
 from luxsite.celery import app
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ FOLD_FIELDS = (
     "environment",
     "actor_id",
     "actor_name",
+    "hash",
+    "alias",
 )
 
 
@@ -110,6 +113,7 @@ def being_fold(soul: uuid.UUID) -> int:
                 return folded
             if being is not None:  # a deleted being's runs are only marked
                 _write(being, runs, actor=_Starter(pk=runs[-1].actor_id, username=runs[-1].actor_name))
+            execution_failures_record(run for run in runs if _failed(run))
             Execution.objects.filter(pk__in=[run.pk for run in runs]).update(folded_at=Now())
         folded += len(runs)
         if len(runs) < FOLD_BATCH:
@@ -147,6 +151,14 @@ def run_record(execution: Execution, *, actor: Any = None) -> None:
             return
         if being is not None:
             _write(being, [execution], actor=actor)
+        if _failed(execution):
+            execution_failures_record([execution])
+
+
+def _failed(run: Execution) -> bool:
+    """A failure that says something about the being (a lesson): not a success, a refusal or a cancellation."""
+    error = run.error if isinstance(run.error, dict) else {}
+    return run.status not in (SUCCEEDED, STATUS.REJECTED) and error.get("type") != CANCELLED
 
 
 def _write(being: BaseBeing, runs: Sequence[Execution], *, actor: Any) -> None:

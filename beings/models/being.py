@@ -90,6 +90,7 @@ class BaseBeing(models.Model):
         permissions = [
             ("execute_being", "Can execute the being's code"),
             ("promote_soul", "Can promote a soul (hash) to an environment"),
+            ("promote_soul_override", "Can promote a soul without the evidence its environment asks for"),
         ]
         indexes = [
             # jsonb_path_ops: every filter on these documents is containment (@>),

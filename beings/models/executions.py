@@ -32,8 +32,15 @@ class Execution(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # No database constraint: executions are operational records that outlive a deleted or restored being.
+    # Foreign keys carry no index of their own where one in Meta.indexes starts with them: each index is
+    # written on every insert and, the status being indexed, on every update of a run.
     being = models.ForeignKey(
-        BaseBeing, on_delete=models.DO_NOTHING, db_constraint=False, db_column="soul", related_name="executions"
+        BaseBeing,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_column="soul",
+        db_index=False,
+        related_name="executions",
     )
     hash = models.CharField(max_length=64)
     alias = models.CharField(max_length=200, blank=True)
@@ -59,10 +66,22 @@ class Execution(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     priority = models.SmallIntegerField(default=0, help_text="From the being's energy: higher runs first.")
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="children"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="children",
     )
     root = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
     )
     depth = models.PositiveSmallIntegerField(default=0)
     limits = models.JSONField(default=dict)
@@ -72,6 +91,7 @@ class Execution(models.Model):
         blank=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         related_name="+",
     )
     actor_name = models.CharField(max_length=150, blank=True)
@@ -91,6 +111,7 @@ class Execution(models.Model):
         blank=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         related_name="replays",
         help_text="The execution this one replays: the same hash, inputs and self snapshot.",
     )
@@ -102,7 +123,14 @@ class Execution(models.Model):
             models.Index(fields=["status", "queued_at"], name="idx_executions_status_at"),
             models.Index(fields=["being", "queued_at"], name="idx_executions_being_at"),
             models.Index(fields=["actor", "queued_at"], name="idx_executions_actor_at"),
-            models.Index(fields=["parent"], name="idx_executions_parent"),
+            # Nested runs and replays only: a top-level run writes no entry in these.
+            models.Index(fields=["parent"], name="idx_executions_parent", condition=models.Q(parent__isnull=False)),
+            models.Index(fields=["root"], name="idx_executions_root", condition=models.Q(root__isnull=False)),
+            models.Index(
+                fields=["replay_of"], name="idx_executions_replay_of", condition=models.Q(replay_of__isnull=False)
+            ),
+            # A hash's runs, newest first: the evidence a promotion asks for.
+            models.Index(fields=["hash", "finished_at"], name="idx_executions_hash_finished"),
             # The fold's work list: finished runs not yet written into their being.
             models.Index(
                 fields=["being", "finished_at"],

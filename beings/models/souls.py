@@ -55,6 +55,16 @@ class Promotion(models.Model):
     )
     actor_name = models.CharField(max_length=150, blank=True)
     note = models.TextField(blank=True)
+    override_reason = models.TextField(
+        blank=True,
+        default="",
+        help_text="Why the promoter went ahead without the evidence the environment asks for; empty when it was met.",
+    )
+    evidence = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The evidence weighed at the promotion: {met, missing, figures, rules}; null where none is asked.",
+    )
     created_at = models.DateTimeField(db_default=Now(), editable=False)
 
     objects = PromotionQuerySet.as_manager()

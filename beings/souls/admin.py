@@ -46,8 +46,9 @@ class PromotionAdmin(ReadOnlyAdmin):
         "actor_name",
         "state",
         "ends_column",
+        "overridden",
     )
-    list_filter = ("environment", "action")
+    list_filter = ("environment", "action", ("override_reason", admin.EmptyFieldListFilter))
     list_select_related = ("ends", "ended_by")
     search_fields = ("alias",)
     search_help_text = "An alias (contains), or the start of a hash (at least 12 characters)."
@@ -63,6 +64,8 @@ class PromotionAdmin(ReadOnlyAdmin):
         "soul",
         "actor_name",
         "note",
+        "override_reason",
+        "evidence_pretty",
         "created_at",
         "ends_column",
         "ended_by_column",
@@ -94,6 +97,17 @@ class PromotionAdmin(ReadOnlyAdmin):
         if ended_by is None:
             return "active"
         return "demoted" if ended_by.action == Promotion.Action.DEMOTE else "superseded"
+
+    @admin.display(description="without evidence", boolean=True)
+    def overridden(self, promotion: Promotion) -> bool | None:
+        """Promoted past missing evidence (with a reason); none for a demotion or where none was asked."""
+        if promotion.override_reason:
+            return True
+        return None if promotion.evidence is None else False
+
+    @admin.display(description="evidence (weighed at the promotion)")
+    def evidence_pretty(self, promotion: Promotion) -> SafeString | str:
+        return json_block(promotion.evidence) if promotion.evidence is not None else "—"
 
     @admin.display(description="ends")
     def ends_column(self, promotion: Promotion) -> SafeString | str:

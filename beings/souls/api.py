@@ -18,9 +18,11 @@ from beings.exceptions import AliasNotPromotedError
 from beings.models import Promotion, SoulValidation
 from beings.souls import selectors as soul_selectors
 from beings.souls import services as soul_services
+from beings.souls.evidence import promotion_evidence
 from beings.souls.schemas import (
     AliasOut,
     DemoteIn,
+    EvidenceOut,
     ManifestOut,
     PromoteIn,
     PromotionDetailOut,
@@ -54,8 +56,22 @@ def soul_promote(request: HttpRequest, hash: str, payload: PromoteIn) -> Status[
         alias=payload.alias,
         soul=payload.soul,
         replace_owner=payload.replace_owner,
+        override_reason=payload.override_reason,
     )
     return Status(201, promotion)
+
+
+@souls_router.get("/{hash}/evidence", response={200: EvidenceOut, **ERRORS})
+def soul_evidence(request: HttpRequest, hash: str, environment: str = soul_selectors.PRODUCTION) -> dict[str, Any]:
+    """A version's evidence for an environment: whether a promotion there would be refused, and why."""
+    version = selectors.soul_get(hash=hash, user=request.user)
+    evidence = promotion_evidence(hash=version.hash, environment=environment, actor=request.user, being=version.holder)
+    return {
+        "hash": evidence.hash,
+        "gated": evidence.gated,
+        **evidence.as_dict(),
+        "figures": evidence.figures or None,
+    }
 
 
 @souls_router.post("/{hash}/demote", response={201: PromotionDetailOut, **ERRORS})

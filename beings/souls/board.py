@@ -22,6 +22,7 @@ from beings.selectors import (
     soul_holders,
 )
 from beings.souls import selectors as soul_selectors
+from beings.souls.evidence import Evidence, hash_lineage, promotion_evidence_many
 from luxsite.permissions import User, visible
 
 # The board lists the aliases created most recently (and every promoted one); the history its newest events.
@@ -51,6 +52,7 @@ class Candidate:
     active: Promotion | None
     active_owners: list[str]
     behind: int | None  # versions from the active hash to this being's newest, across mutations; None when not held
+    evidence: Evidence | None = None  # its newest hash's evidence for the environment; None where none is asked
 
     @property
     def runs(self) -> bool:
@@ -174,6 +176,7 @@ def _board_build(
     mutant_of: dict[uuid.UUID, str],
     twins: dict[str, list[BaseBeing]],
     history: list[Promotion],
+    evidence: dict[tuple[str, str], Evidence],
 ) -> EnvironmentBoard:
     rows = []
     for alias in sorted({*beings, *active}, key=lambda name: (name not in active, name.casefold(), name)):
@@ -194,6 +197,7 @@ def _board_build(
                         active=promotion,
                         active_owners=promoted_owners,
                         behind=versions_behind(hash=promotion.hash, newest=being) if promotion else None,
+                        evidence=evidence.get((environment, being.hash)),
                     )
                     for being in beings.get(alias, [])
                 ],
@@ -327,6 +331,11 @@ def environment_boards(*, user: User) -> list[EnvironmentBoard]:
     for being in listed:
         twins.setdefault(being.hash, []).append(being)
     mutant_of = _mutant_names(user=user, beings=listed)
+    # Each listed hash's evidence in two queries for all (runs, open lessons); the risk is weighed when promoting.
+    lineages: dict[str, set[str]] = {}
+    for being in listed:
+        lineages.setdefault(being.hash, set()).update(hash_lineage(hash=being.hash, beings=[being]))
+    evidence = promotion_evidence_many(lineages=lineages, environments=settings.LUXOS_ENVIRONMENTS)
     return [
         _board_build(
             environment=environment,
@@ -336,6 +345,7 @@ def environment_boards(*, user: User) -> list[EnvironmentBoard]:
             mutant_of=mutant_of,
             twins=twins,
             history=history[environment],
+            evidence=evidence,
         )
         for environment in settings.LUXOS_ENVIRONMENTS
     ]

@@ -28,6 +28,12 @@ class PromoteIn(Schema):
         description="Confirm replacing the being the alias runs with a being of other owners (409 "
         "owner_change_unconfirmed without it).",
     )
+    override_reason: str | None = Field(
+        None,
+        description="Promote without the evidence the environment asks for (LUXOS_PROMOTION_EVIDENCE), saying why "
+        "(at most 2,000 characters; needs beings.promote_soul_override, 403 without it). Kept on the promotion; "
+        "not needed, and not kept, when the evidence is met.",
+    )
 
 
 class DemoteIn(Schema):
@@ -53,6 +59,14 @@ class PromotionOut(Schema):
     ends: int | None = Field(None, description="The promotion this event ended (superseded or demoted).")
     ends_hash: str | None = Field(None, description="The hash of the promotion this event ended.")
     ended_by: int | None = Field(None, description="The later event that ended this promotion; none while active.")
+    override_reason: str = Field(
+        "", description="Why it was promoted without the evidence asked for; empty when the evidence was met."
+    )
+    evidence: dict[str, Any] | None = Field(
+        None,
+        description="The evidence weighed when it was promoted: {environment, met, missing, figures, rules}; null "
+        "for a demotion or where the environment asks for none.",
+    )
 
     @staticmethod
     def resolve_actor(obj: Promotion) -> str:
@@ -71,6 +85,27 @@ class PromotionOut(Schema):
         # Without select_related("ended_by") this costs a query: the selectors that feed lists join it.
         ended_by = getattr(obj, "ended_by", None)
         return ended_by.pk if ended_by is not None else None
+
+
+class EvidenceFiguresOut(Schema):
+    successes: int = Field(description="Successful runs of the hash, ever.")
+    last_runs: int = Field(description="Finished runs counted among its last ones (at most the rule's last_runs).")
+    failures_in_last: int = Field(description="Of those, the runs that failed, timed out or were killed.")
+    open_lessons: int = Field(description="Unresolved lessons on the hash or a version it came from.")
+    open_lesson_ids: list[int] = Field(description="The first few of those lessons.")
+    risk: str | None = Field(description="The promotion's assessed risk level; null when the rules ask for none.")
+
+
+class EvidenceOut(Schema):
+    """A hash's evidence for one environment, against the rules LUXOS_PROMOTION_EVIDENCE sets there."""
+
+    hash: str
+    environment: str
+    gated: bool = Field(description="Whether the environment asks for any evidence.")
+    met: bool
+    missing: list[str] = Field(description="A sentence for each rule the hash does not meet.")
+    figures: EvidenceFiguresOut | None = Field(description="Null where the environment asks for no evidence.")
+    rules: dict[str, Any] | None
 
 
 class PromotionDetailOut(PromotionOut):

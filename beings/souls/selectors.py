@@ -31,6 +31,9 @@ PRODUCTION: Final = "production"
 PROMOTE_PERMISSION: Final = "beings.promote_soul"
 
 
+OVERRIDE_PERMISSION: Final = "beings.promote_soul_override"
+
+
 def environment_clean(environment: str) -> str:
     """An environment named in ``LUXOS_ENVIRONMENTS``; 422 listing them otherwise."""
     if environment not in settings.LUXOS_ENVIRONMENTS:
@@ -43,6 +46,11 @@ def environment_clean(environment: str) -> str:
 def promoter_may(*, user: User) -> bool:
     """Whether ``user`` holds the global permission to promote and demote souls."""
     return bool(user.is_authenticated and isinstance(user, PermissionsMixin) and user.has_perm(PROMOTE_PERMISSION))
+
+
+def override_may(*, user: User) -> bool:
+    """Whether ``user`` may promote a hash without the evidence its environment asks for (with a reason)."""
+    return bool(user.is_authenticated and isinstance(user, PermissionsMixin) and user.has_perm(OVERRIDE_PERMISSION))
 
 
 def promotions_visible(*, user: User | None, queryset: QuerySet[Promotion]) -> QuerySet[Promotion]:

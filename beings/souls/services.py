@@ -27,21 +27,28 @@ from beings.exceptions import (
     HashHeldByManyError,
     LineageBrokenError,
     NotPromotedError,
+    OverrideReasonInvalidError,
     OwnerChangeUnconfirmedError,
+    PromotionEvidenceMissingError,
     PromotionNoteInvalidError,
     SoulNotFoundError,
 )
 from beings.models import BaseBeing, ClockTimestamp, Promotion, SoulValidation
 from beings.selectors import SoulVersion, being_owners, being_versions, soul_holders
+from beings.souls.evidence import Evidence, promotion_evidence
 from beings.souls.files import environment_files_write
 from beings.souls.selectors import (
+    OVERRIDE_PERMISSION,
     PRODUCTION,
     PROMOTE_PERMISSION,
     environment_clean,
+    override_may,
     promoter_may,
     promotion_active_get,
     promotions_active,
 )
+from chronos.lessons.recording import validation_failures_record
+from chronos.risk.services import Target, safety_guard
 from luxsite.errors import PermissionDenied
 from luxsite.locks import advisory_lock
 from luxsite.permissions import User
@@ -68,6 +75,29 @@ def _note_clean(note: Any) -> str:
     if not isinstance(note, str) or len(note) > MAX_NOTE_LENGTH:
         raise PromotionNoteInvalidError(f"the note must be text of at most {MAX_NOTE_LENGTH} characters")
     return note
+
+
+def _override_reason_clean(reason: Any) -> str | None:
+    """The reason given to promote without the evidence, stripped; None when none was given."""
+    if reason is None:
+        return None
+    if not isinstance(reason, str) or len(reason) > MAX_NOTE_LENGTH:
+        raise OverrideReasonInvalidError(f"the override reason must be text of at most {MAX_NOTE_LENGTH} characters")
+    return reason.strip() or None
+
+
+def _evidence_require(*, evidence: Evidence, override_reason: str | None, actor: User) -> str | None:
+    """The override reason to record when the evidence is missing; 409 without a reason, 403 without the right."""
+    if evidence.met:
+        return None
+    if override_reason is None:
+        raise PromotionEvidenceMissingError(evidence.refusal())
+    if not override_may(user=actor):
+        raise PermissionDenied(
+            f"you may not promote without the evidence {evidence.environment} asks for: "
+            f"that needs {OVERRIDE_PERMISSION} (missing: {'; '.join(evidence.missing)})"
+        )
+    return override_reason
 
 
 def _actor_name(actor: User | None, door: str = "") -> str:
@@ -102,6 +132,7 @@ def soul_promote(
     alias: str | None = None,
     soul: uuid.UUID | str | None = None,
     replace_owner: bool = False,
+    override_reason: str | None = None,
 ) -> Promotion:
     """Promote the version named by ``hash`` (or a unique prefix) to ``environment``.
 
@@ -113,10 +144,14 @@ def soul_promote(
     put someone else's code where another user's ran.
     An alias has at most one active hash per environment: promoting another hash of it ends the
     active promotion (a recorded supersession); promoting the active hash again is a conflict.
+    Where ``LUXOS_PROMOTION_EVIDENCE`` gates the environment, a hash without the evidence is a conflict
+    that lists what is missing, unless a user with ``beings.promote_soul_override`` gives
+    ``override_reason``; the evidence weighed, and the reason of an override, are kept on the promotion.
     """
     environment = environment_clean(environment)
     _promoter_require(actor)
     note = _note_clean(note)
+    override_reason = _override_reason_clean(override_reason)
     version = _holder_choose(holders=soul_holders(hash=hash, user=actor), soul=soul)
     alias = _alias_clean(version.alias if alias is None else alias)
     copy = version.genotype()
@@ -126,6 +161,8 @@ def soul_promote(
             f"version {version.version} of {version.soul} rebuilds to hash {rebuilt}, not {version.hash}: "
             "its lineage is damaged and it cannot be promoted"
         )
+    # Read before the locks: the runs and lessons it counts need no lock, and the lock is held briefly.
+    evidence = promotion_evidence(hash=version.hash, environment=environment, actor=actor, being=version.holder)
     with transaction.atomic():
         # Alias first, then hash, in every transaction: one order, no deadlock.
         _lock(environment, "alias", alias)
@@ -137,9 +174,12 @@ def soul_promote(
                     f"{version.hash} is already the active {promotion.alias!r} in {environment} "
                     f"(promoted {promotion.created_at:%Y-%m-%d %H:%M:%S} by {promotion.actor_name})"
                 )
+        overridden = _evidence_require(evidence=evidence, override_reason=override_reason, actor=actor)
         superseded = next((promotion for promotion in active if promotion.alias == alias), None)
         if superseded is not None and not replace_owner:
             _owner_change_check(superseded=superseded, holder=version.holder.soul)
+        # Inside the transaction, which has only locked: a refused promotion leaves no checkpoint behind.
+        safety_guard(operation="promote", target=Target(being=version.holder, environment=environment), actor=actor)
         return _record(
             Promotion.Action.PROMOTE,
             environment=environment,
@@ -151,6 +191,8 @@ def soul_promote(
             ends=superseded,
             actor=actor,
             note=note,
+            override_reason=overridden or "",
+            evidence=evidence.as_dict() if evidence.gated else None,
         )
 
 
@@ -241,7 +283,7 @@ def environment_validate(*, environment: str, actor: User | None = None, door: s
                     "reason": reason,
                 }
             )
-    return SoulValidation.objects.create(
+    outcome = SoulValidation.objects.create(
         environment=environment,
         ok=not problems,
         checked=len(promotions),
@@ -249,6 +291,9 @@ def environment_validate(*, environment: str, actor: User | None = None, door: s
         door=door,
         actor_name=_actor_name(actor, door),
     )
+    # The failed validation is committed with its outcome (nothing rolls back here): each problem is a lesson.
+    validation_failures_record(environment=environment, problems=problems)
+    return outcome
 
 
 def _promotion_problems(promotion: Promotion, owner: BaseBeing | None) -> list[str]:

@@ -11,14 +11,23 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from beings.exceptions import OwnerChangeUnconfirmedError
+from beings.exceptions import OwnerChangeUnconfirmedError, PromotionEvidenceMissingError
 from beings.selectors import (
     being_owners,
     hash_prefix_clean,
 )
 from beings.souls import selectors as soul_selectors
 from beings.souls import services as soul_services
-from beings.souls.board import BOARD_ALIASES, BOARD_CANDIDATES, HISTORY_LIMIT, environment_boards, promotion_plan
+from beings.souls.board import (
+    BOARD_ALIASES,
+    BOARD_CANDIDATES,
+    HISTORY_LIMIT,
+    PromotionPlan,
+    environment_boards,
+    promotion_plan,
+)
+from beings.souls.evidence import Evidence, promotion_evidence
+from chronos.risk.services import Risk, Target, risk_assess
 from luxsite.errors import Conflict, DomainError, PermissionDenied
 
 
@@ -65,6 +74,40 @@ def soul_promote_choose(request: HttpRequest, environment: str) -> HttpResponse:
     return redirect(f"{reverse('soul_promote', args=[environment, hash])}{'?' if query else ''}{query}")
 
 
+def _plan_evidence(request: HttpRequest, plan: PromotionPlan) -> Evidence | None:
+    """The evidence of the version the page would promote, for its environment; None until a being is chosen."""
+    if plan.version is None:
+        return None
+    return promotion_evidence(
+        hash=plan.version.hash, environment=plan.environment, actor=request.user, being=plan.version.holder
+    )
+
+
+def _plan_risk(request: HttpRequest, plan: PromotionPlan) -> Risk | None:
+    """The risk of the promotion the page confirms (chronos.risk); None until a being is chosen."""
+    if plan.version is None:
+        return None
+    target = Target(being=plan.version.holder, environment=plan.environment)
+    return risk_assess(operation="promote", target=target, actor=request.user)
+
+
+def _confirm_page(request: HttpRequest, plan: PromotionPlan, refusal: DomainError | None = None) -> HttpResponse:
+    """The confirmation page of a promotion, with its evidence and, after a refused POST, why and what was typed."""
+    context = {
+        "action": "promote",
+        "plan": plan,
+        "environment": plan.environment,
+        "alias": plan.alias,
+        "evidence": _plan_evidence(request, plan),
+        "risk": _plan_risk(request, plan),
+        "may_override": soul_selectors.override_may(user=request.user),
+        "refusal": refusal,
+        "note": request.POST.get("note", ""),
+        "override_reason": request.POST.get("override_reason", ""),
+    }
+    return render(request, "beings/souls/confirm.html", context, status=refusal.status if refusal else 200)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def soul_promote_confirm(request: HttpRequest, environment: str, hash: str) -> HttpResponse:
@@ -88,6 +131,7 @@ def soul_promote_confirm(request: HttpRequest, environment: str, hash: str) -> H
                 alias=alias,
                 soul=plan.version.holder.soul if plan.version else None,
                 replace_owner=bool(request.POST.get("replace_owner")),
+                override_reason=request.POST.get("override_reason") or None,
             )
         except OwnerChangeUnconfirmedError:
             refusal = Conflict(
@@ -96,15 +140,12 @@ def soul_promote_confirm(request: HttpRequest, environment: str, hash: str) -> H
                 f"{plan.being_owners_text}'s\" to promote it.",
                 code="owner_change_unconfirmed",
             )
-            context = {
-                "action": "promote",
-                "plan": plan,
-                "environment": environment,
-                "alias": plan.alias,
-                "refusal": refusal,
-                "note": request.POST.get("note", ""),
-            }
-            return render(request, "beings/souls/confirm.html", context, status=refusal.status)
+            return _confirm_page(request, plan, refusal)
+        except PromotionEvidenceMissingError as missing:
+            return _confirm_page(request, plan, missing)
+        except PermissionDenied as denied:
+            # Promoters reach this page; what they may lack here is the right to override missing evidence.
+            return _confirm_page(request, plan, denied)
         except DomainError as error:
             messages.error(request, f"Not promoted ({error.code}): {error.detail}")
         else:
@@ -116,8 +157,7 @@ def soul_promote_confirm(request: HttpRequest, environment: str, hash: str) -> H
             )
         return redirect(_board_url(environment))
     plan = promotion_plan(user=request.user, environment=environment, hash=hash, alias=alias, soul=soul)
-    context = {"action": "promote", "plan": plan, "environment": environment, "alias": plan.alias}
-    return render(request, "beings/souls/confirm.html", context)
+    return _confirm_page(request, plan)
 
 
 @login_required

@@ -29,7 +29,8 @@ from beings.souls import services as soul_services
 from luxsite.tests.fixtures import logged_in
 from luxsite.tests.helpers import post
 
-pytestmark = pytest.mark.django_db
+# Production asks for evidence before a promotion; these tests promote to set the scene, the gate is tested on its own.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("promotion_evidence_waived")]
 
 ALICE_CODE = "def run():\n    return 'alice'\n"
 BOB_CODE = "def run():\n    return 'bob was here'\n"

@@ -20,7 +20,8 @@ from beings.souls import board
 from beings.souls import services as soul_services
 from luxsite.tests.fixtures import logged_in
 
-pytestmark = pytest.mark.django_db
+# Production asks for evidence before a promotion; these tests promote to set the scene, the gate is tested on its own.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("promotion_evidence_waived")]
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -1,10 +1,47 @@
 """Lessons: what LuxOS learned from operations, outside the captured tables."""
 
 import django.contrib.postgres.fields
+import django.contrib.postgres.indexes
+import django.contrib.postgres.search
 import django.db.models.deletion
 import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
+
+import chronos.lessons.expressions
+
+# Lesson search: the document, its trigrams by pg_trgm's rules (pg_trgm itself is not in every PostgreSQL,
+# the embedded one among them), and how much of a query's trigrams a document holds. Immutable, so the
+# expression indexes can use them.
+SEARCH_FUNCTIONS = """
+CREATE FUNCTION chronos_lesson_document(situation text, action text, result text, feedback text, tags varchar[])
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT concat_ws(' ', situation, action, result, feedback, array_to_string(tags, ' '))
+$$;
+
+CREATE FUNCTION chronos_trigrams(document text)
+RETURNS text[] LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT coalesce(array_agg(DISTINCT substr(padded, start, 3)), '{}')
+    FROM (
+        SELECT '  ' || word || ' ' AS padded
+        FROM regexp_split_to_table(lower(document), '[^[:alnum:]]+') AS word
+        WHERE word <> ''
+    ) AS words
+    CROSS JOIN LATERAL generate_series(1, length(padded) - 2) AS start
+$$;
+
+CREATE FUNCTION chronos_trigram_coverage(query text[], document text[])
+RETURNS double precision LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT CASE WHEN cardinality(query) = 0 THEN 0.0
+                ELSE (SELECT count(*) FROM (SELECT unnest(query) INTERSECT SELECT unnest(document)) AS shared)::float8
+                     / cardinality(query) END
+$$;
+"""
+SEARCH_FUNCTIONS_DROP = """
+DROP FUNCTION chronos_trigram_coverage(text[], text[]);
+DROP FUNCTION chronos_trigrams(text);
+DROP FUNCTION chronos_lesson_document(text, text, text, text, varchar[]);
+"""
 
 
 class Migration(migrations.Migration):
@@ -15,6 +52,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunSQL(SEARCH_FUNCTIONS, SEARCH_FUNCTIONS_DROP),
         migrations.CreateModel(
             name="Lesson",
             fields=[
@@ -54,6 +92,26 @@ class Migration(migrations.Migration):
                 ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
                 ("last_seen_at", models.DateTimeField(default=django.utils.timezone.now)),
                 ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "search_vector",
+                    models.GeneratedField(
+                        db_persist=True,
+                        expression=chronos.lessons.expressions.EnglishVector(
+                            chronos.lessons.expressions.LessonDocument()
+                        ),
+                        output_field=django.contrib.postgres.search.SearchVectorField(),
+                    ),
+                ),
+                (
+                    "search_trigrams",
+                    models.GeneratedField(
+                        db_persist=True,
+                        expression=chronos.lessons.expressions.Trigrams(chronos.lessons.expressions.LessonDocument()),
+                        output_field=django.contrib.postgres.fields.ArrayField(
+                            base_field=models.TextField(), size=None
+                        ),
+                    ),
+                ),
                 (
                     "actor",
                     models.ForeignKey(
@@ -117,6 +175,19 @@ class Migration(migrations.Migration):
                     models.Index(fields=["being", "last_seen_at"], name="chronos_lesson_being"),
                     models.Index(fields=["hash"], name="chronos_lesson_hash"),
                     models.Index(fields=["last_seen_at"], name="chronos_lesson_seen"),
+                    django.contrib.postgres.indexes.GinIndex(fields=["tags"], name="chronos_lesson_tags"),
+                    django.contrib.postgres.indexes.GinIndex(fields=["search_vector"], name="chronos_lesson_search"),
+                    django.contrib.postgres.indexes.GinIndex(
+                        fields=["search_trigrams"], name="chronos_lesson_trigrams"
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("resolved_at__isnull", True), models.Q(("error_class", ""), _negated=True)),
+                        fields=("operation", "being", "hash", "error_class"),
+                        name="chronos_lesson_failure_once",
+                        nulls_distinct=False,
+                    )
                 ],
             },
         ),

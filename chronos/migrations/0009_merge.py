@@ -78,6 +78,7 @@ class Migration(migrations.Migration):
             options={
                 "db_table": "chronos_merge",
                 "ordering": ["-created_at"],
+                "permissions": [("merge_timeline", "Can merge one timeline into another")],
             },
         ),
         migrations.CreateModel(

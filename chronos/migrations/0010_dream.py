@@ -41,6 +41,8 @@ class Migration(migrations.Migration):
                 ("success_rate", models.FloatField(blank=True, null=True)),
                 ("error", models.TextField(blank=True, default="")),
                 ("task_id", models.CharField(blank=True, default="", max_length=64)),
+                ("seconds", models.PositiveIntegerField(default=60)),
+                ("not_before", models.DateTimeField(blank=True, null=True)),
                 ("actor_name", models.CharField(blank=True, default="", max_length=150)),
                 ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
                 ("started_at", models.DateTimeField(blank=True, null=True)),
@@ -76,10 +78,21 @@ class Migration(migrations.Migration):
                         to="chronos.timeline",
                     ),
                 ),
+                (
+                    "merge",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="chronos.merge",
+                    ),
+                ),
             ],
             options={
                 "db_table": "chronos_dream",
                 "ordering": ["-created_at"],
+                "indexes": [models.Index(fields=["status", "not_before"], name="chronos_dream_due")],
             },
         ),
     ]

@@ -147,7 +147,7 @@ def test_a_restore_deleting_a_promoted_being_needs_force(root: User, make_being:
     """The preview names the promotion and asks for --force; --yes alone exits 1 unchanged, --force restores."""
     chronos("checkpoint", "before-release")
     released = make_being("released")
-    soul_promote(hash=released.hash, actor=root)
+    soul_promote(hash=released.hash, actor=root, override_reason="no runs yet")
     printed = chronos("restore", "before-release", "--preview")
     assert f"deletes the being of active promotions: released ({released.hash[:12]}) in production" in printed
     assert printed.endswith("it needs --force\n")

@@ -189,7 +189,7 @@ def test_a_switch_that_deletes_a_promoted_being_is_refused_on_its_page_without_f
     """The switch page names the promotion it would delete; confirmed without force: refused (409), nothing queued."""
     checkpoint = checkpoint_create(name="before-release", actor=root)
     timeline_create(name="older", from_checkpoint=checkpoint, actor=root)
-    soul_promote(hash=make_being("released").hash, actor=root)
+    soul_promote(hash=make_being("released").hash, actor=root, override_reason="no runs yet")
     url = reverse("chronos_timeline_switch", args=["older"])
     page = root_client.get(url).content.decode()
     assert "The switch deletes the being behind active promotions" in page and "released" in page

@@ -222,7 +222,7 @@ def test_a_restore_that_deletes_a_promoted_being_needs_force(root: User, make_be
     """Production's being would vanish: refused (409) and nothing moves; with force it goes, the promotion stays."""
     checkpoint = checkpoint_create(name="before-release", actor=root)
     released = make_being("released")
-    promotion = soul_promote(hash=released.hash, actor=root)
+    promotion = soul_promote(hash=released.hash, actor=root, override_reason="no runs yet")
     preview = checkpoint_restore_preview(checkpoint=checkpoint, actor=root)
     assert preview.needs_force and [p.id for p in preview.promotions_removed] == [promotion.id]
     before = tables_dump()

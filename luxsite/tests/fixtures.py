@@ -121,3 +121,13 @@ def unchanged() -> Callable[[], contextlib.AbstractContextManager[None]]:
         assert database_state() == before, "a refused operation changed the database"
 
     return block
+
+
+@pytest.fixture
+def promotion_evidence_waived(settings: Any) -> None:
+    """No environment asks for evidence before a promotion: for tests about the rest of the registry.
+
+    Production is gated by default (``LUXOS_PROMOTION_EVIDENCE``); the gate itself is tested in
+    ``beings/tests/souls/test_promotion_evidence.py``.
+    """
+    settings.LUXOS_PROMOTION_EVIDENCE = {}

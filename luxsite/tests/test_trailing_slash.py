@@ -56,6 +56,7 @@ def filled(path: str, being: BaseBeing) -> str:
         environment="production",
         id=uuid.uuid4(),
         relationship_id=uuid.uuid4(),
+        conflict_id=1,
         ref="no-such-checkpoint",
         name="no-such-timeline",
     )

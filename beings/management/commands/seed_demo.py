@@ -267,6 +267,8 @@ class Command(BaseCommand):
             actor=user,
             alias="greet",
             note="demo: the version production runs while v3 and the mutant are tried out",
+            # A fresh demo has no runs yet: the seeding user (a superuser) goes past the evidence, and says why.
+            override_reason="demo data: promoted before any run so the board has something to show",
         )
         created = f"promotion of greet v{promotion.version} ({promotion.hash[:12]}) to {promotion.environment}"
         self.stdout.write(f"created {created}")

@@ -60,6 +60,12 @@ class Command(BaseCommand):
             action="store_true",
             help="Confirm replacing the being the alias runs with a being of other owners.",
         )
+        promoter.add_argument(
+            "--override-reason",
+            default=None,
+            help="Promote without the evidence the environment asks for, saying why (needs "
+            "beings.promote_soul_override); kept on the promotion.",
+        )
 
         demoter = sub.add_parser("demote", parents=[common], help="End the active promotion of a hash.")
         demoter.add_argument("hash")
@@ -152,10 +158,13 @@ class Command(BaseCommand):
             alias=options["alias"],
             soul=options["soul"],
             replace_owner=options["replace_owner"],
+            override_reason=options["override_reason"],
         )
         superseded = f"; supersedes {promotion.ends.hash}" if promotion.ends is not None else ""
+        overridden = f"; without the evidence: {promotion.override_reason}" if promotion.override_reason else ""
         self.stdout.write(
-            f"promoted {promotion.hash} ({promotion.alias} v{promotion.version}) to {promotion.environment}{superseded}"
+            f"promoted {promotion.hash} ({promotion.alias} v{promotion.version}) to {promotion.environment}"
+            f"{superseded}{overridden}"
         )
 
     def handle_demote(self, user: Any, options: dict[str, Any]) -> None:

@@ -163,7 +163,9 @@ def test_a_promoted_hash_runs_by_soul_hash_and_environment(
     celery_worker: Any, adder: BaseBeing, admin_user: User
 ) -> None:
     """--json, by hash prefix and by alias in production (the promoted hash): both succeed with the same result."""
-    soul_services.soul_promote(hash=adder.hash, environment="production", actor=admin_user, note="release")
+    soul_services.soul_promote(
+        hash=adder.hash, environment="production", actor=admin_user, note="release", override_reason="no runs yet"
+    )
 
     by_hash = json.loads(execute(adder.hash[:12], "--args", "[1, 2]", "--json"))
     in_production = json.loads(execute("adder", "--env", "production", "--kwargs", '{"x": 1}', "--json"))

@@ -41,7 +41,8 @@ from luxsite.permissions import may
 from luxsite.tests.helpers import WAIT_SECONDS, refused, wait_for
 from relations.models import Relationship
 
-pytestmark = pytest.mark.django_db
+# Production asks for evidence before a promotion; these tests promote to set the scene, the gate is tested on its own.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("promotion_evidence_waived")]
 
 ECHO = "def run(a, b=2, greeting='hi'):\n    print(greeting, a, b)\n    return {'sum': a + b, 'greeting': greeting}\n"
 LOOP = "def run():\n    while True:\n        pass\n"

@@ -17,7 +17,8 @@ from beings.souls import services as soul_services
 from luxsite.tests.fixtures import logged_in
 from luxsite.tests.helpers import post
 
-pytestmark = pytest.mark.django_db
+# Production asks for evidence before a promotion; these tests promote to set the scene, the gate is tested on its own.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("promotion_evidence_waived")]
 
 ECHO = "def run(a=1, b=2):\n    print('adding', a, b)\n    return a + b\n"
 GREET = "VERSION = 'v1'\n\ndef run():\n    return VERSION\n"

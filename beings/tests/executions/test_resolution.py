@@ -18,7 +18,8 @@ from beings.models import BaseBeing, Execution
 from beings.souls import services as soul_services
 from luxsite.tests.helpers import WAIT_SECONDS, refused
 
-pytestmark = pytest.mark.django_db
+# Production asks for evidence before a promotion; these tests promote to set the scene, the gate is tested on its own.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("promotion_evidence_waived")]
 
 OLDER = "def run():\n    return 'older'\n"
 NEWER = "def run():\n    return 'newer'\n"

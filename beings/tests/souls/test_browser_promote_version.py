@@ -23,6 +23,10 @@ USERNAME, PASSWORD = "release-admin", "release-password-1"
 SOURCE = "def run(x):\n    return x + 1\n"
 
 
+# Production asks for evidence before a promotion; the gate is tested on its own.
+pytestmark = pytest.mark.usefixtures("promotion_evidence_waived")
+
+
 @pytest.fixture
 def admin_user(transactional_db: None, django_user_model: type[User]) -> User:
     return django_user_model.objects.create_superuser(USERNAME, password=PASSWORD)

@@ -23,6 +23,10 @@ USERNAME, PASSWORD = "board-admin", "board-password-1"
 SOURCE = "def run(x):\n    doubled = x * 2\n    return doubled\n"
 
 
+# Production asks for evidence before a promotion; the gate is tested on its own.
+pytestmark = pytest.mark.usefixtures("promotion_evidence_waived")
+
+
 @pytest.fixture
 def admin_user(transactional_db: None, django_user_model: type[User]) -> User:
     return django_user_model.objects.create_superuser(USERNAME, password=PASSWORD)

@@ -22,7 +22,8 @@ from beings.souls import selectors as soul_selectors
 from beings.souls import services as soul_services
 from luxsite.tests.fixtures import BeingMaker, logged_in
 
-pytestmark = pytest.mark.django_db
+# Production asks for evidence before a promotion; these tests promote to set the scene, the gate is tested on its own.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("promotion_evidence_waived")]
 
 BOARD = "/souls/"
 SOURCE = "def run(x):\n    doubled = x * 2\n    return doubled\n"

@@ -27,7 +27,8 @@ from luxsite.errors import DomainError
 from luxsite.tests.fixtures import database_state, logged_in
 from luxsite.triggers import append_only_uris
 
-pytestmark = pytest.mark.django_db
+# Production asks for evidence before a promotion; these tests promote to set the scene, the gate is tested on its own.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("promotion_evidence_waived")]
 
 SOURCE = "def run():\n    return 'hi'\n"
 REGISTRY_TABLES = ("soul_promotions", "soul_validations", "soul_report_failures")

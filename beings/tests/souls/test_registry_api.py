@@ -20,7 +20,8 @@ from beings.tests.souls.test_registry import fake_ancestors, lineage_tamper, tam
 from luxsite.tests.fixtures import logged_in
 from luxsite.tests.helpers import post
 
-pytestmark = pytest.mark.django_db
+# Production asks for evidence before a promotion; these tests promote to set the scene, the gate is tested on its own.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("promotion_evidence_waived")]
 
 SOURCE = "def run():\n    return 'hi'\n"
 
@@ -159,6 +160,8 @@ def test_promote_answers_201_with_the_promotion(api, promoter, greeter):
         "ends": None,
         "ends_hash": None,
         "ended_by": None,
+        "override_reason": "",
+        "evidence": None,
         "genotype": genotype.genotype_of(greeter.genesis),
     }
     assert promotion.created_at.isoformat().startswith(body["created_at"][:19])

@@ -20,7 +20,8 @@ from beings.souls import services as soul_services
 from beings.tests.souls.test_registry import lineage_tamper, tamper
 from luxsite.tests.helpers import command, command_refused
 
-pytestmark = pytest.mark.django_db
+# Production asks for evidence before a promotion; these tests promote to set the scene, the gate is tested on its own.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("promotion_evidence_waived")]
 
 SOURCE = "def run():\n    return 'hi'\n"
 

@@ -39,6 +39,10 @@ BEING_READS = {"at", "history"}
 # Subcommands of the historian's concepts, each in its own module: ``add_parsers(sub, common)``
 # adds its parsers and returns {action: handler(command, user, options)}.
 EXTENSIONS: list[str] = [
+    "chronos.risk.commands",
+    "chronos.dreams.commands",
+    "chronos.merges.commands",
+    "chronos.lessons.commands",
     # "chronos.<concept>.commands",
 ]
 
