@@ -195,20 +195,7 @@ def being_evolve(request: HttpRequest, soul: uuid.UUID, payload: EvolveIn) -> St
         )
         return Status(202, {"status": "queued", "task_id": task_id})
     evolved = evolution.being_evolve(being=being, source=payload.source, reason=payload.reason, actor=request.user)
-    change = evolved.change
-    body = {
-        "kind": change.kind,
-        "being": evolved.being,
-        "parent_soul": evolved.parent.soul,
-        # The version replaced is the newest lineage entry of the being holding the new one, mutant or not.
-        "from_hash": evolved.being.genesis["ancestors"][-1]["hash"],
-        "to_hash": evolved.being.hash,
-        "version": evolved.being.version,
-        "added": change.added,
-        "removed": change.removed,
-        "changed": change.changed,
-    }
-    return Status(201 if change.kind == "mutation" else 200, body)
+    return Status(201 if evolved.kind == "mutation" else 200, evolved.as_dict())
 
 
 @router.get("/{soul}/versions", response={200: list[VersionOut], **ERRORS})

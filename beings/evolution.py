@@ -46,6 +46,21 @@ class Evolution:
     def kind(self) -> str:
         return self.change.kind
 
+    def as_dict(self) -> dict[str, Any]:
+        """What an evolution answers at every door (``EvolutionOut``)."""
+        return {
+            "kind": self.change.kind,
+            "being": self.being,
+            "parent_soul": self.parent.soul,
+            # The version replaced is the newest lineage entry of the being holding the new one, mutant or not.
+            "from_hash": self.being.genesis["ancestors"][-1]["hash"],
+            "to_hash": self.being.hash,
+            "version": self.being.version,
+            "added": self.change.added,
+            "removed": self.change.removed,
+            "changed": self.change.changed,
+        }
+
 
 def being_evolve_check(*, being: BaseBeing, source: str, actor: User | None) -> None:
     """Refuse an evolution that cannot succeed: no permission, a core being, bad source, no change.

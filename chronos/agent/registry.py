@@ -75,18 +75,7 @@ def evolve_being(
     def work(actor: User) -> dict[str, Any]:
         current = selectors.being_get(soul=soul, user=actor)
         evolved = evolution.being_evolve(being=current, source=source, reason=reason, actor=actor)
-        change = evolved.change
-        document = {
-            "kind": change.kind,
-            "being": evolved.being,
-            "parent_soul": evolved.parent.soul,
-            "from_hash": evolved.being.genesis["ancestors"][-1]["hash"],
-            "to_hash": evolved.being.hash,
-            "version": evolved.being.version,
-            "added": change.added,
-            "removed": change.removed,
-            "changed": change.changed,
-        }
+        document = evolved.as_dict()
         return EvolutionOut.model_validate(document).model_dump(mode="json")
 
     return act("evolve_being", work)
