@@ -60,18 +60,8 @@ COPY_OUT = "COPY (SELECT to_jsonb(t) FROM base_beings t) TO STDOUT"
 def chronos_reset() -> None:
     """Empty the beings (but the core ones), relationships, rights and every chronos table; ``main`` alone, live."""
     # The merges and dreams reference checkpoints and timelines: emptied with them.
-    models = (
-        BaseBeing,
-        Relationship,
-        BeingUserObjectPermission,
-        Change,
-        Transaction,
-        MergeConflict,
-        Merge,
-        Dream,
-        Checkpoint,
-        Timeline,
-    )
+    chronos_models = (Change, Transaction, MergeConflict, Merge, Dream, Checkpoint, Timeline)
+    models = (BaseBeing, Relationship, BeingUserObjectPermission, *chronos_models)
     tables = ", ".join(model._meta.db_table for model in models)
     # The log is append-only and the watched tables refuse TRUNCATE: the bench's own database is the one
     # place where they are emptied this way.

@@ -142,15 +142,9 @@ def workers_running(*, concurrency: int, directory: Path) -> Iterator[Path]:
         str(settings.LUXOS_IO_WORKERS),
     ]
     port = _free_port()
-    web = [sys.executable, "-m", "gunicorn", "luxsite.wsgi", "--bind", f"127.0.0.1:{port}", "--workers"]
-    web += [
-        str(settings.LUXOS_WEB_WORKERS),
-        "--worker-class",
-        "gthread",
-        "--threads",
-        str(settings.LUXOS_WEB_THREADS),
-        "--no-control-socket",
-    ]
+    web = [sys.executable, "-m", "gunicorn", "luxsite.wsgi", "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread"]
+    web += ["--workers", str(settings.LUXOS_WEB_WORKERS), "--threads", str(settings.LUXOS_WEB_THREADS)]
+    web += ["--no-control-socket"]
     processes = []
     try:
         for name, command in (

@@ -20,13 +20,15 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from chronos import services
-from chronos.lessons.admin import LessonAdmin
-from chronos.merges.services import merge_apply
-from chronos.models import Change, Checkpoint, Dream, Lesson, Merge, MergeConflict, Timeline
+
+# The historian's read-only admins live with their concepts: importing them registers them.
+from chronos.dreams import admin as dreams_admin  # noqa: F401
+from chronos.lessons import admin as lessons_admin  # noqa: F401
+from chronos.merges import admin as merges_admin  # noqa: F401
+from chronos.models import Change, Checkpoint, Timeline
 from chronos.selectors import checkpoint_stats, row_history
 from chronos.views import diff_shown
 from luxsite.admin import ServiceModelAdmin, instance_adopt, json_block, uuid_short
@@ -351,132 +353,3 @@ class TimelineAdmin(ServiceModelAdmin):
             "preview": preview,
         }
         return _travel_confirm(self, request, queryset, {**context, **diff_shown(preview.diff)})
-
-
-@admin.register(Dream)
-class DreamAdmin(admin.ModelAdmin):
-    """Dreams, read only: they are started by ``dream_start`` (API, command, page) and judged by their task."""
-
-    list_display = ("name", "status", "success_rate", "timeline", "actor_name", "created_at", "finished_at")
-    list_filter = ("status",)
-    list_select_related = ("timeline",)
-    search_fields = ("name",)
-    ordering = ("-created_at",)
-    fields = (
-        "id",
-        "name",
-        "status",
-        "success_rate",
-        "timeline",
-        "fork",
-        "merge",
-        "seconds",
-        "not_before",
-        "error",
-        "actor_name",
-        "created_at",
-        "started_at",
-        "finished_at",
-        "plan_pretty",
-        "results_pretty",
-    )
-    readonly_fields = fields
-
-    class Media:
-        css = {"all": ["luxsite/admin.css"]}
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Dream | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Dream | None = None) -> bool:
-        return False
-
-    @admin.display(description="plan")
-    def plan_pretty(self, dream: Dream) -> SafeString:
-        return json_block(dream.plan)
-
-    @admin.display(description="results")
-    def results_pretty(self, dream: Dream) -> SafeString:
-        return json_block(dream.results)
-
-
-class MergeConflictInline(admin.TabularInline):
-    model = MergeConflict
-    fields = ("id", "table", "row_id", "path", "base", "ours", "theirs", "resolution", "value", "resolved_by")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(Merge)
-class MergeAdmin(admin.ModelAdmin):
-    """Merges, read only: previewed, resolved and applied on the merge page, the API or the command; the one
-    action applies a merge whose conflicts are all resolved, through ``merge_apply``."""
-
-    list_display = ("short_id", "source", "into", "strategy", "status", "actor_name", "created_at", "applied_at")
-    list_filter = ("status", "strategy")
-    list_select_related = ("source", "into")
-    ordering = ("-created_at",)
-    fields = (
-        "id",
-        "page",
-        "source",
-        "into",
-        "strategy",
-        "status",
-        "base",
-        "safety",
-        "actor_name",
-        "created_at",
-        "applied_at",
-        "stats_pretty",
-    )
-    readonly_fields = fields
-    inlines = [MergeConflictInline]
-    actions = ["apply_merges"]
-
-    class Media:
-        css = {"all": ["luxsite/admin.css"]}
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Merge | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Merge | None = None) -> bool:
-        return False
-
-    @admin.display(description="id")
-    def short_id(self, merge: Merge) -> SafeString:
-        return uuid_short(merge.id)
-
-    @admin.display(description="merge page")
-    def page(self, merge: Merge) -> SafeString:
-        return format_html(
-            '<a href="{}">Resolve and apply on the merge page</a>', reverse("chronos_merge", args=[merge.id])
-        )
-
-    @admin.display(description="stats")
-    def stats_pretty(self, merge: Merge) -> SafeString:
-        return json_block(merge.stats)
-
-    @admin.action(description="Apply the selected merges (every conflict resolved)")
-    def apply_merges(self, request: HttpRequest, queryset: QuerySet[Merge]) -> None:
-        for merge in queryset.select_related("source", "into", "base"):
-            try:
-                merge_apply(merge=merge, actor=request.user)
-            except DomainError as error:
-                self.message_user(request, f"{merge} not applied ({error.code}): {error.detail}", messages.ERROR)
-            else:
-                self.message_user(request, f"{merge} applied.", messages.SUCCESS)
-
-
-# Lessons: read only, one action (chronos/lessons/admin.py).
-admin.site.register(Lesson, LessonAdmin)

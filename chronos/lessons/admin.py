@@ -1,4 +1,4 @@
-"""The admin of lessons: read only, registered by chronos/admin.py; one action resolves through the service."""
+"""The admin of lessons: read only; one action resolves through the service."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from django.utils.safestring import SafeString
 
 from chronos.lessons.services import lesson_resolve
 from chronos.models import Lesson
-from luxsite.admin import json_block
+from luxsite.admin import ReadOnlyAdmin, json_block
 from luxsite.errors import DomainError
 
 
-class LessonAdmin(admin.ModelAdmin):
+@admin.register(Lesson)
+class LessonAdmin(ReadOnlyAdmin):
     """Lessons, read only: added and pruned by the API, the command and the lessons page; the one action
     resolves the selected ones through ``lesson_resolve``."""
 
@@ -53,18 +54,6 @@ class LessonAdmin(admin.ModelAdmin):
     )
     readonly_fields = fields
     actions = ["resolve_lessons"]
-
-    class Media:
-        css = {"all": ["luxsite/admin.css"]}
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Lesson | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Lesson | None = None) -> bool:
-        return False
 
     @admin.display(description="situation")
     def short_situation(self, lesson: Lesson) -> str:
