@@ -69,7 +69,9 @@ class PruneIn(Schema):
 
     model_config = ConfigDict(extra="forbid")
 
-    older_than_days: float | None = Field(None, ge=0, description="Last seen more than this many days ago.")
+    older_than_days: float | None = Field(
+        None, ge=0, le=36_500, description="Last seen more than this many days ago (at most a century)."
+    )
     tag: str = Field("", max_length=64)
     since: datetime | None = None
     until: datetime | None = None
