@@ -2,6 +2,12 @@
 
 Between them the worker's session holds the run's advisory lock: that is how a redelivered task tells a
 run whose worker died from one still going.
+
+The claim's commit does not wait for its WAL to reach the disk (``synchronous_commit`` off for that
+transaction alone): a database that crashes within the moment after loses at most the claim, so the
+run is queued again, its finish finds it not running and stores nothing, and the reaper sends it
+again; the run happens at least once, as after a lost worker. The finish commits durably: a waiter is
+told the outcome only once it is on disk.
 """
 
 from __future__ import annotations
@@ -14,13 +20,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Field, JSONField
 from psycopg.types.json import Jsonb
 
 from beings.executions.fold import being_fold_soon
 from beings.executions.jobs import job_columns
 from beings.executions.queue import MAX_ATTEMPTS, run_error
 from beings.executions.selectors import RUNNING, execution_fetch
-from beings.executions.signals import execution_signal
+from beings.executions.signals import execution_signal, outcome_message
 from beings.models import Execution
 
 logger = logging.getLogger(__name__)
@@ -51,6 +58,7 @@ WITH claimed AS (
 )
 SELECT claimed.*, {job_columns("claimed")}
 FROM claimed LEFT JOIN base_beings being ON being.soul = claimed.soul
+WHERE set_config('synchronous_commit', 'off', true) IS NOT NULL
 """
 
 FINISH_SQL = f"""
@@ -82,16 +90,43 @@ def execution_claim(*, execution_id: uuid.UUID, worker: str, queue: str) -> Exec
         "grace": settings.LUXOS_EXECUTION_REAP_GRACE_SECONDS,
     }
     try:
-        claimed = next(iter(Execution.objects.raw(CLAIM_SQL, params)), None)
+        claimed = _claimed(params)
     except (OperationalError, InterfaceError):
         if connection.in_atomic_block:
             raise
         logger.warning("execution %s: the database connection had broken; claiming on a new one", execution_id)
         connection.close()
-        claimed = next(iter(Execution.objects.raw(CLAIM_SQL, params)), None)
+        claimed = _claimed(params)
     if claimed is not None and claimed.status != RUNNING:
         _unlock(claimed.pk)
     return claimed
+
+
+def _claimed(params: dict[str, Any]) -> Execution | None:
+    """The claim's row as an Execution, its job columns as attributes: built here, as a raw queryset would,
+    without its per-query work of matching columns to fields (a third of the claim's time)."""
+    with connection.cursor() as cursor:
+        cursor.execute(CLAIM_SQL, params)
+        row = cursor.fetchone()
+        names = [column.name for column in cursor.description]
+    if row is None:
+        return None
+    values = dict(zip(names, row, strict=True))
+    fields = Execution._meta.concrete_fields
+    execution = Execution.from_db(
+        connection.alias,
+        [field.attname for field in fields],
+        [_loaded(field, values.pop(field.column)) for field in fields],
+    )
+    execution.__dict__.update(values)  # the job's columns (job_columns)
+    return execution
+
+
+def _loaded(field: Field[Any, Any], value: Any) -> Any:
+    """A column's value as the field holds it: the connection hands JSON over as text, as Django asks it to."""
+    if isinstance(field, JSONField) and isinstance(value, str):
+        return json.loads(value, cls=field.decoder)
+    return value
 
 
 def _unlock(execution_id: uuid.UUID) -> None:
@@ -119,7 +154,8 @@ def outcome_store(execution: Execution, fields: dict[str, Any]) -> Execution:
     for name, value in fields.items():
         setattr(execution, name, value)
     execution.finished_at = row[0]
-    # After the commit (at once, in autocommit; at the end of an enclosing transaction, if any).
-    execution_signal(execution.pk, execution.status)
+    # After the commit (at once, in autocommit; at the end of an enclosing transaction, if any), with the
+    # outcome, so that a waiter need not read the row again.
+    execution_signal(execution.pk, execution.status, message=outcome_message(execution))
     being_fold_soon(execution.being_id)
     return execution

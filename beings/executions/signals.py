@@ -2,9 +2,13 @@
 
 Whatever finishes a run (the worker, a cancel, the reaper, a broker failure) calls
 ``execution_signal`` inside the transaction that writes the finished row; the message leaves once
-that transaction commits, so a waiter woken by it always reads the finished row. A waiter
+that transaction commits, so a waiter woken by it always finds the finished row. A waiter
 subscribes first, then reads the row, then waits (``execution_signal_wait``): a finish that
 commits between the two is either in the row it reads or in a message it receives.
+
+The worker's finish publishes the outcome itself (``outcome_message``: the columns the claim and
+the finish wrote, as JSON), so that a waiter holding the run as it was queued has the finished run
+without reading it again (``outcome_apply``); every other signal is the bare status.
 
 Redis pub/sub keeps nothing: a signal nobody listens to is lost, and a waiter that cannot reach
 Redis falls back to reading the row now and then. The row is the truth; the signal only wakes.
@@ -13,12 +17,16 @@ Redis falls back to reading the row now and then. The row is the truth; the sign
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -33,16 +41,40 @@ logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.2
 SUBSCRIBE_SECONDS = 2.0
 
+# What a finish publishes beside the status: the columns its claim and the finish itself wrote.
+OUTCOME_FIELDS = (
+    "result",
+    "error",
+    "output",
+    "output_truncated",
+    "layers",
+    "calls",
+    "summons",
+    "duration_ms",
+    "worker",
+    "queue",
+    "attempts",
+)
+OUTCOME_TIMES = ("started_at", "finished_at")
+
 _clients: dict[str, redis.Redis] = {}
 _clients_lock = threading.Lock()
 
 
-def execution_signal(execution_id: uuid.UUID | str, status: str) -> None:
-    """Publish ``status`` on the execution's channel once the current transaction commits (at once outside one).
+@dataclass(frozen=True)
+class Woken:
+    """A wait that ended because the run finished: ``message`` is what was published (None when the row said so)."""
+
+    message: bytes | None = None
+
+
+def execution_signal(execution_id: uuid.UUID | str, status: str, *, message: str | None = None) -> None:
+    """Publish ``status`` (or ``message``, an ``outcome_message``) on the execution's channel once the current
+    transaction commits (at once outside one).
 
     A Redis that cannot be reached is logged and forgotten: the row already says how the run ended.
     """
-    channel, message = execution_channel(execution_id), str(status)
+    channel, message = execution_channel(execution_id), message or str(status)
 
     def publish() -> None:
         try:
@@ -61,10 +93,36 @@ def execution_signal(execution_id: uuid.UUID | str, status: str) -> None:
     transaction.on_commit(publish)
 
 
+def outcome_message(execution: Any) -> str:
+    """The finished run's status and outcome as the signal carries them (JSON)."""
+    outcome = {name: getattr(execution, name) for name in OUTCOME_FIELDS}
+    for name in OUTCOME_TIMES:
+        moment = getattr(execution, name)
+        outcome[name] = None if moment is None else moment.isoformat()
+    return json.dumps({"status": str(execution.status), **outcome}, separators=(",", ":"))
+
+
+def outcome_apply(execution: Any, message: bytes | None) -> bool:
+    """Write a finish's ``outcome_message`` into ``execution`` (the run as it was queued); False for a bare status."""
+    if not message or not message.startswith(b"{"):
+        return False
+    try:
+        outcome = json.loads(message)
+        times = {name: outcome[name] and datetime.fromisoformat(outcome[name]) for name in OUTCOME_TIMES}
+        fields = {name: outcome[name] for name in ("status", *OUTCOME_FIELDS)}
+    except (ValueError, KeyError, TypeError):
+        logger.warning("execution %s: an outcome signal that could not be read", execution.pk)
+        return False
+    for name, value in (fields | times).items():
+        setattr(execution, name, value)
+    return True
+
+
 def execution_signal_wait(
     execution_id: uuid.UUID | str, timeout: float, *, ready: Callable[[], bool] | None = None
-) -> bool:
-    """Wait up to ``timeout`` seconds for the execution's signal; True when it came (or ``ready`` said so).
+) -> Woken | None:
+    """Wait up to ``timeout`` seconds for the execution's signal: ``Woken`` when it came (or ``ready`` said the run
+    had finished), None at the deadline.
 
     ``ready``, called once subscribed, reads whether the run has already finished: a finish that
     committed before the subscription took is seen there, one after it arrives as a message.
@@ -83,13 +141,13 @@ def execution_signal_wait(
         return _poll(ready, deadline)
     try:
         if ready is not None and ready():
-            return True
+            return Woken()
         while (left := deadline - time.monotonic()) > 0:
             message = pubsub.get_message(timeout=left)
             # What is left of an earlier wait (its channel's last messages, its unsubscription) is skipped.
             if message is not None and message.get("type") == "message" and message.get("channel") == key:
-                return True
-        return False
+                return Woken(message.get("data"))
+        return None
     except (redis.RedisError, OSError):
         _subscription_drop()
         return _poll(ready, deadline)
@@ -134,13 +192,13 @@ def _subscription_drop() -> None:
             pubsub.close()
 
 
-def _poll(ready: Callable[[], bool] | None, deadline: float) -> bool:
+def _poll(ready: Callable[[], bool] | None, deadline: float) -> Woken | None:
     while True:
         if ready is not None and ready():
-            return True
+            return Woken()
         left = deadline - time.monotonic()
         if left <= 0:
-            return False
+            return None
         time.sleep(min(POLL_SECONDS, left))
 
 

@@ -28,7 +28,7 @@ from beings.executions.queue import execution_wait
 from beings.executions.reaper import executions_reap
 from beings.executions.selectors import target_resolve
 from beings.executions.services import execution_cancel, execution_start
-from beings.executions.signals import execution_signal, execution_signal_wait
+from beings.executions.signals import execution_signal, execution_signal_wait, outcome_apply
 from beings.executions.worker import execution_run
 from beings.models import BaseBeing, Execution
 from beings.tests.executions.test_executions import BUSY, LOOP, lone_worker
@@ -81,6 +81,33 @@ def test_a_wait_is_not_woken_by_an_earlier_runs_signal() -> None:
     assert time.monotonic() - started >= 0.5
     threading.Timer(0.2, lambda: execution_signal(later, "failed")).start()
     assert execution_signal_wait(later, 5, ready=lambda: False)
+
+
+PRINTS = "def run():\n    print('hi')\n    return {'b': [1, 2.5], 'a': None}\n"
+
+
+def test_a_waiter_takes_the_outcome_from_the_signal_as_the_row_holds_it(celery_worker, make_being, alice):
+    """A run its worker finished wakes its waiter with the outcome: the run as its row holds it, not read again."""
+    being = make_being("printer", genesis={"source": PRINTS})
+    execution = execution_start(target=target_resolve(ref=str(being.soul), user=alice), actor=alice)
+    with CaptureQueriesContext(connection) as queries:
+        done = execution_wait(execution=execution, timeout=20)
+    assert (done.status, done.result, done.output) == ("succeeded", {"a": None, "b": [1, 2.5]}, "hi\n")
+    # At most the one look at whether it had already finished, made before the wait began.
+    assert len(queries.captured_queries) <= 1
+    row = Execution.objects.get(pk=execution.pk)
+    for field in Execution._meta.concrete_fields:
+        if field.attname != "folded_at":  # the being's fold comes later and is no part of the run's outcome
+            assert getattr(done, field.attname) == getattr(row, field.attname), field.attname
+
+
+def test_a_signal_without_an_outcome_leaves_the_run_to_be_read(make_being, alice):
+    """A bare status (a cancel, the reaper) or a message that cannot be read changes nothing: the row is read."""
+    being = make_being("moody", genesis={"source": MOODY})
+    execution = start_unsent(being, alice)
+    for message in (b"killed", b"{not json", b'{"status": "succeeded"}', None):
+        assert not outcome_apply(execution, message)
+        assert (execution.status, execution.result) == ("queued", None)
 
 
 # --- the fold ---------------------------------------------------------------------------------------
