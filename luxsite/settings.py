@@ -139,6 +139,10 @@ DATABASES = {
 }
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 DATABASES["default"].setdefault("OPTIONS", {})
+# The run path's statements are prepared on the server (luxsite.statements); off behind a pooler that cannot keep
+# prepared statements (PgBouncer in transaction mode before 1.21). Django's own queries are never prepared.
+LUXOS_DB_PREPARED = env_bool("LUXOS_DB_PREPARED", True)
+DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5 if LUXOS_DB_PREPARED else None)
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("LUXOS_TEST_DB_NAME") or None}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -29,6 +29,7 @@ from beings.executions.queue import MAX_ATTEMPTS, run_error
 from beings.executions.selectors import RUNNING, execution_fetch
 from beings.executions.signals import execution_signal, outcome_message
 from beings.models import Execution
+from luxsite.statements import prepared
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,10 @@ logger = logging.getLogger(__name__)
 # that dies takes its connection, and the lock, with it: the redelivered task finds the run running and
 # unlocked, and runs it again at once instead of waiting for the reaper.
 RUN_LOCK = "hashtextextended('execution:' || {id}::text, 0)"
+
+# Named, not *: the claim is a prepared statement, whose columns may not change under a long-lived worker.
+FIELDS = Execution._meta.concrete_fields
+COLUMNS = [str(field.column) for field in FIELDS]
 
 CLAIM_SQL = f"""
 WITH claimed AS (
@@ -54,9 +59,9 @@ WITH claimed AS (
                 secs => coalesce((limits ->> 'wall_seconds')::float8, %(wall)s) + %(grace)s)
         ELSE false
     END
-    RETURNING *
+    RETURNING {", ".join(COLUMNS)}
 )
-SELECT claimed.*, {job_columns("claimed")}
+SELECT {", ".join(f"claimed.{column}" for column in COLUMNS)}, {job_columns("claimed")}
 FROM claimed LEFT JOIN base_beings being ON being.soul = claimed.soul
 WHERE set_config('synchronous_commit', 'off', true) IS NOT NULL
 """
@@ -103,22 +108,18 @@ def execution_claim(*, execution_id: uuid.UUID, worker: str, queue: str) -> Exec
 
 
 def _claimed(params: dict[str, Any]) -> Execution | None:
-    """The claim's row as an Execution, its job columns as attributes: built here, as a raw queryset would,
-    without its per-query work of matching columns to fields (a third of the claim's time)."""
-    with connection.cursor() as cursor:
-        cursor.execute(CLAIM_SQL, params)
+    """The claim's row as an Execution, with the job's columns (``job_columns``) as attributes."""
+    with prepared(CLAIM_SQL, params) as cursor:
         row = cursor.fetchone()
-        names = [column.name for column in cursor.description]
+        names = [column.name for column in cursor.description or ()]
     if row is None:
         return None
-    values = dict(zip(names, row, strict=True))
-    fields = Execution._meta.concrete_fields
     execution = Execution.from_db(
         connection.alias,
-        [field.attname for field in fields],
-        [_loaded(field, values.pop(field.column)) for field in fields],
+        [field.attname for field in FIELDS],
+        [_loaded(field, value) for field, value in zip(FIELDS, row, strict=False)],
     )
-    execution.__dict__.update(values)  # the job's columns (job_columns)
+    execution.__dict__.update(zip(names[len(FIELDS) :], row[len(FIELDS) :], strict=True))
     return execution
 
 
@@ -146,8 +147,7 @@ def outcome_store(execution: Execution, fields: dict[str, Any]) -> Execution:
     # One statement, its own transaction: no BEGIN and COMMIT round trips around it (a savepoint inside a
     # caller's transaction, so that a refused outcome can still be stored).
     within = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
-    with within, connection.cursor() as cursor:
-        cursor.execute(FINISH_SQL, params)
+    with within, prepared(FINISH_SQL, params) as cursor:
         row = cursor.fetchone()
     if row is None or row[0] is None:  # cancelled or reaped meanwhile: what they wrote stands
         return execution_fetch(execution.pk)

@@ -41,6 +41,7 @@ from beings.models import (
 from beings.runtime.jobs import SandboxLimits
 from luxsite.errors import PermissionDenied
 from luxsite.permissions import User
+from luxsite.statements import prepared
 
 logger = logging.getLogger(__name__)
 
@@ -146,8 +147,7 @@ def execution_create(
         "user": user_id,
         "soul": target.being.pk,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(), params)
+    with prepared(_insert_sql(), params) as cursor:
         row = cursor.fetchone()
     if row is None:
         raise PermissionDenied(NOT_ALLOWED)

@@ -242,6 +242,24 @@ def test_the_claim_brings_what_the_job_needs(make_being, alice):
     assert retried is not None and (retried.status, retried.attempts, retried.worker) == ("running", 2, "there")
 
 
+
+def test_the_claim_is_prepared_once_and_survives_a_column_added_under_it(make_being, alice):
+    """The claim is a statement prepared on the worker's connection; a migration that adds a column to the table
+    while workers run (a deploy) does not break it."""
+    being = make_being("moody", genesis={"source": MOODY})
+    first, second = (start_unsent(being, alice) for _ in range(2))
+    assert execution_claim(execution_id=first.pk, worker="here", queue="cpu") is not None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%WITH claimed AS%"])
+        assert cursor.fetchone()[0] == 1
+        cursor.execute("ALTER TABLE executions ADD COLUMN added_by_a_deploy integer")
+    try:
+        claimed = execution_claim(execution_id=second.pk, worker="here", queue="cpu")
+        assert claimed is not None and (claimed.pk, claimed.status) == (second.pk, "running")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE executions DROP COLUMN added_by_a_deploy")
+
 def test_a_broken_connection_costs_a_run_nothing(make_being, alice):
     """No check before each use: a connection cut since the last task fails the claim, which retries on a new one."""
     being = make_being("moody", genesis={"source": MOODY})
