@@ -18,6 +18,7 @@ is remembered but not counted: it says nothing about the being, so neither its s
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -67,6 +68,13 @@ FOLD_FIELDS = (
 )
 
 
+# Being -> the moment (time.monotonic) before which a fold already scheduled will take its runs; a margin short of
+# the fold's own time, so that a finish just before that moment is never left to the sweep.
+_fold_due: dict[str, float] = {}
+FOLD_DUE_MARGIN_SECONDS = 0.1
+FOLD_DUE_KEPT = 10_000
+
+
 @dataclass(frozen=True)
 class _Starter:
     """Who started a run, as the change log names them, without loading the user."""
@@ -80,14 +88,30 @@ def being_fold_soon(soul: uuid.UUID | str) -> None:
 
     The first finish in a second schedules the fold a second later; the others of that second are
     folded by it. Redis or the broker out of reach costs only the delay: the sweep folds them.
+    A process remembers until when a fold it has seen scheduled will take the being's runs, and asks
+    Redis again only after that: a being's stream of runs costs Redis one round trip a second per
+    process, not one per run.
     """
+    key = str(soul)
 
     def schedule() -> None:
+        if _fold_due.get(key, 0.0) > time.monotonic():
+            return
         try:
-            if redis_client().set(f"{FOLD_KEY_PREFIX}{soul}", 1, nx=True, px=int(FOLD_EVERY_SECONDS * 1000)):
-                app.send_task(FOLD_TASK, args=(str(soul),), queue="io", countdown=FOLD_EVERY_SECONDS)
+            pipe = redis_client().pipeline(transaction=False)
+            pipe.set(f"{FOLD_KEY_PREFIX}{key}", 1, nx=True, px=int(FOLD_EVERY_SECONDS * 1000))
+            pipe.pttl(f"{FOLD_KEY_PREFIX}{key}")
+            scheduled, left_ms = pipe.execute()
+            if scheduled:
+                app.send_task(FOLD_TASK, args=(key,), queue="io", countdown=FOLD_EVERY_SECONDS)
         except (redis.RedisError, OSError, BrokerError) as error:
             logger.warning("the fold of being %s could not be scheduled (the sweep will make it): %s", soul, error)
+            return
+        # The fold scheduled with the key runs when the key expires, and takes every run finished before then.
+        if left_ms > 0:
+            if len(_fold_due) > FOLD_DUE_KEPT:
+                _fold_due.clear()
+            _fold_due[key] = time.monotonic() + left_ms / 1000 - FOLD_DUE_MARGIN_SECONDS
 
     transaction.on_commit(schedule)
 

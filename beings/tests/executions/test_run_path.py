@@ -189,6 +189,22 @@ def test_the_sweep_folds_runs_whose_fold_never_came(make_being, alice):
     assert beings_fold_sweep() == 0
 
 
+def test_a_stream_of_runs_is_folded_a_second_behind_never_left_to_the_sweep(celery_worker, make_being, alice):
+    """Runs of one being finishing across several fold windows are each in the being within about a second:
+    the scheduled folds take them all, none waits for the sweep (which folds only runs five seconds old)."""
+    being = make_being("moody", genesis={"source": MOODY})
+    runs = []
+    for _ in range(8):
+        runs.append(run_here(being, alice).pk)
+        time.sleep(0.3)
+    folded = Execution.objects.filter(pk__in=runs, folded_at__isnull=False)
+    wait_for(lambda: folded.count() == len(runs), timeout=5)
+    lags = [(run.folded_at - run.finished_at).total_seconds() for run in folded]
+    assert max(lags) < 1.6, lags
+    being.refresh_from_db()
+    assert being.self_awareness["runs"] == len(runs)
+
+
 def test_runs_the_host_refused_are_remembered_not_counted(make_being, alice, bob):
     """A run rejected by the host (its starter lost the permission) is in memories but not a failure of the being."""
     being = make_being("moody", genesis={"source": MOODY}, energy_level=10)
@@ -242,7 +258,6 @@ def test_the_claim_brings_what_the_job_needs(make_being, alice):
     assert retried is not None and (retried.status, retried.attempts, retried.worker) == ("running", 2, "there")
 
 
-
 def test_the_claim_is_prepared_once_and_survives_a_column_added_under_it(make_being, alice):
     """The claim is a statement prepared on the worker's connection; a migration that adds a column to the table
     while workers run (a deploy) does not break it."""
@@ -259,6 +274,7 @@ def test_the_claim_is_prepared_once_and_survives_a_column_added_under_it(make_be
     finally:
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE executions DROP COLUMN added_by_a_deploy")
+
 
 def test_a_broken_connection_costs_a_run_nothing(make_being, alice):
     """No check before each use: a connection cut since the last task fails the claim, which retries on a new one."""
