@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import datetime
+import functools
 import itertools
 import json
 import math
@@ -102,9 +103,13 @@ def _json_dumps(value: Any, **options: Any) -> str:
     return json.dumps(value, **options)
 
 
+@functools.cache
 def facades_build() -> dict[str, Facade]:
-    """Fresh facades for one run; random draws from a generator of its own, seeded by the OS."""
-    generator = random.Random()
+    """The facades, built once per process: in the zygote, before it forks, so that a child holds its own copy
+    without the cost of building one (a being cannot change a facade, and a child's copy ends with it).
+
+    random is the module's generator, which the random module reseeds from the OS in every forked child.
+    """
     members: dict[str, dict[str, Any]] = {
         "math": _public(math),
         "json": {"dumps": _json_dumps, "loads": json.loads, "JSONDecodeError": json.JSONDecodeError},
@@ -135,9 +140,9 @@ def facades_build() -> dict[str, Facade]:
             ),
         ),
         "datetime": _public(datetime, ("date", "datetime", "time", "timedelta", "timezone", "MINYEAR", "MAXYEAR")),
-        "random": {
-            name: getattr(generator, name)
-            for name in (
+        "random": _public(
+            random,
+            (
                 "random",
                 "randint",
                 "randrange",
@@ -153,8 +158,8 @@ def facades_build() -> dict[str, Facade]:
                 "expovariate",
                 "normalvariate",
                 "triangular",
-            )
-        },
+            ),
+        ),
         "statistics": _public(
             statistics,
             (

@@ -32,6 +32,8 @@ HEADER = struct.Struct("!I")
 # What a child printed is not framed: it writes it into memory shared with the worker, this header
 # (bytes used, truncated) followed by the UTF-8 bytes.
 OUTPUT_HEADER = struct.Struct("!II")
+# json.dumps with options builds an encoder per call: most of what a small frame costs.
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
 
 
 class ProtocolError(Exception):
@@ -54,7 +56,9 @@ def frame_encode(message: Any) -> bytes:
 
 def json_dumps(value: Any, **options: Any) -> str:
     """Compact, strict JSON, ASCII so that no string (a lone surrogate included) can fail to encode."""
-    return json.dumps(value, allow_nan=False, separators=(",", ":"), **options)
+    if options:
+        return json.dumps(value, allow_nan=False, separators=(",", ":"), **options)
+    return _ENCODER.encode(value)
 
 
 def _reject_constant(name: str) -> Any:
@@ -69,10 +73,14 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# Built once, like _ENCODER: json.loads with options builds a decoder per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 def frame_decode(body: bytes) -> dict[str, Any]:
     """The object in a frame's body; anything else is a ProtocolError."""
     try:
-        message = json.loads(body.decode(), parse_constant=_reject_constant, parse_float=_finite_float)
+        message = _DECODER.decode(body.decode())
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise ProtocolError(f"a frame is not JSON: {str(error)[:200]}") from None
     if not isinstance(message, dict):

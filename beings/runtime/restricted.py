@@ -3,7 +3,7 @@
 A being's source is compiled with ``compile_restricted_exec`` under ``policy.BeingPolicy`` (no name
 or attribute starting with ``_``, no ``match``, ``async``, ``nonlocal`` or ``try*``; augmented
 assignment of attributes and items through the guards of a plain read and assignment) and run with
-globals built afresh for the run: ``self`` (the being's JSON snapshot, deep-frozen), the
+globals of the run's own (see ``globals_build``): ``self`` (the being's JSON snapshot, deep-frozen), the
 capabilities ``execution`` and ``summon``, ``BeingCallError``, the guards, and builtins holding no
 ``getattr``, ``type``, ``open``, ``eval``, ``globals`` and the like. ``import`` reaches only
 FACADES: plain objects exposing chosen functions, never a module (a module's attributes lead to
@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import builtins
 import collections
+import functools
 import mmap
 import operator
 import types
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from RestrictedPython import compile_restricted_exec
 from RestrictedPython.Guards import (
@@ -176,57 +176,68 @@ class OutputSink:
         OUTPUT_HEADER.pack_into(self.buffer, 0, self.used, self.truncated)
 
 
-def printer_build(sink: OutputSink) -> type:
-    """The ``_print_`` RestrictedPython puts in each scope that prints: writes go to the run's sink."""
+class Printer:
+    """The ``_print_`` RestrictedPython instantiates in each scope that prints: writes go to the run's sink.
 
-    class Printer:
-        def __init__(self, _getattr_: Any = None) -> None:
-            self._getattr_ = _getattr_
-            self._text: list[str] = []
-            self._chars = 0
+    One class for every run (a class made per run costs a child a tenth of a millisecond); the sink
+    comes with each instance, from the ``_print_`` of the run's globals."""
 
-        def write(self, text: str) -> None:
-            if not isinstance(text, str):
-                raise TypeError("print() wrote something that is not text")
-            sink.write(text)
-            if self._chars < sink.limit:
-                self._text.append(text[: sink.limit - self._chars])
-                self._chars += len(text)
+    def __init__(self, sink: OutputSink, _getattr_: Any = None) -> None:
+        self._sink = sink
+        self._getattr_ = _getattr_
+        self._text: list[str] = []
+        self._chars = 0
 
-        def __call__(self) -> str:
-            return "".join(self._text)
+    def write(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise TypeError("print() wrote something that is not text")
+        sink = self._sink
+        sink.write(text)
+        if self._chars < sink.limit:
+            self._text.append(text[: sink.limit - self._chars])
+            self._chars += len(text)
 
-        def _call_print(
-            self, *objects: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False
-        ) -> None:
-            if file is not None:
-                guarded_getattr(file, "write")
-                print(*objects, sep=sep, end=end, file=file)
-                return
-            sep = " " if sep is None else sep
-            end = "\n" if end is None else end
-            if not isinstance(sep, str) or not isinstance(end, str):
-                raise TypeError("print() sep and end must be None or strings")
-            # One write per call, so that a line is flushed whole.
-            self.write(sep.join(str(item) for item in objects) + end)
+    def __call__(self) -> str:
+        return "".join(self._text)
 
-    return Printer
+    def _call_print(
+        self, *objects: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False
+    ) -> None:
+        if file is not None:
+            guarded_getattr(file, "write")
+            print(*objects, sep=sep, end=end, file=file)
+            return
+        sep = " " if sep is None else sep
+        end = "\n" if end is None else end
+        if not isinstance(sep, str) or not isinstance(end, str):
+            raise TypeError("print() sep and end must be None or strings")
+        # One write per call, so that a line is flushed whole.
+        self.write(sep.join(str(item) for item in objects) + end)
 
 
-@dataclass
-class Capabilities:
+class Capabilities(NamedTuple):
     """What being code can ask of the world; both send a request to the worker and wait for its reply."""
 
     execution: Callable[..., Any]
     summon: Callable[..., Any]
 
 
-def globals_build(*, snapshot: Mapping[str, Any], capabilities: Capabilities, sink: OutputSink) -> dict[str, Any]:
-    """The globals of one run, every object in them new."""
-    classes: list[type] = []
+@functools.cache
+def _builtins_build() -> dict[str, Any]:
+    """The builtins of every run and the facades their ``__import__`` reaches, built once per process: in the
+    zygote, before any being ran and before it forks, which saves each child building them (a tenth of its
+    CPU). Each run gets a copy of the dict; no being can change what is in it."""
     being_builtins = {name: value for name, value in safe_builtins.items() if name not in WITHHELD_BUILTINS}
     being_builtins.update({name: getattr(builtins, name) for name in EXTRA_BUILTINS})
     being_builtins["__import__"] = importer_build(facades_build())
+    return being_builtins
+
+
+def globals_build(*, snapshot: Mapping[str, Any], capabilities: Capabilities, sink: OutputSink) -> dict[str, Any]:
+    """The globals of one run, every object in them new but the builtins and facades (see ``_builtins_build``),
+    which a child holds as its own copy since the fork."""
+    classes: list[type] = []
+    being_builtins = dict(_builtins_build())
 
     def being_class(name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> type:
         cls = type(name, bases, namespace)
@@ -252,7 +263,7 @@ def globals_build(*, snapshot: Mapping[str, Any], capabilities: Capabilities, si
         "_write_": write_guard,
         "_inplacevar_": inplace_var,
         "_apply_": apply,
-        "_print_": printer_build(sink),
+        "_print_": functools.partial(Printer, sink),
         "self": freeze(dict(snapshot)),
         "execution": capabilities.execution,
         "summon": capabilities.summon,

@@ -9,9 +9,12 @@ SOCK_SEQPACKET socket: each request is one JSON message, with file descriptors a
   (4 bytes) to the status pipe, which only the zygote holds.
 - ``{"op": "layers"}``: what the zygote prepared (``{"layers": {name: {"in_force", "detail"}}}``).
 
-At start the zygote leaves the network (its children inherit the empty namespace), compiles the
-seccomp filter and creates the Landlock ruleset, warms up by running a trivial being, and freezes
-the heap so that forks stay cheap. It exits when the worker closes the socket, killing its children.
+At start the zygote leaves the network (its children inherit the empty namespace), has the seccomp
+filter compiled (in a child of its own: see ``forked_call``), creates the Landlock ruleset, builds
+what every run's globals share (see ``restricted.globals_build``), warms up by running a trivial
+being, and freezes the heap. Forks stay cheap as long as the zygote stays small and touches little
+memory between them: each page either process then writes is copied, and this is most of a run's
+CPU. It exits when the worker closes the socket, killing its children.
 
 When a run's child has ended, it forks a spare for the next run: a child for the same request that
 confines itself and waits for its job while the worker records the last one, so that a run does
@@ -32,15 +35,13 @@ import mmap
 import os
 import re
 import select
-import selectors
 import signal
 import socket
 import statistics
 import struct
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, NoReturn
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, NoReturn
 
 from beings.runtime import layers, restricted
 from beings.runtime.channel import ChildChannel
@@ -66,8 +67,7 @@ class Greeter:
 """
 
 
-@dataclass
-class Forked:
+class Forked(NamedTuple):
     """A confined child as the zygote holds it: ``channel`` is the worker's end of its socket."""
 
     pid: int
@@ -82,14 +82,14 @@ class Zygote:
         self.control = control
         self.network = layers.network_leave()
         self.landlock = layers.landlock_prepare()
-        self.seccomp = layers.seccomp_prepare()
+        self.seccomp = layers.seccomp_prepare(forked_call(layers.seccomp_compile))
         self.devnull = os.open(os.devnull, os.O_RDWR)
         # pidfd -> (pid, status write end); a spare has no status pipe until it is handed out.
         self.children: dict[int, tuple[int, int | None]] = {}
         self.spare: Forked | None = None
         # The last run's fork request (decoded, and as the worker encoded it): a spare is forked for it when a run ends.
         self.spare_for: tuple[dict[str, Any], bytes] | None = None
-        self.selector = selectors.DefaultSelector()
+        self.poller = select.epoll()
 
     def report(self) -> dict[str, dict[str, bool | str]]:
         """What this host offers a child, before any child proves it (see the check mode)."""
@@ -113,19 +113,22 @@ class Zygote:
         return {layer.name: layer.as_dict() for layer in found}
 
     def serve(self) -> None:
+        # A SIGINT ends the zygote as it ends its children (they die with it): the default disposition, which
+        # its children inherit rather than each paying a tenth of a millisecond for signal() after its fork.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         warm_up()
-        self.selector.register(self.control, selectors.EVENT_READ)
+        self.poller.register(self.control, select.EPOLLIN)
         self.control.sendall(json_dumps({"op": "hello", "pid": os.getpid(), "layers": self.report()}).encode())
         gc.collect()
         gc.freeze()
         try:
             while True:
-                for key, _events in self.selector.select():
-                    if key.fileobj is self.control:
+                for fd, _events in self.poller.poll():
+                    if fd == self.control.fileno():
                         if not self.answer():
                             return
                     else:
-                        self.reap(key.fd)
+                        self.reap(fd)
         finally:
             for pidfd in self.children:
                 with contextlib.suppress(OSError):
@@ -138,6 +141,9 @@ class Zygote:
             for fd in fds:
                 os.close(fd)
             return False
+        if len(fds) == 1 and self.spare_for is not None and data == self.spare_for[1]:
+            self.fork(self.spare_for[0], data, status=fds[0])  # the last run's request again: known without decoding
+            return True
         request = json.loads(data)
         if request.get("op") == "fork" and len(fds) == 1:
             self.fork(request, data, status=fds[0])
@@ -163,7 +169,7 @@ class Zygote:
             return
         self.children[child.pidfd] = (child.pid, status)
         try:
-            self.reply({"pid": child.pid}, [child.pidfd, child.channel, child.output])
+            socket.send_fds(self.control, [b'{"pid":%d}' % child.pid], [child.pidfd, child.channel, child.output])
         finally:
             os.close(child.channel)
             os.close(child.output)
@@ -187,7 +193,7 @@ class Zygote:
             os.setpgid(pid, pid)  # the child does it too: whoever is first wins the race
         pidfd = os.pidfd_open(pid)
         self.children[pidfd] = (pid, None)
-        self.selector.register(pidfd, selectors.EVENT_READ)
+        self.poller.register(pidfd, select.EPOLLIN)
         return Forked(pid=pid, pidfd=pidfd, channel=worker_end.detach(), output=output, request=key)
 
     def spare_take(self, key: bytes) -> Forked | None:
@@ -205,7 +211,7 @@ class Zygote:
 
     def reap(self, pidfd: int) -> None:
         pid, status_fd = self.children.pop(pidfd)
-        self.selector.unregister(pidfd)
+        self.poller.unregister(pidfd)
         if self.spare is not None and self.spare.pidfd == pidfd:  # died while it waited for a job
             os.close(self.spare.channel)
             os.close(self.spare.output)
@@ -220,6 +226,31 @@ class Zygote:
         if self.spare is None and self.spare_for is not None:
             with contextlib.suppress(OSError):  # no spare: the next run forks its own child
                 self.spare = self.child_fork(*self.spare_for)
+
+
+def forked_call(function: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """What ``function`` returns (JSON), called in a child that exits then: what it imports stays out of the
+    zygote, whose every module is more to copy at each fork, and some (threading) have hooks that run in
+    every child after its fork."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(read)
+            fd_write(write, json_dumps(function()).encode())
+        except BaseException:
+            code = 70
+        finally:
+            os._exit(code)
+    os.close(write)
+    with open(read, "rb") as answer:
+        data = answer.read()
+    _pid, status = os.waitpid(pid, 0)
+    if not data or status != 0:
+        return {"error": f"{function.__name__} failed in its process (wait status {status})"}
+    result: dict[str, Any] = json.loads(data)
+    return result
 
 
 def output_memory(size: int) -> int:
@@ -285,7 +316,6 @@ def child_confine(zygote: Zygote, limits: dict[str, Any], channel: int) -> list[
         os.dup2(zygote.devnull, fd)
     ruleset = zygote.landlock.fd if isinstance(zygote.landlock, layers.LandlockRuleset) else -1
     _close_all_but({channel, ruleset})
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
     confined = [layers.rlimits_apply(cpu_seconds=int(limits["cpu_seconds"]), memory_bytes=int(limits["memory_bytes"]))]
     confined.append(zygote.network)
     confined.append(layers.user_drop())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 
 from beings.runtime.jobs import InvalidJob, RequestRefused, RunResult, RunStatus, SandboxLimits, job_encode
 from beings.runtime.sandbox import Sandbox
+from beings.runtime.zygote import forked_call
 
 FAST = SandboxLimits(cpu_seconds=1, wall_seconds=5)
 LAYERS = {"rlimits", "network", "user", "landlock", "seccomp"}
@@ -196,6 +198,22 @@ def test_datetime_methods_that_import_in_c_work(sandbox: Sandbox) -> None:
     result = run(sandbox, source)
     assert result.error is None
     assert result.result == ["03/02/2024", "04:05", "06.07", 34, True]
+
+
+def test_each_run_draws_its_own_random_numbers(sandbox: Sandbox) -> None:
+    """Every run's generator is seeded afresh by the OS, and what a being's random.seed() does ends with its run."""
+    source = (
+        "import random\n"
+        "def run(seed=None):\n"
+        "    if seed is not None:\n"
+        "        random.seed(seed)\n"
+        "    return [random.getrandbits(64), random.randint(1, 6)]\n"
+    )
+    draws = [run(sandbox, source).result[0] for _ in range(4)]
+    assert len(set(draws)) == 4
+    seeded = run(sandbox, source, kwargs={"seed": 7}).result
+    assert run(sandbox, source, kwargs={"seed": 7}).result == seeded
+    assert run(sandbox, source).result[0] != seeded[0]
 
 
 def test_self_snapshot_is_readable_and_returnable(sandbox: Sandbox) -> None:
@@ -701,3 +719,26 @@ def test_the_spare_is_forked_once_a_run_is_over_and_serves_the_next() -> None:
         assert during[1] == {spare}
     finally:
         sandbox.close()
+
+
+def _rgb_to_hsv_value() -> dict[str, Any]:
+    import colorsys
+
+    return {"value": colorsys.rgb_to_hsv(0.0, 0.5, 0.25)[2], "pid": os.getpid()}
+
+
+def _broken() -> dict[str, Any]:
+    raise RuntimeError("broken on purpose")
+
+
+def test_a_forked_call_returns_its_result_and_keeps_its_imports() -> None:
+    """What the zygote has a child compute (the seccomp filter) comes back as JSON; what the child imported
+    to compute it is not loaded in the caller, and a child that fails says so."""
+    assert "colorsys" not in sys.modules
+    result = forked_call(_rgb_to_hsv_value)
+    assert result["value"] == 0.5
+    assert result["pid"] != os.getpid()
+    assert "colorsys" not in sys.modules
+    failed = forked_call(_broken)
+    assert list(failed) == ["error"]
+    assert failed["error"].startswith("_broken failed in its process")
