@@ -34,7 +34,7 @@ from beings.executions.selectors import (
     execution_fetch,
     execution_get,
 )
-from beings.executions.signals import execution_signal
+from beings.executions.signals import execution_cancel_signal, execution_signal
 from beings.models import (
     Execution,
 )
@@ -193,8 +193,9 @@ def execution_cancel(*, execution: Execution, actor: User) -> Execution:
 
     Only the user who started the run and superusers may (the being's owner sees that it runs, not
     what it was given). A queued run will not start. A running one is marked killed at once: its
-    result will be discarded and it may make no further call or summon; ``cancelled`` published on
-    its channel wakes every waiter and ends its sandbox child.
+    result will be discarded and it may make no further call or summon: its id, published on the
+    channel of the worker that claimed it, ends its sandbox child, and ``cancelled`` on its own
+    channel wakes every waiter.
     """
     execution = execution_get(id=execution.pk, user=actor)
     superuser = bool(getattr(actor, "is_superuser", False))
@@ -214,12 +215,18 @@ def execution_cancel(*, execution: Execution, actor: User) -> Execution:
                 .values_list("pk", flat=True)
             )
             cancelled += frontier
+        running: dict[str, list[uuid.UUID]] = {}
+        for worker, running_id in Execution.objects.filter(pk__in=cancelled, status=RUNNING).values_list(
+            "worker", "pk"
+        ):
+            running.setdefault(worker, []).append(running_id)
         now = timezone.now()
         Execution.objects.filter(pk__in=cancelled).update(status=KILLED, error=error, finished_at=now)
         if row.started_at is not None:
             Execution.objects.filter(pk=row.pk).update(duration_ms=(now - row.started_at).total_seconds() * 1000)
+        for worker, running_ids in running.items():
+            execution_cancel_signal(worker, running_ids)
         for stopped_id in cancelled:
-            # "cancelled", not the status: the sandbox's watch ends the run's child on this word, waiters wake on any.
             execution_signal(stopped_id, "cancelled")
         for being_id in set(Execution.objects.filter(pk__in=cancelled).values_list("being_id", flat=True)):
             being_fold_soon(being_id)

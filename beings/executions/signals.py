@@ -32,8 +32,7 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
-# The channel the sandbox's cancel watch listens on, and the mark it reads once subscribed.
-from beings.runtime.cancel import CANCEL_MARK_SECONDS, CANCELLED, cancel_mark, execution_channel
+from beings.runtime.cancel import cancel_channel, cancel_message, execution_channel
 
 logger = logging.getLogger(__name__)
 
@@ -74,21 +73,20 @@ def execution_signal(execution_id: uuid.UUID | str, status: str, *, message: str
 
     A Redis that cannot be reached is logged and forgotten: the row already says how the run ended.
     """
-    channel, message = execution_channel(execution_id), message or str(status)
+    _publish_on_commit(execution_channel(execution_id), message or str(status))
 
+
+def execution_cancel_signal(worker: str, execution_ids: list[uuid.UUID]) -> None:
+    """Once the current transaction commits, tell ``worker``'s processes to kill the children of these runs."""
+    _publish_on_commit(cancel_channel(worker), cancel_message(execution_ids))
+
+
+def _publish_on_commit(channel: str, message: str) -> None:
     def publish() -> None:
         try:
-            client = redis_client()
-            if message == CANCELLED.decode():
-                # Kept for a sandbox that subscribes just after the publish (claimed, not yet watching).
-                pipe = client.pipeline(transaction=False)
-                pipe.set(cancel_mark(execution_id), 1, ex=CANCEL_MARK_SECONDS)
-                pipe.publish(channel, message)
-                pipe.execute()
-            else:
-                client.publish(channel, message)
+            redis_client().publish(channel, message)
         except (redis.RedisError, OSError) as error:
-            logger.warning("could not signal %s on %s: %s", message, channel, error)
+            logger.warning("could not publish %s on %s: %s", message[:100], channel, error)
 
     transaction.on_commit(publish)
 

@@ -34,6 +34,7 @@ from beings.models import (
     ClockTimestamp,
     Execution,
 )
+from beings.runtime.cancel import cancel_watch_default
 from beings.runtime.jobs import InvalidJob, RequestRefused, RunResult, RunStatus, SandboxLimits, SandboxUnavailable
 from beings.runtime.sandbox import sandbox_default
 from chronos.context import context_apply
@@ -57,6 +58,10 @@ def execution_run(*, execution_id: uuid.UUID, worker: str, queue: str) -> Execut
     worker is running, is returned untouched. A run whose worker died is claimed again only once
     it is stale (past its wall-clock limit and the grace), and the third attempt marks it killed.
     """
+    worker = worker[:200]  # as the row keeps it: a cancel is published on the channel of the row's worker
+    # Before the claim: a cancel of the run, published on this worker's channel once the claim has committed,
+    # must find this process listening.
+    cancel_watch_default().listen(worker)
     execution = execution_claim(execution_id=execution_id, worker=worker, queue=queue)
     if execution is None:
         return execution_fetch(execution_id)

@@ -1,27 +1,27 @@
-"""Cancels heard while a run goes on: ``cancelled`` on Redis channel ``luxos:execution:<id>`` kills its child.
+"""Cancels heard while a run goes on: the ids of cancelled runs, published on their worker's channel, kill their child.
 
-The cancel service publishes the status ``cancelled`` on the execution's channel once its row says
-so. A ``CancelWatch`` holds one subscription connection per process and a thread that reads it;
-``Sandbox.run`` subscribes to the channel of the run it carries out (the command is sent, not
-awaited: Redis delivers every publish it handles after it) and unsubscribes when the run ends.
-On ``cancelled`` the watch kills the child's process group at once and the run reports itself
-cancelled. A cancel published before the subscription took (the run claimed, its child not yet
-watched) is not missed: the cancel also sets ``luxos:execution:<id>:cancelled`` for a few minutes,
-and a thread of the watch reads that mark once the run is subscribed, off the run's path. A watch
-that cannot reach Redis costs the run nothing but the cancel: the run goes on to its own end, and
-the cancelled row still stands.
+A worker's processes each subscribe once, before their first claim, to ``luxos:cancel:<worker>``
+(``CancelWatch.listen``), and keep a thread reading it. ``Sandbox.run`` registers the run it carries
+out (``CancelWatch.watch``: no Redis command per run). The cancel service reads, under the run's
+row lock, which worker claimed it, and once its transaction commits publishes the ids it cancelled
+on that worker's channel (``cancel_message``). On hearing an id the watch kills the child's process
+group at once, and the run reports itself cancelled.
+
+No cancel is missed between a claim and the run's registration: the process was subscribed before
+it claimed, and a cancel can only be published after the claim committed; an id heard before its
+run registered is kept for a while and fires at registration. A watch that cannot reach Redis costs
+the run nothing but the cancel: the run goes on to its own end, and the cancelled row still stands.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import os
-import queue
 import threading
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -30,20 +30,27 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "luxos:execution:"
-CANCELLED = b"cancelled"
-CANCEL_MARK_SECONDS = 300
+CANCEL_PREFIX = "luxos:cancel:"
 READ_SECONDS = 1.0
 RETRY_SECONDS = 1.0
+SUBSCRIBE_SECONDS = 2.0
+# Ids heard before their run registered (between its claim and its sandbox), kept this many at most.
+EARLY_KEPT = 1000
 
 
 def execution_channel(execution_id: object) -> str:
-    """The Redis channel on which an execution's new statuses are published."""
+    """The Redis channel on which an execution's new statuses are published (for its waiters)."""
     return f"{CHANNEL_PREFIX}{execution_id}"
 
 
-def cancel_mark(execution_id: object) -> str:
-    """The Redis key a cancel leaves beside its publish, for a watch that subscribed too late to hear it."""
-    return f"{CHANNEL_PREFIX}{execution_id}:cancelled"
+def cancel_channel(worker: str) -> str:
+    """The Redis channel on which the runs a worker claimed are cancelled."""
+    return f"{CANCEL_PREFIX}{worker}"
+
+
+def cancel_message(execution_ids: Iterable[object]) -> str:
+    """What a cancel publishes on a worker's channel: the ids of the runs it ended, space-separated."""
+    return " ".join(str(execution_id) for execution_id in execution_ids)
 
 
 class Killable(Protocol):
@@ -78,100 +85,104 @@ class Cancel:
 
 
 class CancelWatch:
-    """The process's subscription to the channels of its runs in progress; safe to share between threads."""
+    """The process's subscription to its worker's cancel channel and its runs in progress; thread-safe."""
 
     def __init__(self, url: str | None = None) -> None:
         self._url = url
         self._lock = threading.Lock()
-        self._cancels: dict[bytes, Cancel] = {}
+        self._cancels: dict[str, Cancel] = {}
+        self._early: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._pubsub: redis.client.PubSub | None = None
         self._owner = 0
-        self._checks: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self._channels: set[str] = set()
+        self._confirmed: dict[object, threading.Event] = {}
+
+    def listen(self, worker: str) -> bool:
+        """Subscribe this process to ``worker``'s cancel channel, once, and wait for Redis to confirm it.
+
+        Called before a run is claimed, so that a cancel of the run is heard however soon it comes.
+        False when Redis cannot be reached (runs go on; they cannot be cancelled while they run).
+        """
+        channel = cancel_channel(worker)
+        with self._lock:
+            if channel in self._channels and self._owner == os.getpid():
+                return True
+            import redis  # here: a sandbox whose runs are not watched needs no Redis client
+
+            try:
+                pubsub = self._started()
+                confirmed = self._confirmed.setdefault(channel.encode(), threading.Event())
+                pubsub.subscribe(**{channel: self._heard})
+            except (redis.RedisError, OSError):
+                logger.warning("could not subscribe to %s; runs cannot be cancelled while they run", channel)
+                return False
+            self._channels.add(channel)
+        if not confirmed.wait(SUBSCRIBE_SECONDS):
+            logger.warning("no confirmation of the subscription to %s yet", channel)
+        return True
 
     @contextlib.contextmanager
     def watch(self, execution_id: object) -> Iterator[Cancel]:
-        """A Cancel that fires when ``cancelled`` is published on the execution's channel, while the block runs."""
+        """A Cancel that fires when the run's id is published on its worker's cancel channel, while the block runs."""
         cancel = Cancel()
-        channel = execution_channel(execution_id)
-        key = channel.encode()
+        key = str(execution_id)
         with self._lock:
             self._cancels[key] = cancel
-            pubsub = self._started()
-        subscribed = _quietly(pubsub.subscribe, channel)
-        if subscribed:
-            self._checks.put(key)
+            if key in self._early:
+                cancel.fire()
         try:
             yield cancel
         finally:
             with self._lock:
                 if self._cancels.get(key) is cancel:
                     del self._cancels[key]
-            if subscribed:
-                _quietly(pubsub.unsubscribe, channel)
 
     def _started(self) -> redis.client.PubSub:
-        """The subscription and its reading thread, started in this process on first use."""
+        """The subscription and its reading thread, started in this process on first use (held lock)."""
         if self._pubsub is None or self._owner != os.getpid():
             # After a fork the parent's connection and thread are not ours: start afresh.
-            import redis  # here: a sandbox whose runs are not watched needs no Redis client
+            import redis
 
-            self._pubsub = redis.Redis.from_url(self._url or _redis_url()).pubsub(ignore_subscribe_messages=True)
+            self._pubsub = redis.Redis.from_url(self._url or _redis_url()).pubsub()
             self._owner = os.getpid()
-            # Never left: redis-py stops reading a subscription whose channels all went (it waits for a new
-            # one), and a run that subscribes while the last run's unsubscribe is confirmed could meet that.
-            _quietly(self._pubsub.subscribe, f"{CHANNEL_PREFIX}watch:{uuid.uuid4()}")
+            self._channels = set()
+            self._confirmed = {}
             thread = threading.Thread(target=self._listen, args=(self._pubsub,), name="luxos-cancel", daemon=True)
             thread.start()
-            self._checks = queue.SimpleQueue()
-            checker = threading.Thread(target=self._check, args=(self._pubsub, self._checks), daemon=True)
-            checker.start()
         return self._pubsub
-
-    def _check(self, pubsub: redis.client.PubSub, checks: queue.SimpleQueue[bytes]) -> None:
-        """Fire the cancels of runs whose mark was set before they subscribed (a publish they missed)."""
-        import redis
-
-        client = redis.Redis.from_url(self._url or _redis_url())
-        while self._pubsub is pubsub:
-            key = checks.get()
-            try:
-                missed = client.exists(key + b":cancelled")
-            except (redis.RedisError, OSError):
-                logger.warning("could not read the cancel mark of %s", key, exc_info=True)
-                continue
-            if missed:
-                self._fire(key)
 
     def _listen(self, pubsub: redis.client.PubSub) -> None:
         import redis
 
         while self._pubsub is pubsub:
+            if not pubsub.subscribed:  # before the first subscription: nothing to read yet
+                time.sleep(0.01)
+                continue
             try:
+                # A cancel goes to the channel's handler (_heard); what comes back is a confirmation.
                 message = pubsub.get_message(timeout=READ_SECONDS)
             except (redis.RedisError, OSError, ValueError):
                 logger.warning("the cancel watch lost Redis; it reconnects", exc_info=True)
                 time.sleep(RETRY_SECONDS)
                 continue
-            if message is not None and message.get("type") == "message" and message.get("data") == CANCELLED:
-                self._fire(message["channel"])
+            if message is not None and message.get("type") == "subscribe":
+                confirmed = self._confirmed.get(message.get("channel"))
+                if confirmed is not None:
+                    confirmed.set()
 
-    def _fire(self, key: bytes) -> None:
-        with self._lock:
-            cancel = self._cancels.get(key)
-        if cancel is not None:
-            cancel.fire()
-
-
-def _quietly(command: object, channel: str) -> bool:
-    """Send a (un)subscribe; a Redis that cannot be reached costs the cancel, never the run."""
-    import redis
-
-    try:
-        command(channel)  # type: ignore[operator]
-    except (redis.RedisError, OSError):
-        logger.warning("could not (un)subscribe to %s; the run cannot be cancelled while it runs", channel)
-        return False
-    return True
+    def _heard(self, message: dict[str, object]) -> None:
+        data = message.get("data")
+        if not isinstance(data, bytes):
+            return
+        for key in data.decode(errors="replace").split():
+            with self._lock:
+                cancel = self._cancels.get(key)
+                if cancel is None:  # claimed, not yet in its sandbox: fired when it registers
+                    self._early[key] = None
+                    while len(self._early) > EARLY_KEPT:
+                        self._early.popitem(last=False)
+            if cancel is not None:
+                cancel.fire()
 
 
 def _redis_url() -> str:
@@ -200,6 +211,7 @@ def _after_fork_in_child() -> None:
     if _default is not None:
         _default._lock = threading.Lock()
         _default._cancels = {}
+        _default._early = collections.OrderedDict()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

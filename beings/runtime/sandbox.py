@@ -107,8 +107,8 @@ class Sandbox:
     ) -> RunResult:
         """Run one job and say how it went; InvalidJob if the job is malformed.
 
-        With ``execution_id``, a ``cancelled`` published on the execution's channel while the run goes
-        on kills the child's process group at once, and the run ends ``cancelled`` (see ``cancel``).
+        With ``execution_id``, a cancel of that execution heard by the process's watch (its worker's
+        channel, see ``cancel``) kills the child's process group at once, and the run ends ``cancelled``.
         """
         limits = limits or SandboxLimits()
         started = time.monotonic()

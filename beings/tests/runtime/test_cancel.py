@@ -1,4 +1,4 @@
-"""A cancel published on an execution's channel ends its sandbox child at once, and the worker serves the next run."""
+"""A cancel on the worker's channel ends the run's sandbox child at once, and the worker serves the next run."""
 
 from __future__ import annotations
 
@@ -11,13 +11,20 @@ from pathlib import Path
 import redis
 from django.conf import settings
 
-from beings.runtime.cancel import cancel_mark, execution_channel
+from beings.runtime.cancel import cancel_channel, cancel_message, cancel_watch_default, execution_channel
 from beings.runtime.jobs import RunResult, RunStatus, SandboxLimits
 from beings.runtime.sandbox import sandbox_default
 
 LOOP = "def run():\n    print('looping')\n    print('still looping')\n    while True:\n        pass\n"
 # Far beyond the test's one second: only the cancel can end the run in time.
 PATIENT = SandboxLimits(cpu_seconds=30, wall_seconds=30)
+# The worker these tests' runs are claimed by: this process listens on its channel, as a worker does before it claims.
+WORKER = f"test-{uuid.uuid4().hex[:8]}@here"
+
+
+def _cancel(client: redis.Redis, *execution_ids: uuid.UUID) -> int:
+    """Publish the cancel of these runs on the worker's channel; how many processes heard it."""
+    return int(client.publish(cancel_channel(WORKER), cancel_message(execution_ids)))
 
 
 def _children(parent: int) -> dict[int, int]:
@@ -46,11 +53,12 @@ def _looping_child(zygote: int, deadline: float) -> int:
 
 
 def test_cancel_kills_the_child_at_once_and_the_next_run_goes_on() -> None:
-    """`cancelled` on the run's channel kills its looping child within a second; the run says cancelled,
+    """The run's id on its worker's channel kills its looping child within a second; the run says cancelled,
     keeps what it printed, and the same sandbox runs the next job straight after."""
     sandbox = sandbox_default()
     sandbox.start()
-    for _ in range(10):  # runs watched one after another: each unsubscribes as the next subscribes
+    assert cancel_watch_default().listen(WORKER)
+    for _ in range(10):  # runs watched one after another
         quick = sandbox.run({"source": "def run():\n    return 1\n"}, PATIENT, execution_id=uuid.uuid4())
         assert quick.status == RunStatus.SUCCEEDED
     execution_id = uuid.uuid4()
@@ -70,7 +78,7 @@ def test_cancel_kills_the_child_at_once_and_the_next_run_goes_on() -> None:
 
     with redis.Redis.from_url(settings.REDIS_URL) as client:
         published = time.monotonic()
-        assert client.publish(execution_channel(execution_id), "cancelled") == 1
+        assert _cancel(client, uuid.uuid4(), execution_id) == 1
     runner.join(1)
     assert not runner.is_alive(), "the run did not end within a second of its cancel"
     while os.path.exists(f"/proc/{child}") and time.monotonic() < published + 1:
@@ -87,30 +95,33 @@ def test_cancel_kills_the_child_at_once_and_the_next_run_goes_on() -> None:
     assert time.monotonic() - published < 2
 
 
-def test_a_cancel_published_before_the_run_subscribed_still_ends_it() -> None:
-    """A cancel that came between the claim and the sandbox's subscription (nobody heard its publish) is
-    found by its mark: the looping run ends at once instead of running to its wall-clock limit."""
+def test_a_cancel_heard_before_the_run_reached_its_sandbox_still_ends_it() -> None:
+    """A cancel that came between the claim and the sandbox (the process heard it, no run had the id yet) ends
+    the run as soon as it starts, instead of letting it run to its wall-clock limit."""
     sandbox = sandbox_default()
+    watch = cancel_watch_default()
+    assert watch.listen(WORKER)
     execution_id = uuid.uuid4()
     with redis.Redis.from_url(settings.REDIS_URL) as client:
-        client.set(cancel_mark(execution_id), 1, ex=60)
-        assert client.publish(execution_channel(execution_id), "cancelled") == 0  # nobody listens yet
-        started = time.monotonic()
-        result = sandbox.run({"source": LOOP}, PATIENT, execution_id=execution_id)
-        client.delete(cancel_mark(execution_id))
+        assert _cancel(client, execution_id) == 1
+    time.sleep(0.3)  # heard by the watch's thread
+    started = time.monotonic()
+    result = sandbox.run({"source": LOOP}, PATIENT, execution_id=execution_id)
     assert result.status == RunStatus.CANCELLED
     assert time.monotonic() - started < 2
 
 
-def test_other_statuses_on_the_channel_do_not_stop_the_run() -> None:
-    """Only `cancelled` ends a run: another run's status on a channel, or its own channel's other news, do not."""
+def test_other_news_does_not_stop_the_run() -> None:
+    """Only the run's id on its worker's channel ends it: another run's cancel, or news on the run's own channel
+    (which only wakes its waiters), do not."""
     sandbox = sandbox_default()
+    assert cancel_watch_default().listen(WORKER)
     execution_id = uuid.uuid4()
     with redis.Redis.from_url(settings.REDIS_URL) as client:
 
         def noisy(request: dict[str, object]) -> str:
-            client.publish(execution_channel(execution_id), "running")
-            client.publish(execution_channel(uuid.uuid4()), "cancelled")
+            client.publish(execution_channel(execution_id), "cancelled")
+            _cancel(client, uuid.uuid4())
             time.sleep(0.2)  # time for the watch to hear both
             return "answered"
 
@@ -123,12 +134,13 @@ def test_other_statuses_on_the_channel_do_not_stop_the_run() -> None:
 def test_a_cancel_during_a_call_ends_the_run_before_its_next_call() -> None:
     """A cancel heard while the worker answers a call kills the child: the being makes no further call."""
     sandbox = sandbox_default()
+    assert cancel_watch_default().listen(WORKER)
     execution_id = uuid.uuid4()
     calls: list[str] = []
     with redis.Redis.from_url(settings.REDIS_URL) as client:
 
         def cancel_then_answer(request: dict[str, object]) -> str:
-            client.publish(execution_channel(execution_id), "cancelled")
+            _cancel(client, execution_id)
             time.sleep(0.5)
             calls.append(str(request["target"]))
             return "too late"
