@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, User
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from luxsite.errors import Invalid
@@ -34,20 +36,34 @@ def token_create(*, user: User, name: str = "") -> tuple[ApiToken, str]:
 
 
 def token_authenticate(secret: str) -> AbstractBaseUser | None:
-    """The active user a token belongs to, or None; records when it was last used, to the minute."""
+    """The active user a token belongs to, or None; records when it was last used, to the minute.
+
+    One statement on every request that carries a token: the user with the token's id and last use
+    beside its columns. Built by the ORM, the same lookup cost several times as much to compile as to run.
+    """
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(digest=token_digest(secret), revoked_at__isnull=True, user__is_active=True)
-        .first()
-    )
-    if token is None:
+    user = next(iter(get_user_model().objects.raw(_lookup_sql(), [token_digest(secret)])), None)
+    if user is None:
         return None
     now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_EVERY:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+    last_used_at = user.token_last_used_at  # type: ignore[attr-defined]  # a column of the lookup
+    if last_used_at is None or now - last_used_at >= LAST_USED_EVERY:
+        ApiToken.objects.filter(pk=user.token_id).update(last_used_at=now)  # type: ignore[attr-defined]
+    return user
+
+
+@functools.cache
+def _lookup_sql() -> str:
+    """The user of an unrevoked token by its digest, if active, with ``token_id`` and ``token_last_used_at``."""
+    model, quote = get_user_model(), connection.ops.quote_name
+    columns = ", ".join(f"person.{quote(field.column)}" for field in model._meta.concrete_fields if field.column)
+    return (
+        f"SELECT {columns}, token.id AS token_id, token.last_used_at AS token_last_used_at"
+        f" FROM {quote(ApiToken._meta.db_table)} token JOIN {quote(model._meta.db_table)} person"
+        f" ON person.{quote(model._meta.pk.attname)} = token.user_id"
+        " WHERE token.digest = %s AND token.revoked_at IS NULL AND person.is_active"
+    )
 
 
 def token_revoke(*, token: ApiToken) -> ApiToken:

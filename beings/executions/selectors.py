@@ -81,7 +81,7 @@ def target_resolve(
         return _pinned(version.holder, version.hash, version.version, version.genotype(), environment)
     soul = _uuid_or_none(ref)
     if soul is not None:
-        return _target_of(selectors.being_get(soul=soul, user=user), user=user, environment=environment, hash=hash)
+        return _target_of(_being_viewable(soul, user=user), user=user, environment=environment, hash=hash)
     if genotype.PREFIX_PATTERN.fullmatch(ref.lower()):
         try:
             version = selectors.soul_get(hash=ref, user=user)
@@ -108,6 +108,32 @@ def _uuid_or_none(value: str) -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         return None
+
+
+def _being_viewable(soul: uuid.UUID, *, user: User) -> BaseBeing:
+    """``selectors.being_get`` in one query, without the being's memories: 404 unless ``user`` may view it.
+
+    A run never reads the memories, the largest column of the row (its worker loads the being without
+    them too). The view check is ``may``'s rule in SQL, as ``execution_allowed`` is: through ``may``,
+    the user a token request loads afresh costs four permission queries before the run is recorded.
+    An active superuser's is left out of the query, which PostgreSQL would otherwise plan on every request.
+    """
+    found = None
+    if isinstance(user, PermissionsMixin) and user.is_authenticated:
+        sql = _being_sql(checked=not (user.is_active and user.is_superuser))
+        found = next(iter(BaseBeing.objects.raw(sql, {"user": user.pk, "soul": soul})), None)
+    if found is None:
+        raise selectors.being_missing(soul)
+    return found
+
+
+@functools.cache
+def _being_sql(*, checked: bool) -> str:
+    fields = [field for field in BaseBeing._meta.concrete_fields if field.attname != "memories"]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields if field.column)
+    table = connection.ops.quote_name(BaseBeing._meta.db_table)
+    allowed = f" AND ({permission_sql(codename(BaseBeing, 'view'))})" if checked else ""
+    return f"SELECT {columns} FROM {table} WHERE soul = %(soul)s{allowed}"
 
 
 def _alias_target(alias: str, *, user: User, environment: str, hash: str | None) -> Target:
@@ -187,9 +213,20 @@ def execution_allowed(*, user_id: int | None, soul: uuid.UUID) -> bool:
     return bool(row and row[0])
 
 
-@functools.cache
 def execution_allowed_sql() -> str:
     """The query of ``execution_allowed`` with ``%(user)s`` and ``%(soul)s`` placeholders, for a statement to embed."""
+    return permission_sql("execute_being")
+
+
+@functools.cache
+def permission_sql(permission: str) -> str:
+    """Whether user ``%(user)s`` holds the being permission ``permission`` (a codename) on being ``%(soul)s``.
+
+    ``may``'s rule: an active user; superuser, or the permission globally or on the being, directly or
+    through a group.
+    """
+    if not permission.isidentifier():
+        raise ValueError(f"not a permission codename: {permission!r}")
     tables = {
         "user": AuthUser._meta.db_table,
         "member": AuthUser.groups.through._meta.db_table,
@@ -202,7 +239,7 @@ def execution_allowed_sql() -> str:
 WITH permission AS (
     SELECT permission.id FROM auth_permission permission
     JOIN django_content_type kind ON kind.id = permission.content_type_id
-    WHERE kind.app_label = 'beings' AND permission.codename = 'execute_being'
+    WHERE kind.app_label = 'beings' AND permission.codename = '{codename}'
 ), member AS (SELECT group_id FROM {member} WHERE user_id = %(user)s)
 SELECT EXISTS (SELECT 1 FROM {user} person WHERE person.id = %(user)s AND person.is_active AND (
     person.is_superuser
@@ -215,7 +252,7 @@ SELECT EXISTS (SELECT 1 FROM {user} person WHERE person.id = %(user)s AND person
     OR EXISTS (SELECT 1 FROM {group_global} grant_row JOIN permission ON permission.id = grant_row.permission_id
                JOIN member ON member.group_id = grant_row.group_id)
 ))
-""".format(**tables)
+""".format(codename=permission, **tables)
 
 
 def execution_fetch(execution_id: uuid.UUID | str) -> Execution:
