@@ -10,6 +10,7 @@ from typing import Any
 from beings.runtime.protocol import (
     frame_encode,
 )
+from beings.runtime.restricted import being_bytecode
 
 KIB = 1024
 
@@ -174,6 +175,7 @@ def job_encode(job: Mapping[str, Any]) -> bytes:
             raise InvalidJob(f"the job's {problem}")
     normalized = {
         "source": source,
+        "code": being_bytecode(source),
         "kind": kind,
         "entrypoint": entrypoint,
         "class_name": class_name,

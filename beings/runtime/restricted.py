@@ -14,9 +14,11 @@ This runs inside the sandbox child; it is imported by the zygote and must not im
 
 from __future__ import annotations
 
+import base64
 import builtins
 import collections
 import functools
+import marshal
 import mmap
 import operator
 import types
@@ -279,6 +281,19 @@ def being_compile(source: str) -> types.CodeType:
     return result.code
 
 
+@functools.lru_cache(maxsize=256)
+def being_bytecode(source: str) -> str | None:
+    """``being_compile(source)`` marshalled (base64): the worker compiles each source once, and its children load
+    the code instead of compiling it at every run (half a millisecond of a trivial run's CPU). Compiling runs
+    nothing of the being, as the web's validation parsing it runs nothing. None when it does not compile: the
+    child compiles the source again and reports why, as ever."""
+    try:
+        code = being_compile(source)
+    except Exception:  # SyntaxError, ValueError (a NUL byte), RecursionError, MemoryError...
+        return None
+    return base64.b64encode(marshal.dumps(code)).decode("ascii")
+
+
 def being_run(job: Mapping[str, Any], *, capabilities: Capabilities, sink: OutputSink) -> Any:
     """Compile and run the module body, then call the entrypoint; returns what the being returned.
 
@@ -288,7 +303,8 @@ def being_run(job: Mapping[str, Any], *, capabilities: Capabilities, sink: Outpu
     ``__init__`` takes an ``attributes`` parameter (or ``**kwargs``) and ``Cls()`` otherwise; then
     ``instance.entrypoint(*args, **kwargs)`` is called the same way.
     """
-    code = being_compile(job["source"])
+    bytecode = job.get("code")
+    code = marshal.loads(base64.b64decode(bytecode)) if bytecode else being_compile(job["source"])
     namespace = globals_build(snapshot=job.get("self") or {}, capabilities=capabilities, sink=sink)
     exec(code, namespace)
     attributes = dict(job.get("attributes") or {})
