@@ -51,6 +51,7 @@ BURST_BEINGS = 20  # a burst "over many beings" spreads over this many
 BUDGET = 60.0  # seconds per latency series: fewer runs (at least 20) when a call is slow
 WORKER_START_SECONDS = 60.0
 WORKER_STOP_SECONDS = 10.0
+BLOCK = 10  # round trips of one way in a row, when ways take turns
 FINISH_SECONDS = 120.0  # a burst that takes longer than this is a broken worker, not a slow one
 SOURCE = "def run(value=1):\n    return value + 1\n"
 
@@ -78,9 +79,12 @@ def sandbox_bench(runs: int) -> list[Result]:
     layers = sandbox.layers_report()
     in_force = ", ".join(name for name, layer in layers.items() if layer["in_force"]) or "none"
     missing = ", ".join(name for name, layer in layers.items() if not layer["in_force"])
-    busy_before = cpu_busy_seconds()
+    zygote = sandbox.zygote_pid
+    if zygote is None:
+        raise RuntimeError("the sandbox's zygote did not start")
+    busy_before = sandbox_cpu_seconds(zygote)
     measured = latencies(sandboxed, runs=runs, warmup=10, budget=BUDGET)
-    cpu_per_run = (cpu_busy_seconds() - busy_before) / (len(measured) + 10)
+    cpu_per_run = (sandbox_cpu_seconds(zygote) - busy_before) / (len(measured) + 10)
     forked = latencies(fork_bare, runs=runs, warmup=10, budget=BUDGET)
     namespace: dict[str, Any] = {}
     # Our own constant source: the floor of calling the being's function with no sandbox at all.
@@ -89,7 +93,7 @@ def sandbox_bench(runs: int) -> list[Result]:
     notes = (
         f"{len(measured)} runs on a warm zygote; layers in force: {in_force}"
         + (f"; MISSING: {missing}" if missing else "")
-        + f"; CPU per run, all processes: {cpu_per_run * 1000:.2f} ms"
+        + f"; CPU per run (this process, the zygote and its children): {cpu_per_run * 1000:.2f} ms"
         + "; baseline os.fork()+waitpid of a child that exits; "
         + f"in-process call {median(in_process) * 1000:.2f} µs"
     )
@@ -108,11 +112,13 @@ def sandbox_bench(runs: int) -> list[Result]:
     ]
 
 
-def cpu_busy_seconds() -> float:
-    """CPU time the whole machine has spent busy (not idle, not waiting on I/O), from /proc/stat."""
-    with open("/proc/stat") as stat:
-        ticks = [int(value) for value in stat.readline().split()[1:]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+def sandbox_cpu_seconds(zygote: int) -> float:
+    """CPU time spent by this process, the zygote and the children it has reaped (user and system, from /proc):
+    a run's whole cost, whatever else the machine is doing."""
+    with open(f"/proc/{zygote}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    ticks = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK") + time.process_time()
 
 
 def fork_bare() -> None:
@@ -254,6 +260,23 @@ def executions_wait(started: list[Execution]) -> None:
             )
 
 
+def interleaved(ways: tuple[Callable[[], None], ...], *, runs: int, budget: float) -> list[list[float]]:
+    """Milliseconds of ``runs`` calls of each way, in blocks of ``BLOCK`` calls of one way after the other; fewer
+    (at least 20) after ``budget`` seconds.
+
+    Within a block a way runs back to back, as a series of its own would, and the blocks take turns, so
+    that every way sees the same machine over the whole measure. The first call of a block is not
+    counted: it would pay for what the other way's last call left behind (a run's spare fork, its fold).
+    """
+    measured: list[list[float]] = [[] for _ in ways]
+    deadline = time.monotonic() + budget
+    while len(measured[0]) < runs and (len(measured[0]) < 20 or time.monotonic() < deadline):
+        for way, into in zip(ways, measured, strict=True):
+            way()
+            into.extend(timed(way) * 1000 for _ in range(BLOCK))
+    return measured
+
+
 def memories_fill(target: Target) -> None:
     """The being at its memory bound: LUXOS_MEMORY_LIMIT run events and the counts of as many runs."""
     limit = int(settings.LUXOS_MEMORY_LIMIT)
@@ -293,22 +316,25 @@ def _queue_measure(bench: RuntimeBench, queue: str, *, round_trips: int, burst: 
     bench.raw_burst(queue, 4 * concurrency)
     pool = f"{concurrency} prefork processes" if queue == genotype.CPU else f"{settings.LUXOS_IO_WORKERS} threads"
     setup = f"queue {queue} ({pool}), same workers and Redis"
+    for _ in range(2 * settings.LUXOS_WEB_THREADS):  # every web thread has served a run before any is timed
+        bench.http_round_trip(fresh)
     bench.trips.clear()
-    service_ms = latencies(partial(bench.service_round_trip, fresh), runs=round_trips, budget=BUDGET)
+    # Interleaved, one of each in turn, so that the three see the same machine: service, HTTP, the raw no-op.
+    round_trips_each = (
+        partial(bench.service_round_trip, fresh),
+        partial(bench.http_round_trip, fresh),
+        partial(bench.raw_round_trip, queue),
+    )
+    service_ms, http_ms, raw_ms = interleaved(round_trips_each, runs=round_trips, budget=3 * BUDGET)
     phases = _phases(bench.trips, queue)
-    http_ms = latencies(partial(bench.http_round_trip, fresh), runs=round_trips, budget=BUDGET)
-    raw_ms = latencies(partial(bench.raw_round_trip, queue), runs=round_trips, budget=BUDGET)
     results = [
         _ratio_row(f"runtime {queue}: round trip through the service vs raw no-op", service_ms, raw_ms, 3.0, setup),
         _ratio_row(f"runtime {queue}: round trip through HTTP (wait, token) vs raw no-op", http_ms, raw_ms, 4.0, setup),
         *phases,
     ]
-    # Alternating, so that both see the same machine: the being at its memory bound against a fresh one.
-    full_ms: list[float] = []
-    fresh_ms: list[float] = []
-    for _ in range(round_trips):
-        full_ms.append(timed(partial(bench.service_round_trip, full)) * 1000)
-        fresh_ms.append(timed(partial(bench.service_round_trip, fresh)) * 1000)
+    # The being at its memory bound against a fresh one, in turn.
+    at_bound = (partial(bench.service_round_trip, full), partial(bench.service_round_trip, fresh))
+    full_ms, fresh_ms = interleaved(at_bound, runs=round_trips, budget=2 * BUDGET)
     limit = int(settings.LUXOS_MEMORY_LIMIT)
     results.append(
         _ratio_row(f"runtime {queue}: round trip, being with {limit} memories vs fresh", full_ms, fresh_ms, 1.2, setup)
