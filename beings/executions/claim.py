@@ -20,13 +20,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Field, JSONField
 from psycopg.types.json import Jsonb
 
 from beings.executions.fold import being_fold_soon
 from beings.executions.jobs import job_columns
 from beings.executions.queue import MAX_ATTEMPTS, run_error
-from beings.executions.selectors import RUNNING, execution_fetch
+from beings.executions.selectors import EXECUTION_COLUMNS, RUNNING, execution_fetch, execution_from_row
 from beings.executions.signals import execution_signal, outcome_message
 from beings.models import Execution
 from luxsite.statements import prepared
@@ -37,10 +36,6 @@ logger = logging.getLogger(__name__)
 # that dies takes its connection, and the lock, with it: the redelivered task finds the run running and
 # unlocked, and runs it again at once instead of waiting for the reaper.
 RUN_LOCK = "hashtextextended('execution:' || {id}::text, 0)"
-
-# Named, not *: the claim is a prepared statement, whose columns may not change under a long-lived worker.
-FIELDS = Execution._meta.concrete_fields
-COLUMNS = [str(field.column) for field in FIELDS]
 
 CLAIM_SQL = f"""
 WITH claimed AS (
@@ -59,9 +54,9 @@ WITH claimed AS (
                 secs => coalesce((limits ->> 'wall_seconds')::float8, %(wall)s) + %(grace)s)
         ELSE false
     END
-    RETURNING {", ".join(COLUMNS)}
+    RETURNING {", ".join(EXECUTION_COLUMNS)}
 )
-SELECT {", ".join(f"claimed.{column}" for column in COLUMNS)}, {job_columns("claimed")}
+SELECT {", ".join(f"claimed.{column}" for column in EXECUTION_COLUMNS)}, {job_columns("claimed")}
 FROM claimed LEFT JOIN base_beings being ON being.soul = claimed.soul
 WHERE set_config('synchronous_commit', 'off', true) IS NOT NULL
 """
@@ -112,22 +107,7 @@ def _claimed(params: dict[str, Any]) -> Execution | None:
     with prepared(CLAIM_SQL, params) as cursor:
         row = cursor.fetchone()
         names = [column.name for column in cursor.description or ()]
-    if row is None:
-        return None
-    execution = Execution.from_db(
-        connection.alias,
-        [field.attname for field in FIELDS],
-        [_loaded(field, value) for field, value in zip(FIELDS, row, strict=False)],
-    )
-    execution.__dict__.update(zip(names[len(FIELDS) :], row[len(FIELDS) :], strict=True))
-    return execution
-
-
-def _loaded(field: Field[Any, Any], value: Any) -> Any:
-    """A column's value as the field holds it: the connection hands JSON over as text, as Django asks it to."""
-    if isinstance(field, JSONField) and isinstance(value, str):
-        return json.loads(value, cls=field.decoder)
-    return value
+    return None if row is None else execution_from_row(row, names)
 
 
 def _unlock(execution_id: uuid.UUID) -> None:

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-import uuid
 from collections.abc import Callable
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models.functions import Now
 from kombu.exceptions import OperationalError as BrokerError
 
-from beings.executions.selectors import QUEUED, STATUS, execution_fetch
+from beings.executions.selectors import QUEUED, STATUS, execution_fetch, execution_finished_get
 from beings.executions.signals import execution_signal, execution_signal_wait, outcome_apply
 from beings.models import Execution
 from luxsite.celery import app
 
 logger = logging.getLogger(__name__)
-
-FINISHED = [str(status) for status in Execution.FINISHED]
 
 # A run is tried at most this often: once, and once more after its worker died.
 MAX_ATTEMPTS = 2
@@ -81,16 +77,20 @@ def execution_wait(*, execution: Execution, timeout: float) -> Execution:
     """
     execution_id = execution.pk
     if not execution.finished and timeout > 0:
-        woken = execution_signal_wait(execution_id, timeout, ready=functools.partial(_finished, execution_id))
+        found: list[Execution] = []
+
+        def finished() -> bool:  # the look before the wait brings the row, should the run have finished already
+            row = execution_finished_get(execution_id)
+            if row is not None:
+                found.append(row)
+            return row is not None
+
+        woken = execution_signal_wait(execution_id, timeout, ready=finished)
+        if found:
+            return found[-1]
         if woken is not None and outcome_apply(execution, woken.message):
             return execution
     return execution_fetch(execution_id)
-
-
-def _finished(execution_id: uuid.UUID) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM executions WHERE id = %s AND status = ANY(%s)", [execution_id, FINISHED])
-        return cursor.fetchone() is not None
 
 
 def run_error(error_type: str, message: str) -> dict[str, str]:

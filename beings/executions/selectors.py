@@ -4,15 +4,18 @@ to execute; the executions a user may see."""
 from __future__ import annotations
 
 import functools
+import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import Group, Permission, PermissionsMixin
 from django.contrib.auth.models import User as AuthUser
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, Field, JSONField, OuterRef, Q, QuerySet, Subquery
 
 from beings import genotype, kinds, selectors
 from beings.exceptions import (
@@ -35,6 +38,7 @@ from beings.souls import selectors as soul_selectors
 from luxsite.errors import BadRequest
 from luxsite.pagination import Page, keyset_page, page_limit
 from luxsite.permissions import User, codename
+from luxsite.statements import prepared
 
 RUNNABLE = (kinds.FUNCTION, kinds.CLASS)
 MAX_REF_CHARS = 200  # the longest alias; a soul or a hash is shorter
@@ -253,6 +257,41 @@ SELECT EXISTS (SELECT 1 FROM {user} person WHERE person.id = %(user)s AND person
                JOIN member ON member.group_id = grant_row.group_id)
 ))
 """.format(codename=permission, **tables)
+
+
+# An execution's columns, named: the run path's prepared statements read them, and a prepared statement's columns
+# may not change under a long-lived process (a migration that adds one).
+EXECUTION_FIELDS = Execution._meta.concrete_fields
+EXECUTION_COLUMNS = [str(field.column) for field in EXECUTION_FIELDS]
+FINISHED_SQL = f"SELECT {', '.join(EXECUTION_COLUMNS)} FROM executions WHERE id = %(id)s AND status = ANY(%(finished)s)"
+
+
+def execution_from_row(row: Sequence[Any], names: Sequence[str]) -> Execution:
+    """The Execution of a row that starts with ``EXECUTION_COLUMNS``; the columns after them become attributes."""
+    count = len(EXECUTION_FIELDS)
+    execution = Execution.from_db(
+        connection.alias,
+        [field.attname for field in EXECUTION_FIELDS],
+        [_loaded(field, value) for field, value in zip(EXECUTION_FIELDS, row[:count], strict=True)],
+    )
+    execution.__dict__.update(zip(names[count:], row[count:], strict=True))
+    return execution
+
+
+def _loaded(field: Field[Any, Any], value: Any) -> Any:
+    """A column's value as the field holds it: the connection hands JSON over as text, as Django asks it to."""
+    if isinstance(field, JSONField) and isinstance(value, str):
+        return json.loads(value, cls=field.decoder)
+    return value
+
+
+def execution_finished_get(execution_id: uuid.UUID) -> Execution | None:
+    """The run if it has finished (one prepared statement), else None."""
+    with prepared(
+        FINISHED_SQL, {"id": execution_id, "finished": [str(status) for status in Execution.FINISHED]}
+    ) as cursor:
+        row = cursor.fetchone()
+    return None if row is None else execution_from_row(row, EXECUTION_COLUMNS)
 
 
 def execution_fetch(execution_id: uuid.UUID | str) -> Execution:
