@@ -1,12 +1,13 @@
-"""The run path's statements, prepared on the server once per connection instead of planned at every run.
+"""The hot path's statements, prepared on the server once per connection instead of planned at every use.
 
 Django sends each query as text with its values inlined, so PostgreSQL parses and plans it anew every
 time. For the statements every run makes (its insert, its claim and its finish, with the permission
-rule inside), planning costs more than running them: about 0.4 ms of the server's CPU each. ``prepared``
-runs such a statement on Django's own connection, in whatever transaction is open there, with its
-values bound on the server and the statement prepared by psycopg on first use, unless
-``LUXOS_DB_PREPARED`` is off. Its errors are Django's, and it is logged like any other query when
-queries are (``DEBUG``, a test capturing them).
+rule inside; over HTTP also the token's lookup and the being's), planning costs more than running
+them: about 0.4 ms of the server's CPU each. ``prepared`` runs such a statement on Django's own
+connection, in whatever transaction is open there, with its values bound on the server and the
+statement prepared by psycopg on first use, unless ``LUXOS_DB_PREPARED`` is off. Its errors are
+Django's, and it is logged like any other query when queries are (``DEBUG``, a test capturing them).
+``instance_from_row`` makes a model instance of a row it read, as a queryset would.
 
 A prepared statement's result columns are fixed: statements run here name their columns rather than
 ``*``, so a migration that adds a column does not break them in long-lived workers.
@@ -15,12 +16,16 @@ A prepared statement's result columns are fixed: statements run here name their 
 from __future__ import annotations
 
 import contextlib
+import json
 import time
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 import psycopg
 from django.db import connection
+from django.db.models import Field, JSONField, Model
+
+M = TypeVar("M", bound=Model)
 
 
 @contextlib.contextmanager
@@ -34,3 +39,23 @@ def prepared(sql: str, params: Mapping[str, Any]) -> Iterator[psycopg.Cursor[Any
         yield cursor
     if connection.queries_logged:
         connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+
+
+def instance_from_row(model: type[M], fields: Sequence[Field[Any, Any]], row: Sequence[Any], names: Sequence[str]) -> M:
+    """The ``model`` instance of a row read by a prepared statement: its first columns are ``fields`` (the others
+    deferred), the columns after them become attributes named by ``names``."""
+    count = len(fields)
+    instance = model.from_db(
+        connection.alias,
+        [field.attname for field in fields],
+        [_loaded(field, value) for field, value in zip(fields, row[:count], strict=True)],
+    )
+    instance.__dict__.update(zip(names[count:], row[count:], strict=True))
+    return instance
+
+
+def _loaded(field: Field[Any, Any], value: Any) -> Any:
+    """A column's value as the field holds it: the connection hands JSON over as text, as Django asks it to."""
+    if isinstance(field, JSONField) and isinstance(value, str):
+        return json.loads(value, cls=field.decoder)
+    return value

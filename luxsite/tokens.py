@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from luxsite.errors import Invalid
 from luxsite.models import ApiToken
+from luxsite.statements import instance_from_row, prepared
 
 TOKEN_PREFIX = "lux_"
 # A token's last use is written at most this often: not a write on every request.
@@ -38,14 +39,18 @@ def token_create(*, user: User, name: str = "") -> tuple[ApiToken, str]:
 def token_authenticate(secret: str) -> AbstractBaseUser | None:
     """The active user a token belongs to, or None; records when it was last used, to the minute.
 
-    One statement on every request that carries a token: the user with the token's id and last use
-    beside its columns. Built by the ORM, the same lookup cost several times as much to compile as to run.
+    One prepared statement on every request that carries a token: the user with the token's id and last
+    use beside its columns. Built by the ORM, the same lookup cost several times as much to compile as to run.
     """
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    user = next(iter(get_user_model().objects.raw(_lookup_sql(), [token_digest(secret)])), None)
-    if user is None:
+    with prepared(_lookup_sql(), {"digest": token_digest(secret)}) as cursor:
+        row = cursor.fetchone()
+        names = [column.name for column in cursor.description or ()]
+    if row is None:
         return None
+    model = get_user_model()
+    user = instance_from_row(model, model._meta.concrete_fields, row, names)
     now = timezone.now()
     last_used_at = user.token_last_used_at  # type: ignore[attr-defined]  # a column of the lookup
     if last_used_at is None or now - last_used_at >= LAST_USED_EVERY:
@@ -57,12 +62,12 @@ def token_authenticate(secret: str) -> AbstractBaseUser | None:
 def _lookup_sql() -> str:
     """The user of an unrevoked token by its digest, if active, with ``token_id`` and ``token_last_used_at``."""
     model, quote = get_user_model(), connection.ops.quote_name
-    columns = ", ".join(f"person.{quote(field.column)}" for field in model._meta.concrete_fields if field.column)
+    columns = ", ".join(f"person.{quote(str(field.column))}" for field in model._meta.concrete_fields)
     return (
         f"SELECT {columns}, token.id AS token_id, token.last_used_at AS token_last_used_at"
         f" FROM {quote(ApiToken._meta.db_table)} token JOIN {quote(model._meta.db_table)} person"
         f" ON person.{quote(model._meta.pk.attname)} = token.user_id"
-        " WHERE token.digest = %s AND token.revoked_at IS NULL AND person.is_active"
+        " WHERE token.digest = %(digest)s AND token.revoked_at IS NULL AND person.is_active"
     )
 
 

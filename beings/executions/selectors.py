@@ -4,7 +4,6 @@ to execute; the executions a user may see."""
 from __future__ import annotations
 
 import functools
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from django.contrib.auth.models import User as AuthUser
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Exists, Field, JSONField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from beings import genotype, kinds, selectors
 from beings.exceptions import (
@@ -38,7 +37,7 @@ from beings.souls import selectors as soul_selectors
 from luxsite.errors import BadRequest
 from luxsite.pagination import Page, keyset_page, page_limit
 from luxsite.permissions import User, codename
-from luxsite.statements import prepared
+from luxsite.statements import instance_from_row, prepared
 
 RUNNABLE = (kinds.FUNCTION, kinds.CLASS)
 MAX_REF_CHARS = 200  # the longest alias; a soul or a hash is shorter
@@ -122,19 +121,23 @@ def _being_viewable(soul: uuid.UUID, *, user: User) -> BaseBeing:
     the user a token request loads afresh costs four permission queries before the run is recorded.
     An active superuser's is left out of the query, which PostgreSQL would otherwise plan on every request.
     """
-    found = None
+    row = None
     if isinstance(user, PermissionsMixin) and user.is_authenticated:
-        sql = _being_sql(checked=not (user.is_active and user.is_superuser))
-        found = next(iter(BaseBeing.objects.raw(sql, {"user": user.pk, "soul": soul})), None)
-    if found is None:
+        with prepared(
+            _being_sql(checked=not (user.is_active and user.is_superuser)), {"user": user.pk, "soul": soul}
+        ) as cursor:
+            row = cursor.fetchone()
+    if row is None:
         raise selectors.being_missing(soul)
-    return found
+    return instance_from_row(BaseBeing, _BEING_FIELDS, row, ())
+
+
+_BEING_FIELDS = [field for field in BaseBeing._meta.concrete_fields if field.attname != "memories"]
 
 
 @functools.cache
 def _being_sql(*, checked: bool) -> str:
-    fields = [field for field in BaseBeing._meta.concrete_fields if field.attname != "memories"]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields if field.column)
+    columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in _BEING_FIELDS)
     table = connection.ops.quote_name(BaseBeing._meta.db_table)
     allowed = f" AND ({permission_sql(codename(BaseBeing, 'view'))})" if checked else ""
     return f"SELECT {columns} FROM {table} WHERE soul = %(soul)s{allowed}"
@@ -268,21 +271,7 @@ FINISHED_SQL = f"SELECT {', '.join(EXECUTION_COLUMNS)} FROM executions WHERE id 
 
 def execution_from_row(row: Sequence[Any], names: Sequence[str]) -> Execution:
     """The Execution of a row that starts with ``EXECUTION_COLUMNS``; the columns after them become attributes."""
-    count = len(EXECUTION_FIELDS)
-    execution = Execution.from_db(
-        connection.alias,
-        [field.attname for field in EXECUTION_FIELDS],
-        [_loaded(field, value) for field, value in zip(EXECUTION_FIELDS, row[:count], strict=True)],
-    )
-    execution.__dict__.update(zip(names[count:], row[count:], strict=True))
-    return execution
-
-
-def _loaded(field: Field[Any, Any], value: Any) -> Any:
-    """A column's value as the field holds it: the connection hands JSON over as text, as Django asks it to."""
-    if isinstance(field, JSONField) and isinstance(value, str):
-        return json.loads(value, cls=field.decoder)
-    return value
+    return instance_from_row(Execution, EXECUTION_FIELDS, row, names)
 
 
 def execution_finished_get(execution_id: uuid.UUID) -> Execution | None:
