@@ -66,7 +66,7 @@ def execution_enqueuer(execution: Execution) -> Callable[[], None]:
 
 
 def execution_wait(*, execution: Execution, timeout: float) -> Execution:
-    """``execution`` read again once it has finished, or as it is when ``timeout`` seconds have passed.
+    """The run once it has finished, or as it is when ``timeout`` seconds have passed.
 
     Woken by the execution's completion signal (``signals``), published when whatever ends the run
     (its worker, a cancel, the reaper) commits; the Celery task and its result play no part, so a

@@ -721,10 +721,20 @@ def test_the_spare_is_forked_once_a_run_is_over_and_serves_the_next() -> None:
         sandbox.close()
 
 
-def _rgb_to_hsv_value() -> dict[str, Any]:
-    import colorsys
+# A module of the child's own, which nothing else in the test session imports.
+PROBE_MODULE = f"luxos_forked_probe_{os.getpid()}"
 
-    return {"value": colorsys.rgb_to_hsv(0.0, 0.5, 0.25)[2], "pid": os.getpid()}
+
+def _probe_value() -> dict[str, Any]:
+    import importlib
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as directory:
+        Path(directory, f"{PROBE_MODULE}.py").write_text("VALUE = 0.5\n")
+        sys.path.insert(0, directory)
+        module = importlib.import_module(PROBE_MODULE)
+    return {"value": module.VALUE, "pid": os.getpid()}
 
 
 def _broken() -> dict[str, Any]:
@@ -734,11 +744,10 @@ def _broken() -> dict[str, Any]:
 def test_a_forked_call_returns_its_result_and_keeps_its_imports() -> None:
     """What the zygote has a child compute (the seccomp filter) comes back as JSON; what the child imported
     to compute it is not loaded in the caller, and a child that fails says so."""
-    assert "colorsys" not in sys.modules
-    result = forked_call(_rgb_to_hsv_value)
+    result = forked_call(_probe_value)
     assert result["value"] == 0.5
     assert result["pid"] != os.getpid()
-    assert "colorsys" not in sys.modules
+    assert PROBE_MODULE not in sys.modules
     failed = forked_call(_broken)
     assert list(failed) == ["error"]
     assert failed["error"].startswith("_broken failed in its process")
