@@ -101,7 +101,6 @@ def test_a_waiter_takes_the_outcome_from_the_signal_as_the_row_holds_it(celery_w
             assert getattr(done, field.attname) == getattr(row, field.attname), field.attname
 
 
-
 def test_a_wait_for_a_run_already_finished_reads_it_once(make_being, alice):
     """A run that ended before its waiter looked is read by that look itself: one statement, no second read."""
     being = make_being("moody", genesis={"source": MOODY})
@@ -111,6 +110,7 @@ def test_a_wait_for_a_run_already_finished_reads_it_once(make_being, alice):
         done = execution_wait(execution=queued, timeout=5)
     assert (done.status, done.result) == ("succeeded", "ok")
     assert len(queries.captured_queries) == 1
+
 
 def test_a_signal_without_an_outcome_leaves_the_run_to_be_read(make_being, alice):
     """A bare status (a cancel, the reaper) or a message that cannot be read changes nothing: the row is read."""
