@@ -210,7 +210,10 @@ def test_a_stream_of_runs_is_folded_a_second_behind_never_left_to_the_sweep(cele
         time.sleep(0.3)
     folded = Execution.objects.filter(pk__in=runs, folded_at__isnull=False)
     wait_for(lambda: folded.count() == len(runs), timeout=5)
-    lags = [(run.folded_at - run.finished_at).total_seconds() for run in folded]
+    lags = []
+    for run in folded:
+        assert run.folded_at is not None and run.finished_at is not None
+        lags.append((run.folded_at - run.finished_at).total_seconds())
     assert max(lags) < 1.6, lags
     being.refresh_from_db()
     assert being.self_awareness["runs"] == len(runs)
