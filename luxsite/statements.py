@@ -16,6 +16,7 @@ A prepared statement's result columns are fixed: statements run here name their 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -41,21 +42,26 @@ def prepared(sql: str, params: Mapping[str, Any]) -> Iterator[psycopg.Cursor[Any
         connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
 
 
-def instance_from_row(model: type[M], fields: Sequence[Field[Any, Any]], row: Sequence[Any], names: Sequence[str]) -> M:
-    """The ``model`` instance of a row read by a prepared statement: its first columns are ``fields`` (the others
-    deferred), the columns after them become attributes named by ``names``."""
+def instance_from_row(
+    model: type[M], fields: tuple[Field[Any, Any], ...], row: Sequence[Any], extra: Sequence[str] = ()
+) -> M:
+    """The ``model`` instance of a row read by a prepared statement: its first columns are ``fields`` (the model's
+    others deferred), the columns after them become attributes named by ``extra``."""
     count = len(fields)
-    instance = model.from_db(
-        connection.alias,
-        [field.attname for field in fields],
-        [_loaded(field, value) for field, value in zip(fields, row[:count], strict=True)],
-    )
-    instance.__dict__.update(zip(names[count:], row[count:], strict=True))
+    values = list(row[:count])
+    for position, decoder in _json_columns(fields):  # the connection hands JSON over as text, as Django asks it to
+        if isinstance(values[position], str):
+            values[position] = json.loads(values[position], cls=decoder)
+    instance = model.from_db(connection.alias, _attnames(fields), values)
+    instance.__dict__.update(zip(extra, row[count:], strict=True))
     return instance
 
 
-def _loaded(field: Field[Any, Any], value: Any) -> Any:
-    """A column's value as the field holds it: the connection hands JSON over as text, as Django asks it to."""
-    if isinstance(field, JSONField) and isinstance(value, str):
-        return json.loads(value, cls=field.decoder)
-    return value
+@functools.cache
+def _attnames(fields: tuple[Field[Any, Any], ...]) -> list[str]:
+    return [field.attname for field in fields]
+
+
+@functools.cache
+def _json_columns(fields: tuple[Field[Any, Any], ...]) -> list[tuple[int, Any]]:
+    return [(position, field.decoder) for position, field in enumerate(fields) if isinstance(field, JSONField)]

@@ -46,11 +46,10 @@ def token_authenticate(secret: str) -> AbstractBaseUser | None:
         return None
     with prepared(_lookup_sql(), {"digest": token_digest(secret)}) as cursor:
         row = cursor.fetchone()
-        names = [column.name for column in cursor.description or ()]
     if row is None:
         return None
     model = get_user_model()
-    user = instance_from_row(model, model._meta.concrete_fields, row, names)
+    user = instance_from_row(model, model._meta.concrete_fields, row, ("token_id", "token_last_used_at"))
     now = timezone.now()
     last_used_at = user.token_last_used_at  # type: ignore[attr-defined]  # a column of the lookup
     if last_used_at is None or now - last_used_at >= LAST_USED_EVERY:

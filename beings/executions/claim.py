@@ -23,7 +23,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from psycopg.types.json import Jsonb
 
 from beings.executions.fold import being_fold_soon
-from beings.executions.jobs import job_columns
+from beings.executions.jobs import JOB_NAMES, job_columns
 from beings.executions.queue import MAX_ATTEMPTS, run_error
 from beings.executions.selectors import EXECUTION_COLUMNS, RUNNING, execution_fetch, execution_from_row
 from beings.executions.signals import execution_signal, outcome_message
@@ -106,8 +106,7 @@ def _claimed(params: dict[str, Any]) -> Execution | None:
     """The claim's row as an Execution, with the job's columns (``job_columns``) as attributes."""
     with prepared(CLAIM_SQL, params) as cursor:
         row = cursor.fetchone()
-        names = [column.name for column in cursor.description or ()]
-    return None if row is None else execution_from_row(row, names)
+    return None if row is None else execution_from_row(row, JOB_NAMES)
 
 
 def _unlock(execution_id: uuid.UUID) -> None:

@@ -22,6 +22,18 @@ from luxsite.errors import PermissionDenied
 REPLAY_SELF_KEY = "self"
 
 
+# The columns a job needs beside the run (``job_columns``), as the claim's row names them.
+JOB_NAMES = (
+    "job_being_found",
+    "job_genesis",
+    "job_tags",
+    "job_energy_level",
+    "job_attributes",
+    "job_self_awareness",
+    "job_allowed",
+)
+
+
 @functools.cache
 def job_columns(run: str) -> str:
     """SQL columns, beside the ``run`` row of executions (joined to its being as ``being``), that a job needs.
@@ -34,9 +46,16 @@ def job_columns(run: str) -> str:
         .replace("%(user)s", f"{run}.actor_id")
         .replace("%(soul)s", "being.soul")
     )
-    return f"""being.soul IS NOT NULL AS job_being_found, being.genesis::text AS job_genesis, being.tags AS job_tags,
-    being.energy_level AS job_energy_level, being.attributes::text AS job_attributes,
-    being.self_awareness::text AS job_self_awareness, ({allowed}) AS job_allowed"""
+    expressions = (
+        "being.soul IS NOT NULL",
+        "being.genesis::text",
+        "being.tags",
+        "being.energy_level",
+        "being.attributes::text",
+        "being.self_awareness::text",
+        f"({allowed})",
+    )
+    return ", ".join(f"{expression} AS {name}" for expression, name in zip(expressions, JOB_NAMES, strict=True))
 
 
 def execution_job(execution: Execution) -> dict[str, Any]:

@@ -129,10 +129,10 @@ def _being_viewable(soul: uuid.UUID, *, user: User) -> BaseBeing:
             row = cursor.fetchone()
     if row is None:
         raise selectors.being_missing(soul)
-    return instance_from_row(BaseBeing, _BEING_FIELDS, row, ())
+    return instance_from_row(BaseBeing, _BEING_FIELDS, row)
 
 
-_BEING_FIELDS = [field for field in BaseBeing._meta.concrete_fields if field.attname != "memories"]
+_BEING_FIELDS = tuple(field for field in BaseBeing._meta.concrete_fields if field.attname != "memories")
 
 
 @functools.cache
@@ -269,9 +269,9 @@ EXECUTION_COLUMNS = [str(field.column) for field in EXECUTION_FIELDS]
 FINISHED_SQL = f"SELECT {', '.join(EXECUTION_COLUMNS)} FROM executions WHERE id = %(id)s AND status = ANY(%(finished)s)"
 
 
-def execution_from_row(row: Sequence[Any], names: Sequence[str]) -> Execution:
+def execution_from_row(row: Sequence[Any], extra: Sequence[str] = ()) -> Execution:
     """The Execution of a row that starts with ``EXECUTION_COLUMNS``; the columns after them become attributes."""
-    return instance_from_row(Execution, EXECUTION_FIELDS, row, names)
+    return instance_from_row(Execution, EXECUTION_FIELDS, row, extra)
 
 
 def execution_finished_get(execution_id: uuid.UUID) -> Execution | None:
@@ -280,7 +280,7 @@ def execution_finished_get(execution_id: uuid.UUID) -> Execution | None:
         FINISHED_SQL, {"id": execution_id, "finished": [str(status) for status in Execution.FINISHED]}
     ) as cursor:
         row = cursor.fetchone()
-    return None if row is None else execution_from_row(row, EXECUTION_COLUMNS)
+    return None if row is None else execution_from_row(row)
 
 
 def execution_fetch(execution_id: uuid.UUID | str) -> Execution:
