@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 COLUMNS = ("benchmark", "scale", "figure", "unit", "baseline", "ratio", "target", "pass/fail", "notes")
+BUDGET = 60.0  # seconds per latency series: fewer runs (at least 20) when a call is slow
 
 
 @dataclass(frozen=True)

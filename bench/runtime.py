@@ -1,11 +1,11 @@
-"""The runtime: the sandbox's own cost per run, and executions against raw Celery no-op tasks on both queues.
+"""The runtime: executions against raw Celery no-op tasks on both queues (the sandbox's own cost: ``bench_sandbox``).
 
 The workers are those ``make run`` starts (``cpu``: prefork, LUXOS_CPU_WORKERS processes; ``io``: threads,
 LUXOS_IO_WORKERS), ``bench.tasks`` included, and the web tier is gunicorn as ``serve`` runs it, all on the
 bench database and the bench's own Redis database. Runs and no-ops of one figure are measured in the same
-run, alternating, after a warm-up that boots every pool process's sandbox zygote. Executions are measured
-through the service (``execution_start`` + ``execution_wait``) and through HTTP (``POST
-/api/beings/{soul}/execute`` with ``wait`` and a token).
+run, taking turns (``interleaved``), after a warm-up that boots every pool process's sandbox zygote.
+Executions are measured through the service (``execution_start`` + ``execution_wait``) and through HTTP
+(``POST /api/beings/{soul}/execute`` with ``wait`` and a token).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import redis
 from django.conf import settings
@@ -33,10 +32,9 @@ from beings.executions.queue import execution_wait
 from beings.executions.selectors import Target, target_resolve
 from beings.executions.services import execution_start
 from beings.models import BaseBeing, Execution
-from beings.runtime.jobs import RunStatus, SandboxLimits
-from beings.runtime.sandbox import sandbox_default
 from beings.services import being_create
-from bench.runner import Result, latencies, median, p95, timed
+from bench.bench_sandbox import SANDBOX_RUNS, SOURCE, sandbox_bench
+from bench.runner import BUDGET, Result, median, p95, timed
 from bench.tasks import noop_task
 from luxsite.celery import app
 from luxsite.tokens import token_create
@@ -44,89 +42,13 @@ from luxsite.workers import process_group_start, process_stop, worker_wait
 
 REPEAT = int(os.environ.get("BENCH_REPEAT", "2"))
 # Runs per latency series and executions per throughput burst, by BENCH_SCALE.
-SANDBOX_RUNS = {"smoke": 100, "default": 500, "large": 1000}
 ROUND_TRIPS = {"smoke": 30, "default": 200, "large": 300}
 BURST = {"smoke": 50, "default": 200, "large": 500}
 BURST_BEINGS = 20  # a burst "over many beings" spreads over this many
-BUDGET = 60.0  # seconds per latency series: fewer runs (at least 20) when a call is slow
 WORKER_START_SECONDS = 60.0
 WORKER_STOP_SECONDS = 10.0
 BLOCK = 10  # round trips of one way in a row, when ways take turns
 FINISH_SECONDS = 120.0  # a burst that takes longer than this is a broken worker, not a slow one
-SOURCE = "def run(value=1):\n    return value + 1\n"
-
-
-def sandbox_bench(runs: int) -> list[Result]:
-    """``Sandbox.run`` of a trivial being on a warm zygote against a bare ``os.fork()`` + ``waitpid``."""
-    sandbox = sandbox_default()
-    sandbox.start()
-    limits = SandboxLimits.from_settings(settings)
-    job = {
-        "source": SOURCE,
-        "kind": "function",
-        "entrypoint": "run",
-        "self": {},
-        "attributes": {},
-        "args": [],
-        "kwargs": {"value": 41},
-    }
-
-    def sandboxed() -> None:
-        outcome = sandbox.run(job, limits)
-        if outcome.status != RunStatus.SUCCEEDED or outcome.result != 42:
-            raise RuntimeError(f"the sandbox failed a trivial run: {outcome.status} {outcome.error}")
-
-    layers = sandbox.layers_report()
-    in_force = ", ".join(name for name, layer in layers.items() if layer["in_force"]) or "none"
-    missing = ", ".join(name for name, layer in layers.items() if not layer["in_force"])
-    zygote = sandbox.zygote_pid
-    if zygote is None:
-        raise RuntimeError("the sandbox's zygote did not start")
-    busy_before = sandbox_cpu_seconds(zygote)
-    measured = latencies(sandboxed, runs=runs, warmup=10, budget=BUDGET)
-    cpu_per_run = (sandbox_cpu_seconds(zygote) - busy_before) / (len(measured) + 10)
-    forked = latencies(fork_bare, runs=runs, warmup=10, budget=BUDGET)
-    namespace: dict[str, Any] = {}
-    # Our own constant source: the floor of calling the being's function with no sandbox at all.
-    exec(compile(SOURCE, "<bench>", "exec"), namespace)
-    in_process = latencies(lambda: namespace["run"](value=41), runs=runs, warmup=10)
-    notes = (
-        f"{len(measured)} runs on a warm zygote; layers in force: {in_force}"
-        + (f"; MISSING: {missing}" if missing else "")
-        + f"; CPU per run (this process, the zygote and its children): {cpu_per_run * 1000:.2f} ms"
-        + "; baseline os.fork()+waitpid of a child that exits; "
-        + f"in-process call {median(in_process) * 1000:.2f} µs"
-    )
-    return [
-        Result(
-            "sandbox: run of a trivial being (median)",
-            len(measured),
-            median(measured),
-            "ms",
-            median(forked),
-            target="≤ 3 ms",
-            passed=median(measured) <= 3,
-            notes=notes,
-        ),
-        Result("sandbox: run of a trivial being (p95)", len(measured), p95(measured), "ms", p95(forked), notes=notes),
-    ]
-
-
-def sandbox_cpu_seconds(zygote: int) -> float:
-    """CPU time spent by this process, the zygote and the children it has reaped (user and system, from /proc):
-    a run's whole cost, whatever else the machine is doing."""
-    with open(f"/proc/{zygote}/stat") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    ticks = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
-    return ticks / os.sysconf("SC_CLK_TCK") + time.process_time()
-
-
-def fork_bare() -> None:
-    """The floor of any fork-per-run design: fork this (Django-loaded) process and reap a child that just exits."""
-    pid = os.fork()
-    if pid == 0:
-        os._exit(0)
-    os.waitpid(pid, 0)
 
 
 @contextlib.contextmanager
