@@ -20,11 +20,13 @@ from chronos.agent.acting import act
 from chronos.agent.exceptions import AssessmentInvalidError
 from chronos.agent.timelines import READ, WRITE
 from chronos.dreams import services as dream_services
+from chronos.dreams.schemas import dream_document
 from chronos.guards import viewer_require
 from chronos.lessons import selectors as lesson_selectors
 from chronos.lessons import services as lesson_services
+from chronos.lessons.schemas import lesson_document
 from chronos.merges import services as merge_services
-from chronos.models import Dream, Lesson, Merge
+from chronos.merges.schemas import merge_document
 from chronos.points import live_timeline
 from chronos.risk import services as risk_services
 from chronos.risk.targets import OPERATIONS, operation_clean, target_parse
@@ -64,29 +66,6 @@ def assess_risk(
         return risk_services.risk_assess(operation=cleaned, target=aim, actor=actor).as_dict()
 
     return act("assess_risk", work)
-
-
-def lesson_document(lesson: Lesson) -> dict[str, Any]:
-    return {
-        "id": lesson.id,
-        "operation": lesson.operation,
-        "situation": lesson.situation,
-        "action": lesson.action,
-        "result": lesson.result,
-        "feedback": lesson.feedback,
-        "tags": list(lesson.tags or []),
-        "metadata": lesson.metadata,
-        "error_class": lesson.error_class,
-        "being": lesson.being_id,
-        "hash": lesson.hash,
-        "checkpoint": lesson.checkpoint_id,
-        "execution": lesson.execution_id,
-        "count": lesson.count,
-        "created_at": lesson.created_at,
-        "last_seen_at": lesson.last_seen_at,
-        "resolved_at": lesson.resolved_at,
-        **({"rank": round(float(lesson.rank), 4)} if hasattr(lesson, "rank") else {}),
-    }
 
 
 def add_lesson(
@@ -146,21 +125,6 @@ def search_lessons(
     return act("search_lessons", work)
 
 
-def dream_document(dream: Dream) -> dict[str, Any]:
-    return {
-        "id": dream.id,
-        "name": dream.name,
-        "status": dream.status,
-        "timeline": dream.timeline.name if dream.timeline is not None else None,
-        "plan": dream.plan,
-        "results": dream.results,
-        "success_rate": dream.success_rate,
-        "error": dream.error,
-        "seconds": dream.seconds,
-        "created_at": dream.created_at,
-    }
-
-
 def start_dream(
     name: Annotated[str, Field(description="1 to 100 characters.")],
     plan: Annotated[
@@ -180,37 +144,9 @@ def start_dream(
     def work(actor: User) -> dict[str, Any]:
         viewer_require(actor)
         dream = dream_services.dream_start(name=name, plan=plan, actor=actor, seconds=seconds)
-        return dream_document(dream)
+        return dream_document(dream, full=True)
 
     return act("start_dream", work)
-
-
-def merge_document(merge: Merge) -> dict[str, Any]:
-    return {
-        "id": merge.id,
-        "source": merge.source.name,
-        "into": merge.into.name,
-        "strategy": merge.strategy,
-        "status": merge.status,
-        "base": merge.base_id,
-        "safety": merge.safety_id,
-        "stats": merge.stats,
-        "created_at": merge.created_at,
-        "applied_at": merge.applied_at,
-        "conflicts": [
-            {
-                "id": conflict.id,
-                "table": conflict.table,
-                "row_id": conflict.row_id,
-                "path": conflict.path,
-                "base": conflict.base,
-                "ours": conflict.ours,
-                "theirs": conflict.theirs,
-                "resolution": conflict.resolution,
-            }
-            for conflict in merge.conflicts.all()
-        ],
-    }
 
 
 def merge_timeline(

@@ -21,6 +21,7 @@ from django.utils.dateparse import parse_datetime
 
 from chronos import commandline as out
 from chronos.dreams import selectors, services
+from chronos.dreams.schemas import dream_document
 from chronos.models import Dream
 
 Handler = Callable[[Any, Any, dict[str, Any]], None]
@@ -180,27 +181,6 @@ def _rate(dream: Dream) -> str:
 
 def _timeline(dream: Dream) -> str:
     return dream.timeline.name if dream.timeline_id and dream.timeline else "-"
-
-
-def dream_document(dream: Dream, *, full: bool = False) -> dict[str, Any]:
-    document = {
-        "id": dream.id,
-        "name": dream.name,
-        "status": dream.status,
-        "success_rate": dream.success_rate,
-        "timeline": dream.timeline.name if dream.timeline_id and dream.timeline else None,
-        "merge": dream.merge_id,
-        "seconds": dream.seconds,
-        "not_before": dream.not_before,
-        "error": dream.error,
-        "actor": dream.actor_name,
-        "created_at": dream.created_at,
-        "started_at": dream.started_at,
-        "finished_at": dream.finished_at,
-    }
-    if full:
-        document.update(plan=dream.plan, results=dream.results, fork=dream.fork_id)
-    return document
 
 
 def dream_lines(dream: Dream) -> list[str]:

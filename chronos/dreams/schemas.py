@@ -89,3 +89,8 @@ class DreamCompareOut(Schema):
     b: DreamSideOut
     steps: list[dict[str, Any]] = Field(..., description="Step by step: {step, kind, target, a, b} (a result or null).")
     better: str | None = Field(None, description="a or b: the higher rate, then the faster; null when even.")
+
+
+def dream_document(dream: Dream, *, full: bool = False) -> dict[str, Any]:
+    """A dream as the API answers it (``full``: with its plan and results), for the commands and the agent."""
+    return (DreamDetailOut if full else DreamOut).from_orm(dream).model_dump(mode="json")

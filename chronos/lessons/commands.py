@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from beings.selectors import being_get
 from chronos.commandline import moment, table
 from chronos.lessons import selectors, services
-from chronos.models import Lesson
+from chronos.lessons.schemas import lesson_document
 
 Handler = Callable[[Any, Any, dict[str, Any]], None]
 SITUATION_WIDTH = 60
@@ -83,34 +83,6 @@ def _filters(parser: ArgumentParser) -> None:
 
 def handle_lessons(command: Any, user: Any, options: dict[str, Any]) -> None:
     HANDLERS[options["lessons_action"]](command, user, options)
-
-
-def lesson_document(lesson: Lesson) -> dict[str, Any]:
-    """A lesson as ``--json`` prints it: the API's fields."""
-    document = {
-        "id": lesson.pk,
-        "operation": lesson.operation,
-        "situation": lesson.situation,
-        "action": lesson.action,
-        "result": lesson.result,
-        "feedback": lesson.feedback,
-        "tags": lesson.tags,
-        "metadata": lesson.metadata,
-        "error_class": lesson.error_class,
-        "being": lesson.being_id,
-        "hash": lesson.hash,
-        "checkpoint": lesson.checkpoint_id,
-        "execution": lesson.execution_id,
-        "timeline": lesson.timeline_id,
-        "count": lesson.count,
-        "created_at": lesson.created_at,
-        "last_seen_at": lesson.last_seen_at,
-        "resolved_at": lesson.resolved_at,
-    }
-    rank = getattr(lesson, "rank", None)
-    if rank is not None:
-        document["rank"] = round(rank, 4)
-    return document
 
 
 def handle_add(command: Any, user: Any, options: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from chronos.models import Lesson
 from chronos.schemas import Text
 
 
@@ -96,3 +97,8 @@ class LessonStatsOut(Schema):
     by_operation: dict[str, int]
     by_error_class: list[dict[str, Any]]
     by_tag: list[dict[str, Any]]
+
+
+def lesson_document(lesson: Lesson) -> dict[str, Any]:
+    """A lesson as the API answers it, for the command's ``--json`` and the agent's tools."""
+    return LessonOut.from_orm(lesson).model_dump(mode="json")

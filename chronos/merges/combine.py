@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,19 +132,29 @@ def document_combine(path: list[str], base: Any, ours: Any, theirs: Any, clashes
     if ours == base:
         return theirs
     if isinstance(ours, dict) and isinstance(theirs, dict) and (isinstance(base, dict) or base is ABSENT):
-        original = base if isinstance(base, dict) else {}
-        merged: dict[str, Any] = {}
-        for key in [*ours, *(key for key in theirs if key not in ours), *(key for key in original)]:
-            if key in merged:
-                continue
-            value = document_combine(
-                [*path, key], original.get(key, ABSENT), ours.get(key, ABSENT), theirs.get(key, ABSENT), clashes
-            )
-            if value is not ABSENT:
-                merged[key] = value
-        return merged
+        return keys_combine(path, base, ours, theirs, clashes, document_combine)
     clashes.append(Clash(path, base, ours, theirs))
     return ours
+
+
+def keys_combine(
+    path: list[str],
+    base: Any,
+    ours: dict[str, Any],
+    theirs: dict[str, Any],
+    clashes: list[Clash],
+    combine: Callable[[list[str], Any, Any, Any, list[Clash]], Any],
+) -> dict[str, Any]:
+    """Two objects key by key against their base, each key of either side by ``combine``; a removed key is left out
+    (a key only the base had was removed on both sides)."""
+    original = base if isinstance(base, dict) else {}
+    merged: dict[str, Any] = {}
+    for key in [*ours, *(key for key in theirs if key not in ours)]:
+        sides = (original.get(key, ABSENT), ours.get(key, ABSENT), theirs.get(key, ABSENT))
+        value = combine([*path, key], *sides, clashes)
+        if value is not ABSENT:
+            merged[key] = value
+    return merged
 
 
 def tags_combine(base: Any, ours: Any, theirs: Any) -> Any:
@@ -167,15 +178,7 @@ def memories_combine(path: list[str], base: Any, ours: Any, theirs: Any, clashes
     if isinstance(ours, list) and isinstance(theirs, list):
         return events_union(ours, theirs)
     if isinstance(ours, dict) and isinstance(theirs, dict):
-        original = base if isinstance(base, dict) else {}
-        merged: dict[str, Any] = {}
-        for key in [*ours, *(key for key in theirs if key not in ours)]:
-            value = memories_combine(
-                [*path, key], original.get(key, ABSENT), ours.get(key, ABSENT), theirs.get(key, ABSENT), clashes
-            )
-            if value is not ABSENT:
-                merged[key] = value
-        return merged
+        return keys_combine(path, base, ours, theirs, clashes, memories_combine)
     clashes.append(Clash(path, base, ours, theirs))
     return ours
 

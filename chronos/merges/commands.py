@@ -18,7 +18,7 @@ from django.core.management.base import CommandError
 from chronos import commandline as out
 from chronos.merges import selectors, services
 from chronos.merges.exceptions import MergeNotFoundError
-from chronos.merges.schemas import ConflictOut, MergeOut
+from chronos.merges.schemas import ConflictOut, merge_document
 from chronos.models import Merge, MergeConflict
 from chronos.points import timeline_resolve
 
@@ -53,10 +53,6 @@ def add_parsers(sub: Any, common: ArgumentParser) -> dict[str, Handler]:
     resolver.add_argument("resolution", nargs="?", choices=["ours", "theirs"], help="Take one side's value.")
     resolver.add_argument("--value", type=json_argument, metavar="JSON", help="An edited value, as JSON.")
     return {"merge": handle_merge, "conflicts": handle_conflicts, "resolve": handle_resolve}
-
-
-def merge_document(merge: Merge) -> dict[str, Any]:
-    return MergeOut.from_orm(selectors.merge_get(merge.id)).model_dump(mode="json")
 
 
 def conflict_lines(conflicts: list[MergeConflict]) -> list[str]:

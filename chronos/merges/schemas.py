@@ -9,6 +9,7 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import ConfigDict, Field
 
+from chronos.merges import selectors
 from chronos.models import Merge, MergeConflict
 from chronos.schemas import Text
 
@@ -114,3 +115,8 @@ class MergeSummaryOut(Schema):
     @staticmethod
     def resolve_open_conflicts(obj: Merge) -> int:
         return int(getattr(obj, "open_count", 0))
+
+
+def merge_document(merge: Merge) -> dict[str, Any]:
+    """A merge with its conflicts as the API answers it, for the command's ``--json`` and the agent."""
+    return MergeOut.from_orm(selectors.merge_get(merge.id)).model_dump(mode="json")
