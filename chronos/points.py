@@ -25,6 +25,7 @@ from chronos.exceptions import (
     TimelineNotFoundError,
 )
 from chronos.models import Change, Checkpoint, Timeline, Transaction
+from luxsite.moments import moment_utc
 
 UUID_PREFIX = re.compile(r"^[0-9a-f-]{4,36}$")
 
@@ -208,7 +209,10 @@ def _timestamp(text: str) -> datetime | None:
         return None
     if moment is None:
         return None
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.get_current_timezone())
+    try:
+        return moment_utc(moment)
+    except ValueError:
+        return None
 
 
 def _chain(point: Point, timelines: dict[int, Timeline]) -> list[tuple[Timeline, Cut | None]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Collection
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from django.conf import settings
@@ -23,6 +23,7 @@ from beings.exceptions import (
 from beings.models import BaseBeing, Promotion, SoulValidation
 from beings.selectors import BeingFilters, SoulVersion, being_list, being_versions, hash_prefix_clean, soul_get
 from luxsite.errors import Invalid
+from luxsite.moments import moment_utc
 from luxsite.permissions import User, visible
 
 PRODUCTION: Final = "production"
@@ -108,13 +109,10 @@ def soul_at(*, alias: str, environment: str, at: datetime, user: User | None = N
     ``at`` ended. A naive ``at`` is read as UTC.
     """
     environment = environment_clean(environment)
-    if timezone.is_naive(at):
-        at = at.replace(tzinfo=UTC)
     try:
-        # The same instant in UTC: PostgreSQL refuses offsets past 15:59, which ISO 8601 allows.
-        at = at.astimezone(UTC)
-    except OverflowError:
-        raise Invalid(f"at {at.isoformat()} is outside the years 1 to 9999 in UTC") from None
+        at = moment_utc(at)
+    except ValueError as error:
+        raise Invalid(f"at: {error}") from None
     ended = Promotion.objects.filter(ends=OuterRef("pk"), created_at__lte=at)
     in_force = (
         Promotion.objects.filter(

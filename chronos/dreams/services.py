@@ -30,6 +30,7 @@ from chronos.guards import actor_name, chronos_enabled, name_clean, permission_r
 from chronos.models import Change, Checkpoint, Dream, Timeline
 from luxsite.celery import app
 from luxsite.errors import DomainError, PermissionDenied
+from luxsite.moments import moment_utc
 from luxsite.permissions import User
 
 # Sent by name: the tasks module imports this one.
@@ -60,8 +61,13 @@ def dream_start(
         seconds = bound
     if isinstance(seconds, bool) or not isinstance(seconds, int) or not 1 <= seconds <= bound:
         raise DreamPlanInvalidError(f"a dream's seconds are between 1 and CHRONOS_DREAM_SECONDS ({bound})")
-    if not_before is not None and timezone.is_naive(not_before):
-        raise DreamPlanInvalidError("not_before needs a time zone")
+    if not_before is not None:
+        if timezone.is_naive(not_before):
+            raise DreamPlanInvalidError("not_before needs a time zone")
+        try:
+            not_before = moment_utc(not_before)
+        except ValueError as error:
+            raise DreamPlanInvalidError(f"not_before: {error}") from None
     steps = plan_clean(plan, actor=actor)
     with transaction.atomic():
         dream = Dream.objects.create(

@@ -22,6 +22,7 @@ from chronos.guards import VIEW_PERMISSION
 from chronos.lessons.exceptions import LessonFilterInvalidError, LessonNotFoundError
 from chronos.lessons.expressions import TrigramCoverage, Unnest, query_stems, query_trigrams
 from chronos.models import Lesson
+from luxsite.moments import moment_utc
 from luxsite.permissions import User, visible
 
 # A lesson matches a query word when it holds this share of the word's leading trigrams: an inflected
@@ -79,8 +80,7 @@ def lessons_search(
     the full-text rank plus the share of the query's trigrams it holds. Without a query, the newest
     first. Each result carries ``rank``.
     """
-    if since is not None and until is not None and since > until:
-        raise LessonFilterInvalidError("since is after until")
+    since, until = moments_range(since, until)
     if not 1 <= limit <= SEARCH_LIMIT_MAX:
         raise LessonFilterInvalidError(f"limit is between 1 and {SEARCH_LIMIT_MAX}")
     text = (query or "").strip()
@@ -118,6 +118,17 @@ def lessons_open(*, beings: Collection[Any] = (), hashes: Collection[str] = ()) 
         return Lesson.objects.none()
     lessons = Lesson.objects.defer(*SEARCH_COLUMNS)
     return lessons.filter(Q(being_id__in=souls) | Q(hash__in=list(hashes)), resolved_at__isnull=True)
+
+
+def moments_range(since: datetime | None, until: datetime | None) -> tuple[datetime | None, datetime | None]:
+    """``since`` and ``until`` in UTC, refused when either is outside the calendar or they are inverted."""
+    try:
+        since, until = (moment if moment is None else moment_utc(moment) for moment in (since, until))
+    except ValueError as error:
+        raise LessonFilterInvalidError(str(error)) from None
+    if since is not None and until is not None and since > until:
+        raise LessonFilterInvalidError("since is after until")
+    return since, until
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from beings.models import BaseBeing, Execution
 from chronos.guards import permission_require
 from chronos.lessons.classification import ErrorLike, error_class, error_message
 from chronos.lessons.exceptions import LessonFilterInvalidError, LessonInvalidError
+from chronos.lessons.selectors import moments_range
 from chronos.models import Checkpoint, Lesson, Timeline
 from luxsite.permissions import User
 
@@ -349,8 +350,7 @@ def lessons_prune(
         raise LessonFilterInvalidError("name what to prune: older_than, tag, since or until")
     if older_than is not None and older_than.total_seconds() < 0:
         raise LessonFilterInvalidError("older_than cannot be negative")
-    if since is not None and until is not None and since > until:
-        raise LessonFilterInvalidError("since is after until")
+    since, until = moments_range(since, until)
     condition = Q()
     if older_than is not None:
         condition &= Q(last_seen_at__lt=timezone.now() - older_than)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,19 @@ def test_a_dream_is_bounded_by_its_setting(root: User, make_being: Callable[...,
     plan = [{"execute": soul(being)}]
     error = refused("dream_plan_invalid", lambda: dream_start(name="bound", plan=plan, actor=root, seconds=seconds))
     assert "CHRONOS_DREAM_SECONDS (60)" in error.detail
+
+
+def test_a_far_off_start_time_is_stored_in_utc_or_refused(root: User, make_being: Callable[..., BaseBeing]) -> None:
+    """not_before at an offset PostgreSQL refuses (past 15:59) is kept as the same instant; off the calendar, a 422."""
+    plan = [{"execute": soul(adder(make_being))}]
+    later = datetime(2999, 1, 1, 12, tzinfo=timezone.get_fixed_timezone(-(23 * 60 + 23)))
+    dream = dream_start(name="late", plan=plan, actor=root, not_before=later)
+    assert Dream.objects.get(pk=dream.pk).not_before == later
+    too_early = datetime(1, 1, 1, tzinfo=timezone.get_fixed_timezone(23 * 60))
+    error = refused(
+        "dream_plan_invalid", lambda: dream_start(name="early", plan=plan, actor=root, not_before=too_early)
+    )
+    assert "outside the years 1 to 9999" in error.detail
 
 
 def test_who_may_dream(bob: User, root: User, make_being: Callable[..., BaseBeing]) -> None:

@@ -181,3 +181,20 @@ def test_the_routes_are_in_the_openapi_document(root: User) -> None:
     for path in ("/api/chronos/lessons/stats", "/api/chronos/lessons/prune", "/api/chronos/lessons/{id}/resolve"):
         assert path in paths
     assert "422" in paths["/api/chronos/lessons/"]["post"]["responses"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"until": "0488-02-27T18:21:03.0113-23:23"},
+        {"since": "0001-01-01T00:00:00+23:00"},
+        {"q": "}>\uf352", "hash": "'k", "tag": "basebeing"},
+    ],
+)
+def test_list_answers_odd_but_valid_filters(root: User, params: dict[str, str]) -> None:
+    """Far-off times with odd offsets and stray characters in the query are answered, never a 500."""
+    lesson_add(situation="kept")
+    response = logged_in(root).get(URL, params)
+    assert response.status_code in (200, 422), response.content
+    if response.status_code == 422:
+        assert response.json()["code"] and response.json()["detail"]
