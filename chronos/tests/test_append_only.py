@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+import threading
+import time
 from collections.abc import Callable
 
 import pgtrigger
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.core.management.color import no_style
+from django.core.management.sql import sql_flush
 from django.db import DatabaseError, connection, transaction
 
 from beings.models import BaseBeing, Promotion
@@ -54,6 +59,45 @@ def test_flush_is_the_operators_door(make_being: Callable[..., BaseBeing], djang
     assert Timeline.objects.get(live=True).name == "main"
     make_being(actor=django_user_model.objects.create(username="after-flush"))
     assert Change.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_flush_aborted_to_break_a_deadlock_is_tried_again(make_being: Callable[..., BaseBeing]) -> None:
+    """A writer that locks the flush's last table, then its first, deadlocks with it: the flush still empties all.
+
+    The flush waits first, so PostgreSQL aborts it; the writer gets its lock and commits, and the flush
+    tried again succeeds (as after a worker's fold landing during the tests' flush).
+    """
+    make_being()
+    [statement] = [sql for sql in sql_flush(no_style(), connection) if sql.startswith("TRUNCATE")]
+    tables = re.findall(r'"([^"]+)"', statement)
+    first, last = tables[0], tables[-1]
+    held, outcome = threading.Event(), {}
+
+    def writer() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f'LOCK TABLE "{last}" IN ROW SHARE MODE')
+                held.set()
+                waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = %s::regclass"
+                while not (cursor.execute(waiting, [last]) or cursor.fetchone()[0]):
+                    time.sleep(0.02)  # until the flush holds the first table and waits for the last
+                time.sleep(0.2)
+                cursor.execute(f'LOCK TABLE "{first}" IN ROW SHARE MODE')
+            outcome["writer"] = "committed"
+        except DatabaseError as error:
+            outcome["writer"] = str(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert held.wait(10), outcome
+    call_command("flush", "--no-input", verbosity=0)
+    thread.join(10)
+    assert outcome == {"writer": "committed"}
+    assert not Change.objects.exists() and not BaseBeing.objects.filter(genesis__name="hello").exists()
+    assert Timeline.objects.get(live=True).name == "main"
 
 
 @pytest.mark.parametrize("table", ["base_beings", "relationships"])
