@@ -30,7 +30,7 @@ from django.contrib.auth.models import User
 from beings import genotype
 from beings.executions.queue import execution_wait
 from beings.executions.selectors import Target, target_resolve
-from beings.executions.services import execution_start
+from beings.executions.services import execution_call, execution_start
 from beings.models import BaseBeing, Execution
 from beings.services import being_create
 from bench.bench_sandbox import SANDBOX_RUNS, SOURCE, sandbox_bench
@@ -146,10 +146,11 @@ class RuntimeBench:
         return execution_start(target=target, kwargs={"value": 41}, actor=self.actor)
 
     def service_round_trip(self, target: Target) -> None:
+        """One run started and waited for as the API's ``wait`` does (``execution_call``)."""
         began = time.time()
-        execution = self.service_start(target)
-        executions_wait([execution])
-        self.trips.append((execution.pk, began, time.time()))
+        done = execution_call(target=target, kwargs={"value": 41}, actor=self.actor, wait=FINISH_SECONDS)
+        self.trips.append((done.pk, began, time.time()))
+        answered_42(done)
 
     def http_round_trip(self, target: Target) -> None:
         body = json.dumps({"kwargs": {"value": 41}, "wait": 30})
@@ -175,11 +176,14 @@ def executions_wait(started: list[Execution]) -> None:
     """Wait as the API's ``wait`` does (``execution_wait``) for each run; raise unless each returned 42."""
     deadline = time.monotonic() + FINISH_SECONDS
     for execution in started:
-        done = execution_wait(execution=execution, timeout=max(0.0, deadline - time.monotonic()))
-        if done.status != Execution.Status.SUCCEEDED or done.result != 42:
-            raise RuntimeError(
-                f"execution {done.pk} of the trivial being ended {done.status}: {done.result!r} {done.error!r}"
-            )
+        answered_42(execution_wait(execution=execution, timeout=max(0.0, deadline - time.monotonic())))
+
+
+def answered_42(done: Execution) -> None:
+    if done.status != Execution.Status.SUCCEEDED or done.result != 42:
+        raise RuntimeError(
+            f"execution {done.pk} of the trivial being ended {done.status}: {done.result!r} {done.error!r}"
+        )
 
 
 def interleaved(ways: tuple[Callable[[], None], ...], *, runs: int, budget: float) -> list[list[float]]:

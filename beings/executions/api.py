@@ -35,11 +35,9 @@ RUN_RESPONSES = described(
 
 
 def _run(request: HttpRequest, target: execution_selectors.Target, payload: RunIn) -> Status[Execution]:
-    execution = execution_services.execution_start(
-        target=target, args=payload.args, kwargs=payload.kwargs, actor=request.user
+    execution = execution_services.execution_call(
+        target=target, args=payload.args, kwargs=payload.kwargs, actor=request.user, wait=payload.wait
     )
-    if payload.wait > 0:
-        execution = execution_queue.execution_wait(execution=execution, timeout=payload.wait)
     return Status(200 if execution.finished else 202, execution)  # the starter's own run: shown whole
 
 

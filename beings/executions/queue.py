@@ -10,7 +10,12 @@ from django.db.models.functions import Now
 from kombu.exceptions import OperationalError as BrokerError
 
 from beings.executions.selectors import QUEUED, STATUS, execution_fetch, execution_finished_get
-from beings.executions.signals import execution_signal, execution_signal_wait, outcome_apply
+from beings.executions.signals import (
+    execution_signal,
+    execution_signal_confirm,
+    execution_signal_wait,
+    outcome_apply,
+)
 from beings.models import Execution
 from luxsite.celery import app
 
@@ -48,6 +53,7 @@ def execution_enqueuer(execution: Execution) -> Callable[[], None]:
     priority = broker_priority(execution.priority)
 
     def enqueue() -> None:
+        execution_signal_confirm(execution_id)  # a wait subscribed ahead hears every finish from now on
         try:
             app.send_task(EXECUTION_RUN_TASK, args=(execution_id,), queue=queue, priority=priority, task_id=task_id)
         except BrokerError as error:

@@ -22,7 +22,7 @@ from beings.exceptions import (
 # run_record stays importable here, where benchmarks and tests have always found it.
 from beings.executions.fold import CANCELLED, being_fold_soon
 from beings.executions.fold import run_record as run_record
-from beings.executions.queue import backlog_steps, execution_enqueuer, priority_of, run_error
+from beings.executions.queue import backlog_steps, execution_enqueuer, execution_wait, priority_of, run_error
 from beings.executions.selectors import (
     KILLED,
     QUEUED,
@@ -34,7 +34,12 @@ from beings.executions.selectors import (
     execution_fetch,
     execution_get,
 )
-from beings.executions.signals import execution_cancel_signal, execution_signal
+from beings.executions.signals import (
+    execution_cancel_signal,
+    execution_signal,
+    execution_signal_subscribe,
+    execution_signal_unsubscribe,
+)
 from beings.models import (
     Execution,
 )
@@ -52,7 +57,12 @@ NOT_ALLOWED = "you may not execute this being"
 
 
 def execution_start(
-    *, target: Target, args: list[Any] | None = None, kwargs: dict[str, Any] | None = None, actor: User
+    *,
+    target: Target,
+    args: list[Any] | None = None,
+    kwargs: dict[str, Any] | None = None,
+    actor: User,
+    execution_id: uuid.UUID | None = None,
 ) -> Execution:
     """Record a run of ``target`` by ``actor`` (who needs ``beings.execute_being``) and queue it on commit.
 
@@ -61,10 +71,37 @@ def execution_start(
     """
     args, kwargs = execution_admit(target=target, args=args, kwargs=kwargs, actor=actor, permission=False)
     execution = execution_create(
-        target=target, args=args, kwargs=kwargs, actor=actor, parent=None, limits=limits_snapshot(), permission=True
+        target=target,
+        args=args,
+        kwargs=kwargs,
+        actor=actor,
+        parent=None,
+        limits=limits_snapshot(),
+        permission=True,
+        execution_id=execution_id,
     )
     transaction.on_commit(execution_enqueuer(execution))
     return execution
+
+
+def execution_call(
+    *, target: Target, args: list[Any] | None = None, kwargs: dict[str, Any] | None = None, actor: User, wait: float
+) -> Execution:
+    """``execution_start``, then the run once it has finished, or as it is after ``wait`` seconds.
+
+    What the API's ``wait``, the agent and ``beings execute --wait`` do. The wait asks for the run's
+    signal before the run is sent, so it needs neither a round trip to subscribe nor a look at the row.
+    """
+    if wait <= 0:
+        return execution_start(target=target, args=args, kwargs=kwargs, actor=actor)
+    execution_id = uuid.uuid4()
+    execution_signal_subscribe(execution_id)
+    try:
+        execution = execution_start(target=target, args=args, kwargs=kwargs, actor=actor, execution_id=execution_id)
+    except BaseException:
+        execution_signal_unsubscribe(execution_id)
+        raise
+    return execution_wait(execution=execution, timeout=wait)
 
 
 def execution_admit(
@@ -111,12 +148,14 @@ def execution_create(
     limits: dict[str, Any],
     replay_of: Execution | None = None,
     permission: bool = False,
+    execution_id: uuid.UUID | None = None,
 ) -> Execution:
     """Insert the run's row in one statement, which also counts a top-level starter's backlog for its
     priority (``priority_of``) and, with ``permission``, refuses a starter who may not run the being."""
     workload = target.genotype.get("workload", genotype.CPU)
     user_id = actor.pk if actor.is_authenticated else None
     execution = Execution(
+        id=execution_id or uuid.uuid4(),
         being=target.being,
         hash=target.hash,
         alias=target.being.name,

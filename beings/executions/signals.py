@@ -116,6 +116,51 @@ def outcome_apply(execution: Any, message: bytes | None) -> bool:
     return True
 
 
+def execution_signal_subscribe(execution_id: uuid.UUID | str) -> None:
+    """Ask for the signal of a run about to be queued, without waiting for Redis's answer.
+
+    ``execution_signal_confirm``, called just before the run's message is sent, reads the answer (by
+    then arrived); a wait on a run subscribed to and confirmed before it was sent then needs no look
+    at its row, as no finish can come before the subscription. Anything amiss (Redis unreachable, a
+    confirmation never read) and the wait subscribes and looks as usual.
+    """
+    channel = execution_channel(execution_id)
+    _local.ahead, _local.confirmed = None, None
+    try:
+        _subscription().subscribe(channel)
+    except (redis.RedisError, OSError) as error:
+        logger.warning("could not subscribe to the signal of %s: %s", execution_id, error)
+        _subscription_drop()
+        return
+    _local.ahead = channel
+
+
+def execution_signal_confirm(execution_id: uuid.UUID | str) -> None:
+    """Before the run's message leaves: read Redis's confirmation of a subscription asked for ahead, if any."""
+    channel = execution_channel(execution_id)
+    if getattr(_local, "ahead", None) != channel:
+        return
+    try:
+        _confirmed(_subscription(), channel, time.monotonic() + SUBSCRIBE_SECONDS)
+    except (redis.RedisError, OSError) as error:
+        logger.warning("no confirmation of the subscription to %s: %s", channel, error)
+        _subscription_drop()
+        _local.ahead = None
+        return
+    _local.confirmed = channel
+
+
+def execution_signal_unsubscribe(execution_id: uuid.UUID | str) -> None:
+    """Give up a subscription asked for ahead (the run was refused before it was queued)."""
+    channel = execution_channel(execution_id)
+    if getattr(_local, "ahead", None) == channel:
+        _local.ahead, _local.confirmed = None, None
+        try:
+            _subscription().unsubscribe(channel)
+        except (redis.RedisError, OSError):
+            _subscription_drop()
+
+
 def execution_signal_wait(
     execution_id: uuid.UUID | str, timeout: float, *, ready: Callable[[], bool] | None = None
 ) -> Woken | None:
@@ -123,7 +168,8 @@ def execution_signal_wait(
     had finished), None at the deadline.
 
     ``ready``, called once subscribed, reads whether the run has already finished: a finish that
-    committed before the subscription took is seen there, one after it arrives as a message.
+    committed before the subscription took is seen there, one after it arrives as a message. A
+    subscription confirmed before the run was sent (``execution_signal_subscribe``) skips both.
     Without Redis, ``ready`` is asked every 0.2 s until the deadline. Each thread keeps its
     subscription connection from one wait to the next, subscribed to one channel at a time.
     """
@@ -131,14 +177,19 @@ def execution_signal_wait(
     channel = execution_channel(execution_id)
     key = channel.encode()
     try:
-        pubsub = _subscription()
-        _subscribe(pubsub, channel, deadline)
+        pubsub = _subscription()  # a new connection forgets what was asked for ahead on the old one
+        ahead, confirmed = getattr(_local, "ahead", None) == channel, getattr(_local, "confirmed", None) == channel
+        _local.ahead, _local.confirmed = None, None
+        if not ahead:
+            pubsub.subscribe(channel)
+        if not confirmed:
+            _confirmed(pubsub, channel, deadline)
     except (redis.RedisError, OSError) as error:
         logger.warning("could not subscribe to the signal of %s: %s", execution_id, error)
         _subscription_drop()
         return _poll(ready, deadline)
     try:
-        if ready is not None and ready():
+        if not confirmed and ready is not None and ready():
             return Woken()
         while (left := deadline - time.monotonic()) > 0:
             message = pubsub.get_message(timeout=left)
@@ -156,9 +207,8 @@ def execution_signal_wait(
             _subscription_drop()
 
 
-def _subscribe(pubsub: redis.client.PubSub, channel: str, deadline: float) -> None:
-    """Subscribe and wait for Redis to confirm, so that every later publish reaches us."""
-    pubsub.subscribe(channel)
+def _confirmed(pubsub: redis.client.PubSub, channel: str, deadline: float) -> None:
+    """Wait for Redis to confirm the subscription to ``channel``: every later publish reaches us."""
     key = channel.encode()
     limit = min(deadline, time.monotonic() + SUBSCRIBE_SECONDS)
     while (left := limit - time.monotonic()) > 0:
@@ -177,14 +227,14 @@ def _subscription() -> redis.client.PubSub:
     pubsub: redis.client.PubSub | None = getattr(_local, "pubsub", None)
     if pubsub is None or getattr(_local, "owner", None) != owner:
         pubsub = redis_client().pubsub()
-        _local.pubsub, _local.owner = pubsub, owner
+        _local.pubsub, _local.owner, _local.ahead, _local.confirmed = pubsub, owner, None, None
     return pubsub
 
 
 def _subscription_drop() -> None:
     """Forget a subscription connection that failed: the next wait opens a new one."""
     pubsub = getattr(_local, "pubsub", None)
-    _local.pubsub = None
+    _local.pubsub, _local.ahead, _local.confirmed = None, None, None
     if pubsub is not None:
         with contextlib.suppress(redis.RedisError, OSError):
             pubsub.close()

@@ -14,7 +14,6 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from beings import evolution, selectors
-from beings.executions import queue as execution_queue
 from beings.executions import selectors as execution_selectors
 from beings.executions import services as execution_services
 from beings.executions.schemas import MAX_WAIT_SECONDS, ExecutionOut
@@ -56,9 +55,7 @@ def execute_being(
 
     def work(actor: User) -> dict[str, Any]:
         target = execution_selectors.target_resolve(ref=being, user=actor, environment=environment, hash=hash)
-        execution = execution_services.execution_start(target=target, args=args, kwargs=kwargs, actor=actor)
-        if wait > 0:
-            execution = execution_queue.execution_wait(execution=execution, timeout=wait)
+        execution = execution_services.execution_call(target=target, args=args, kwargs=kwargs, actor=actor, wait=wait)
         return ExecutionOut.from_orm(execution_shown(execution, user=actor)).model_dump(mode="json")
 
     return act("execute_being", work)

@@ -16,7 +16,7 @@ from beings import selectors, services
 from beings.executions.queue import execution_wait
 from beings.executions.replay import execution_replay, replay_compare
 from beings.executions.selectors import execution_get, target_resolve
-from beings.executions.services import execution_start
+from beings.executions.services import execution_call
 from beings.models import Execution
 from beings.schemas import BeingOut
 from chronos.context import change_context
@@ -153,9 +153,7 @@ class Command(BaseCommand):
         if not 0 <= wait <= 3600:
             raise CommandError("--wait must be between 0 and 3600 seconds")
         target = target_resolve(ref=options["ref"], user=user, environment=options["env"], hash=options["hash"])
-        execution = execution_start(target=target, args=args, kwargs=kwargs, actor=user)
-        if wait:
-            execution = execution_wait(execution=execution, timeout=wait)
+        execution = execution_call(target=target, args=args, kwargs=kwargs, actor=user, wait=wait)
         self.execution_print(execution, as_json=options["json"])
         if execution.status in (Execution.Status.QUEUED, Execution.Status.RUNNING):
             if wait:

@@ -27,10 +27,19 @@ from beings.executions.jobs import execution_job
 from beings.executions.queue import execution_wait
 from beings.executions.reaper import executions_reap
 from beings.executions.selectors import target_resolve
-from beings.executions.services import execution_cancel, execution_start
-from beings.executions.signals import execution_signal, execution_signal_wait, outcome_apply
+from beings.executions.services import execution_call, execution_cancel, execution_start
+from beings.executions.signals import (
+    Woken,
+    execution_signal,
+    execution_signal_confirm,
+    execution_signal_subscribe,
+    execution_signal_wait,
+    outcome_apply,
+    redis_client,
+)
 from beings.executions.worker import execution_run
 from beings.models import BaseBeing, Execution
+from beings.runtime.cancel import execution_channel
 from beings.tests.executions.test_executions import BUSY, LOOP, lone_worker
 from luxsite.celery import app
 from luxsite.models import ApiToken
@@ -81,6 +90,42 @@ def test_a_wait_is_not_woken_by_an_earlier_runs_signal() -> None:
     assert time.monotonic() - started >= 0.5
     threading.Timer(0.2, lambda: execution_signal(later, "failed")).start()
     assert execution_signal_wait(later, 5, ready=lambda: False)
+
+
+def test_a_wait_subscribed_and_confirmed_ahead_hears_the_finish_without_looking() -> None:
+    """Subscribed before the run was sent and confirmed, a wait takes the next signal and never asks ``ready``."""
+    execution_id = uuid.uuid4()
+    execution_signal_subscribe(execution_id)
+    execution_signal_confirm(execution_id)
+    assert not execution_signal_wait(execution_id, 0.3, ready=lambda: True)  # no look: the row cannot be ahead
+    execution_signal_subscribe(execution_id)
+    execution_signal_confirm(execution_id)
+    execution_signal(execution_id, "failed")
+    assert execution_signal_wait(execution_id, 5, ready=lambda: False) == Woken(b"failed")
+
+
+def test_a_wait_subscribed_ahead_but_never_confirmed_still_looks() -> None:
+    """A subscription whose confirmation was not read before the run left: the wait reads it, then looks at the row."""
+    execution_id = uuid.uuid4()
+    execution_signal_subscribe(execution_id)
+    started = time.monotonic()
+    assert execution_signal_wait(execution_id, 5, ready=lambda: True) == Woken()
+    assert time.monotonic() - started < 1
+
+
+def test_a_call_waits_on_its_insert_alone_and_a_refused_one_leaves_no_subscription(
+    celery_worker, make_being, alice, bob
+):
+    """``execution_call`` (the API's wait) costs one statement, the insert; a refused call unsubscribes."""
+    being = make_being("moody", genesis={"source": MOODY})
+    target = target_resolve(ref=str(being.soul), user=alice)
+    with CaptureQueriesContext(connection) as queries:
+        done = execution_call(target=target, actor=alice, wait=20)
+    assert (done.status, done.result) == ("succeeded", "ok")
+    assert [query["sql"].split()[0] for query in queries.captured_queries] == ["WITH"]  # the insert
+    refused("permission_denied", lambda: execution_call(target=target, actor=bob, wait=20))
+    assert not Execution.objects.filter(actor_id=bob.pk).exists()
+    assert redis_client().pubsub_channels(execution_channel("*")) == []  # no run's channel is listened to
 
 
 PRINTS = "def run():\n    print('hi')\n    return {'b': [1, 2.5], 'a': None}\n"
