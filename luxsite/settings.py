@@ -267,6 +267,8 @@ LUXOS_LOG_LEVEL = os.environ.get("LUXOS_LOG_LEVEL") or "INFO"
 # Celery: Redis for broker and results, JSON only, two queues.
 REDIS_URL = embedded.redis_url()
 CELERY_BROKER_URL = REDIS_URL
+# kombu's Redis transport, publishing through one client per channel instead of a new one per message.
+CELERY_BROKER_TRANSPORT = "luxsite.broker:Transport"
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

@@ -103,7 +103,7 @@ def being_fold_soon(soul: uuid.UUID | str) -> None:
             pipe.pttl(f"{FOLD_KEY_PREFIX}{key}")
             scheduled, left_ms = pipe.execute()
             if scheduled:
-                app.send_task(FOLD_TASK, args=(key,), queue="io", countdown=FOLD_EVERY_SECONDS)
+                app.send_task(FOLD_TASK, args=(key,), queue="io", countdown=FOLD_EVERY_SECONDS, ignore_result=True)
         except (redis.RedisError, OSError, BrokerError) as error:
             logger.warning("the fold of being %s could not be scheduled (the sweep will make it): %s", soul, error)
             return

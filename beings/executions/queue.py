@@ -55,7 +55,15 @@ def execution_enqueuer(execution: Execution) -> Callable[[], None]:
     def enqueue() -> None:
         execution_signal_confirm(execution_id)  # a wait subscribed ahead hears every finish from now on
         try:
-            app.send_task(EXECUTION_RUN_TASK, args=(execution_id,), queue=queue, priority=priority, task_id=task_id)
+            # ignore_result: no waiter follows the task (it follows the run), so no subscription to its result.
+            app.send_task(
+                EXECUTION_RUN_TASK,
+                args=(execution_id,),
+                queue=queue,
+                priority=priority,
+                task_id=task_id,
+                ignore_result=True,
+            )
         except BrokerError as error:
             # Nothing will ever take the run: say so rather than leave it queued.
             logger.error("execution %s could not be queued: %s", execution_id, error)

@@ -123,6 +123,7 @@ def test_a_call_waits_on_its_insert_alone_and_a_refused_one_leaves_no_subscripti
         done = execution_call(target=target, actor=alice, wait=20)
     assert (done.status, done.result) == ("succeeded", "ok")
     assert [query["sql"].split()[0] for query in queries.captured_queries] == ["WITH"]  # the insert
+    assert redis_client().pubsub_channels("celery-task-meta-*") == []  # nor a subscription to a Celery result
     refused("permission_denied", lambda: execution_call(target=target, actor=bob, wait=20))
     assert not Execution.objects.filter(actor_id=bob.pk).exists()
     assert redis_client().pubsub_channels(execution_channel("*")) == []  # no run's channel is listened to
