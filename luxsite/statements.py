@@ -42,6 +42,16 @@ def prepared(sql: str, params: Mapping[str, Any]) -> Iterator[psycopg.Cursor[Any
         connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
 
 
+def commits_flushed() -> None:
+    """Wait until everything this session has committed is on disk, commits made without waiting included.
+
+    A transaction with an id commits durably, and its commit flushes the whole log before it.
+    Call it outside a transaction: inside one, nothing commits here.
+    """
+    with prepared("SELECT pg_current_xact_id()", {}) as cursor:
+        cursor.fetchone()
+
+
 def instance_from_row(
     model: type[M], fields: tuple[Field[Any, Any], ...], row: Sequence[Any], extra: Sequence[str] = ()
 ) -> M:

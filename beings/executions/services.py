@@ -46,7 +46,7 @@ from beings.models import (
 from beings.runtime.jobs import SandboxLimits
 from luxsite.errors import PermissionDenied
 from luxsite.permissions import User
-from luxsite.statements import prepared
+from luxsite.statements import commits_flushed, prepared
 
 logger = logging.getLogger(__name__)
 
@@ -63,11 +63,14 @@ def execution_start(
     kwargs: dict[str, Any] | None = None,
     actor: User,
     execution_id: uuid.UUID | None = None,
+    durable: bool = True,
 ) -> Execution:
     """Record a run of ``target`` by ``actor`` (who needs ``beings.execute_being``) and queue it on commit.
 
     One statement checks the permission, counts the starter's backlog and inserts the row.
     Runs nested in it (``execution()`` in being code) are recorded and run by its worker, inline.
+    Not ``durable``, its own commit does not wait for the disk: the caller makes sure it is there
+    before it gives the run's id out (``execution_call``).
     """
     args, kwargs = execution_admit(target=target, args=args, kwargs=kwargs, actor=actor, permission=False)
     execution = execution_create(
@@ -79,6 +82,7 @@ def execution_start(
         limits=limits_snapshot(),
         permission=True,
         execution_id=execution_id,
+        durable=durable,
     )
     transaction.on_commit(execution_enqueuer(execution))
     return execution
@@ -91,17 +95,28 @@ def execution_call(
 
     What the API's ``wait``, the agent and ``beings execute --wait`` do. The wait asks for the run's
     signal before the run is sent, so it needs neither a round trip to subscribe nor a look at the row.
+
+    Outside a transaction, the insert commits without waiting for the disk, so the run's message
+    leaves as soon as the row is visible. Its id is still given out only once it is on disk: a run
+    that finished was finished by a durable commit, which flushed everything written before it;
+    otherwise (the wait ended first) the session waits for the flush before returning.
     """
     if wait <= 0:
         return execution_start(target=target, args=args, kwargs=kwargs, actor=actor)
     execution_id = uuid.uuid4()
+    durable = connection.in_atomic_block  # inside a transaction, its commit is the one that counts
     execution_signal_subscribe(execution_id)
     try:
-        execution = execution_start(target=target, args=args, kwargs=kwargs, actor=actor, execution_id=execution_id)
+        execution = execution_start(
+            target=target, args=args, kwargs=kwargs, actor=actor, execution_id=execution_id, durable=durable
+        )
     except BaseException:
         execution_signal_unsubscribe(execution_id)
         raise
-    return execution_wait(execution=execution, timeout=wait)
+    execution = execution_wait(execution=execution, timeout=wait)
+    if not durable and not execution.finished:
+        commits_flushed()
+    return execution
 
 
 def execution_admit(
@@ -149,6 +164,7 @@ def execution_create(
     replay_of: Execution | None = None,
     permission: bool = False,
     execution_id: uuid.UUID | None = None,
+    durable: bool = True,
 ) -> Execution:
     """Insert the run's row in one statement, which also counts a top-level starter's backlog for its
     priority (``priority_of``) and, with ``permission``, refuses a starter who may not run the being."""
@@ -183,6 +199,7 @@ def execution_create(
         "most": most,
         "top": parent is None,
         "checked": permission,
+        "lazy": not durable,
         "user": user_id,
         "soul": target.being.pk,
     }
@@ -219,7 +236,8 @@ INSERT INTO executions ({", ".join(columns)}, queued_at, sent_at, priority)
 SELECT {", ".join(values)}, clock_timestamp(), CASE WHEN %(top)s THEN clock_timestamp() END,
     (%(priorities)s::smallint[])[backlog.waiting + 1]
 FROM backlog
-WHERE NOT %(checked)s OR ({execution_allowed_sql()})
+WHERE (NOT %(checked)s OR ({execution_allowed_sql()}))
+    AND CASE WHEN %(lazy)s THEN set_config('synchronous_commit', 'off', true) IS NOT NULL ELSE true END
 RETURNING queued_at, sent_at, priority
 """
 

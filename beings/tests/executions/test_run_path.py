@@ -129,6 +129,17 @@ def test_a_call_waits_on_its_insert_alone_and_a_refused_one_leaves_no_subscripti
     assert redis_client().pubsub_channels(execution_channel("*")) == []  # no run's channel is listened to
 
 
+def test_a_call_whose_wait_ends_first_waits_for_its_insert_to_reach_the_disk(celery_worker, make_being, alice):
+    """The insert commits without waiting for the disk; a run still queued or running when the wait ends is
+    flushed before its id is given out (a finished one was, by its durable finish)."""
+    target = target_resolve(ref=str(make_being("spinner", genesis={"source": LOOP}).soul), user=alice)
+    with CaptureQueriesContext(connection) as queries:
+        pending = execution_call(target=target, actor=alice, wait=0.3)
+    assert pending.status in ("queued", "running")
+    assert queries.captured_queries[-1]["sql"] == "SELECT pg_current_xact_id()"  # after reading how it stands
+    execution_cancel(execution=pending, actor=alice)
+
+
 PRINTS = "def run():\n    print('hi')\n    return {'b': [1, 2.5], 'a': None}\n"
 
 
