@@ -314,7 +314,7 @@ def _phases(trips: list[tuple[uuid.UUID, float, float]], queue: str) -> list[Res
         phases["running → finished"].append((finished - started) * 1000)
         phases["of which the sandbox"].append(execution.duration_ms)
         phases["finished → the wait's return"].append((ended - finished) * 1000)
-    notes = "of the service round trips above; start is before execution_start, return after execution_wait"
+    notes = "of the service round trips above; start is the call of execution_call, return when it returns"
     return [
         Result(
             f"runtime {queue}: round trip phase, {name} (median)", len(values), median(values), "ms", None, notes=notes
