@@ -4,8 +4,9 @@ The workers are those ``make run`` starts (``cpu``: prefork, LUXOS_CPU_WORKERS p
 LUXOS_IO_WORKERS), ``bench.tasks`` included, and the web tier is gunicorn as ``serve`` runs it, all on the
 bench database and the bench's own Redis database. Runs and no-ops of one figure are measured in the same
 run, taking turns (``interleaved``), after a warm-up that boots every pool process's sandbox zygote.
-Executions are measured through the service (``execution_start`` + ``execution_wait``) and through HTTP
-(``POST /api/beings/{soul}/execute`` with ``wait`` and a token).
+A round trip is measured through the service (``execution_call``, as the API's ``wait`` runs it) and through
+HTTP (``POST /api/beings/{soul}/execute`` with ``wait`` and a token); a burst starts its runs with
+``execution_start`` and then waits for each with ``execution_wait``.
 """
 
 from __future__ import annotations
@@ -245,7 +246,7 @@ def _queue_measure(bench: RuntimeBench, queue: str, *, round_trips: int, burst: 
     for _ in range(2 * settings.LUXOS_WEB_THREADS):  # every web thread has served a run before any is timed
         bench.http_round_trip(fresh)
     bench.trips.clear()
-    # Interleaved, one of each in turn, so that the three see the same machine: service, HTTP, the raw no-op.
+    # Interleaved, in blocks taking turns, so that the three see the same machine: service, HTTP, the raw no-op.
     round_trips_each = (
         partial(bench.service_round_trip, fresh),
         partial(bench.http_round_trip, fresh),
